@@ -1,0 +1,370 @@
+"""The result model: immutable values that flow one way, from CSV bytes to a verdict.
+
+Inputs are sufficient statistics (counts, sums, sums of squares) per arm, so that aggregated and
+user-level files, days and segments all pool by addition. Results form one frozen tree,
+:class:`Analysis`, that every renderer (memo, Block Kit card, JSON, history row) reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Severity = Literal["warning", "blocked"]
+HealthStatus = Literal["healthy", "warning", "blocked"]
+VerdictKind = Literal["launch", "hold", "rollback"]
+MetricKind = Literal["proportion", "mean"]
+MetricRole = Literal["primary", "guardrail", "secondary"]
+GuardrailStatus = Literal["ok", "worsened", "severe"]
+Correction = Literal["holm", "bonferroni", "bh"]
+InputFormat = Literal["aggregated", "user_level"]
+
+Interval = tuple[float, float]
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True, slots=True)
+class ProportionStats:
+    """Users and converting users of one arm (a 0/1 metric)."""
+
+    users: int
+    conversions: int
+
+    @property
+    def rate(self) -> float:
+        return self.conversions / self.users if self.users else math.nan
+
+    def __add__(self, other: ProportionStats) -> ProportionStats:
+        return ProportionStats(self.users + other.users, self.conversions + other.conversions)
+
+
+@dataclass(frozen=True, slots=True)
+class MeanStats:
+    """Sufficient statistics of a continuous metric in one arm: n, Σx, Σx²."""
+
+    n: int
+    total: float
+    total_sq: float
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n if self.n else math.nan
+
+    @property
+    def variance(self) -> float:
+        """Unbiased sample variance from the sufficient statistics."""
+        if self.n < 2:
+            return math.nan
+        return max(self.total_sq - self.total**2 / self.n, 0.0) / (self.n - 1)
+
+    def __add__(self, other: MeanStats) -> MeanStats:
+        return MeanStats(self.n + other.n, self.total + other.total, self.total_sq + other.total_sq)
+
+
+@dataclass(frozen=True, slots=True)
+class ArmInput:
+    """Everything measured in one arm (one segment of it, when the file is segmented)."""
+
+    arm: str
+    users: int
+    conversions: int
+    counts: Mapping[str, int] = field(default_factory=dict)
+    """Other 0/1 or count metrics: guardrails and secondary proportions, by column name."""
+    means: Mapping[str, MeanStats] = field(default_factory=dict)
+    """Continuous metrics by name."""
+
+    @property
+    def primary(self) -> ProportionStats:
+        return ProportionStats(self.users, self.conversions)
+
+    def count(self, name: str) -> ProportionStats:
+        return ProportionStats(self.users, self.counts[name])
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem with the data, located as precisely as the file allows."""
+
+    severity: Severity
+    code: str
+    message: str
+    row: int | None = None
+    column: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    file_name: str
+    checksum: str
+    """SHA-256 of the file's bytes, hex."""
+    rows: int
+    input_format: InputFormat
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentData:
+    """A parsed results file: one ArmInput per arm (pooled over segments), control first."""
+
+    source: SourceInfo
+    control: str | None
+    arms: tuple[ArmInput, ...]
+    guardrail_columns: tuple[str, ...]
+    secondary_count_columns: tuple[str, ...]
+    mean_columns: tuple[str, ...]
+    findings: tuple[Finding, ...]
+    segments: tuple[tuple[str, tuple[ArmInput, ...]], ...] = ()
+    primary_name: str = "conversion"
+
+    def arm(self, label: str) -> ArmInput:
+        for arm in self.arms:
+            if arm.arm == label:
+                return arm
+        raise KeyError(label)
+
+    @property
+    def treatments(self) -> tuple[ArmInput, ...]:
+        return tuple(a for a in self.arms if a.arm != self.control)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailSpec:
+    name: str
+    higher_is_better: bool = False
+    worsened_pp: float | None = None
+    severe_pp: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """What the caller says about the experiment: the CLI's flags, a Slack message's lines."""
+
+    name: str | None = None
+    split: tuple[float, ...] | None = None
+    control: str | None = None
+    primary: str | None = None
+    guardrails: tuple[GuardrailSpec, ...] | None = None
+    """None: every ``guardrail_*`` column with default thresholds."""
+    correction: Correction = "holm"
+    look: int | None = None
+    of_looks: int | None = None
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Every threshold and method choice used; shown in each memo (SPEC §2.12)."""
+
+    alpha: float = 0.05
+    srm_warning_p: float = 0.001
+    srm_blocked_p: float = 0.00001
+    guardrail_worsened_pp: float = 0.1
+    guardrail_severe_pp: float = 0.3
+    min_users_per_arm: int = 100
+    default_planned_looks: int = 5
+    correction: Correction = "holm"
+    fisher_min_expected: float = 5.0
+    duplicate_user_blocked_share: float = 0.01
+    max_file_bytes: int = 200 * 1024 * 1024
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class SrmResult:
+    """Chi-square goodness of fit of users per arm against the expected split."""
+
+    chi2: float
+    p_value: float
+    observed: tuple[tuple[str, int], ...]
+    expected: tuple[tuple[str, float], ...]
+    expected_shares: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    status: HealthStatus
+    findings: tuple[Finding, ...]
+    srm: SrmResult | None
+
+    @property
+    def blocked(self) -> bool:
+        return self.status == "blocked"
+
+    @property
+    def srm_flagged(self) -> bool:
+        return any(f.code.startswith("srm") for f in self.findings)
+
+
+@dataclass(frozen=True, slots=True)
+class ArmSummary:
+    arm: str
+    n: int
+    value: float
+    """Rate for a proportion, mean for a continuous metric."""
+    conversions: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Treatment vs control on one metric, as the statistics layer computes it."""
+
+    abs_lift: float
+    abs_ci: Interval
+    rel_lift: float
+    rel_ci: Interval
+    p_value: float
+    statistic: float
+    method: str
+    ci_method: str
+    standard_error: float
+
+
+@dataclass(frozen=True, slots=True)
+class MetricResult:
+    name: str
+    kind: MetricKind
+    role: MetricRole
+    control: ArmSummary
+    treatment: ArmSummary
+    comparison: Comparison
+    p_value_adjusted: float
+    significant: bool
+    notes: tuple[str, ...] = ()
+
+    @property
+    def arm(self) -> str:
+        return self.treatment.arm
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailResult:
+    metric: MetricResult
+    higher_is_better: bool
+    worsened_pp: float
+    severe_pp: float
+    status: GuardrailStatus
+    multi_count: bool
+    """Counts exceed users in some arm: several events per user, so the rate is not a share."""
+
+    @property
+    def harm_pp(self) -> float:
+        """The change in the bad direction, in percentage points (negative when it improved)."""
+        delta_pp = self.metric.comparison.abs_lift * 100
+        return -delta_pp if self.higher_is_better else delta_pp
+
+
+@dataclass(frozen=True, slots=True)
+class OmnibusTest:
+    """Chi-square test of independence of arm and conversion (3+ arms)."""
+
+    chi2: float
+    dof: int
+    p_value: float
+
+
+@dataclass(frozen=True, slots=True)
+class BayesArm:
+    arm: str
+    posterior_alpha: float
+    posterior_beta: float
+    chance_to_beat_control: float | None
+    expected_loss: float
+    """E[max over arms − this arm], in rate units: what shipping this arm risks."""
+    prob_best: float
+
+
+@dataclass(frozen=True, slots=True)
+class BayesView:
+    arms: tuple[BayesArm, ...]
+    prior: str = "Beta(1,1)"
+    method: str = "exact quadrature"
+
+
+@dataclass(frozen=True, slots=True)
+class LookStatus:
+    look: int
+    of_looks: int
+    information_fraction: float
+    boundary_z: float
+    nominal_p_threshold: float
+    z: float
+    crossed: bool
+    spending: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    kind: VerdictKind
+    rule: int
+    reason: str
+    reasons: tuple[str, ...]
+    next_actions: tuple[str, ...]
+    arm: str | None = None
+    """The treatment the verdict is about (the best one when several arms run)."""
+    sample_needed_per_arm: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.kind.capitalize()
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentInfo:
+    name: str
+    file_name: str
+    checksum: str
+    rows: int
+    input_format: InputFormat
+    arms: tuple[str, ...]
+    control: str | None
+    primary_metric: str
+    look: int | None = None
+    of_looks: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    experiment: ExperimentInfo
+    health: HealthReport
+    primary: tuple[MetricResult, ...]
+    """One per treatment arm; empty when the data is blocked."""
+    guardrails: tuple[GuardrailResult, ...]
+    secondary: tuple[MetricResult, ...]
+    overall: OmnibusTest | None
+    bayes: BayesView | None
+    sequential: LookStatus | None
+    verdict: Verdict
+    thresholds: Thresholds
+    warnings: tuple[str, ...] = ()
+    """Things a reader must know that are not data findings (e.g. peeking)."""
+
+    def primary_for(self, arm: str) -> MetricResult | None:
+        return next((m for m in self.primary if m.arm == arm), None)
+
+    def guardrails_for(self, arm: str) -> tuple[GuardrailResult, ...]:
+        return tuple(g for g in self.guardrails if g.metric.arm == arm)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: every figure at full precision, NaN and ±inf as null."""
+        return _jsonable(self)
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
