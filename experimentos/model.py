@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Severity = Literal["warning", "blocked"]
+Severity = Literal["info", "warning", "blocked"]
 HealthStatus = Literal["healthy", "warning", "blocked"]
 VerdictKind = Literal["launch", "hold", "rollback"]
 MetricKind = Literal["proportion", "mean"]
@@ -148,8 +148,12 @@ class Options:
     split: tuple[float, ...] | None = None
     control: str | None = None
     primary: str | None = None
+    variant_column: str | None = None
+    user_column: str | None = None
     guardrails: tuple[GuardrailSpec, ...] | None = None
     """None: every ``guardrail_*`` column with default thresholds."""
+    higher_is_better: frozenset[str] = frozenset()
+    """Guardrails (auto-detected or named) where a drop is the harm."""
     correction: Correction = "holm"
     look: int | None = None
     of_looks: int | None = None

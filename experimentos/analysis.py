@@ -1,0 +1,268 @@
+"""Orchestration: ExperimentData + Options → the frozen Analysis every renderer reads."""
+
+from __future__ import annotations
+
+import math
+
+from scipy import stats as scipy_stats
+
+from experimentos import decision, ingest
+from experimentos.config import load_thresholds
+from experimentos.health import check_health
+from experimentos.model import (
+    Analysis,
+    ArmInput,
+    ArmSummary,
+    Comparison,
+    ExperimentData,
+    ExperimentInfo,
+    GuardrailResult,
+    GuardrailSpec,
+    HealthReport,
+    LookStatus,
+    MetricResult,
+    OmnibusTest,
+    Options,
+    ProportionStats,
+    Thresholds,
+)
+from experimentos.stats import bayes, corrections, proportions, sequential
+from experimentos.stats.means import welch_comparison
+
+_PP_TOLERANCE = 1e-9
+"""Rates are ratios of integers: a Δ of exactly 0.1 pp must not read as 0.1000000001 pp."""
+
+
+def analyze(
+    data: bytes,
+    *,
+    file_name: str,
+    options: Options = Options(),
+    thresholds: Thresholds | None = None,
+) -> Analysis:
+    """Read a results CSV and decide: health, primary lift, guardrails, verdict.
+
+    Raises :class:`experimentos.errors.UnreadableFileError` only when the bytes are not a CSV;
+    problems inside a readable file give a Blocked health report and a Hold verdict.
+    """
+    thresholds = thresholds or load_thresholds()
+    parsed = ingest.parse(data, file_name=file_name, options=options, thresholds=thresholds)
+    return analyze_data(parsed, options=options, thresholds=thresholds)
+
+
+def analyze_data(data: ExperimentData, *, options: Options, thresholds: Thresholds) -> Analysis:
+    health = check_health(data, options=options, thresholds=thresholds)
+    info = _info(data, options)
+    if health.blocked:
+        return _blocked(info, health, thresholds)
+    control = data.arm(data.control or "")
+    treatments = data.treatments
+    correction = options.correction or thresholds.correction
+    primary = _primary(control, treatments, thresholds, correction, data.primary_name)
+    look = _look_status(primary, options, thresholds)
+    if look is not None:
+        primary = tuple(_with_sequential(m, look) for m in primary)
+    guardrails = tuple(
+        _guardrail(control, arm, spec, thresholds)
+        for arm in treatments
+        for spec in _guardrail_specs(data, options, thresholds)
+    )
+    secondary = _secondary(control, treatments, data, options, thresholds)
+    overall = None
+    if len(data.arms) > 2:
+        chi2, dof, p_value = proportions.chi_square_independence([a.primary for a in data.arms])
+        overall = OmnibusTest(chi2=chi2, dof=dof, p_value=p_value)
+    bayes_view = bayes.beta_view([(a.arm, a.primary) for a in data.arms], control=control.arm)
+    verdict = decision.decide(
+        health=health, primary=primary, guardrails=guardrails, sequential=look,
+        thresholds=thresholds,
+    )  # fmt: skip
+    return Analysis(
+        experiment=info, health=health, primary=primary, guardrails=guardrails,
+        secondary=secondary, overall=overall, bayes=bayes_view, sequential=look,
+        verdict=verdict, thresholds=_used(thresholds, correction),
+    )  # fmt: skip
+
+
+def _used(thresholds: Thresholds, correction: str) -> Thresholds:
+    from dataclasses import replace
+
+    return replace(thresholds, correction=correction)  # type: ignore[arg-type]
+
+
+def _info(data: ExperimentData, options: Options) -> ExperimentInfo:
+    source = data.source
+    name = options.name or source.file_name.rsplit("/", 1)[-1].removesuffix(".csv")
+    return ExperimentInfo(
+        name=name, file_name=source.file_name, checksum=source.checksum, rows=source.rows,
+        input_format=source.input_format, arms=tuple(a.arm for a in data.arms),
+        control=data.control, primary_metric=data.primary_name,
+        look=options.look, of_looks=options.of_looks,
+    )  # fmt: skip
+
+
+def _blocked(info: ExperimentInfo, health: HealthReport, thresholds: Thresholds) -> Analysis:
+    verdict = decision.decide(
+        health=health, primary=(), guardrails=(), sequential=None, thresholds=thresholds
+    )
+    return Analysis(
+        experiment=info, health=health, primary=(), guardrails=(), secondary=(), overall=None,
+        bayes=None, sequential=None, verdict=verdict, thresholds=thresholds,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _primary(
+    control: ArmInput,
+    treatments: tuple[ArmInput, ...],
+    thresholds: Thresholds,
+    correction: str,
+    name: str,
+) -> tuple[MetricResult, ...]:
+    comparisons = [
+        proportions.compare_proportions(
+            control.primary, arm.primary, alpha=thresholds.alpha,
+            fisher_min_expected=thresholds.fisher_min_expected,
+        )  # fmt: skip
+        for arm in treatments
+    ]
+    adjusted = corrections.adjust_p_values(
+        [c.p_value for c in comparisons],
+        method=correction,  # type: ignore[arg-type]
+    )
+    notes = () if len(treatments) == 1 else (f"p-values adjusted for {len(treatments)} "
+                                            f"comparisons ({correction}).",)
+    return tuple(
+        _proportion_result(name, "primary", control.primary, arm.primary, control.arm, arm.arm,
+                           comparison, p_adj, thresholds.alpha, notes)
+        for arm, comparison, p_adj in zip(treatments, comparisons, adjusted, strict=True)
+    )  # fmt: skip
+
+
+def _proportion_result(
+    name: str,
+    role: str,
+    control: ProportionStats,
+    treatment: ProportionStats,
+    control_label: str,
+    treatment_label: str,
+    comparison: Comparison,
+    p_adjusted: float,
+    alpha: float,
+    notes: tuple[str, ...] = (),
+) -> MetricResult:
+    if comparison.method.startswith("fisher"):
+        notes = (*notes, "Fisher's exact test and the Newcombe interval: some expected cell "
+                 "counts are below 5.")  # fmt: skip
+    return MetricResult(
+        name=name, kind="proportion", role=role,  # type: ignore[arg-type]
+        control=ArmSummary(control_label, control.users, control.rate, control.conversions),
+        treatment=ArmSummary(treatment_label, treatment.users, treatment.rate, treatment.conversions),
+        comparison=comparison, p_value_adjusted=p_adjusted,
+        significant=bool(p_adjusted < alpha), notes=notes,
+    )  # fmt: skip
+
+
+def _look_status(
+    primary: tuple[MetricResult, ...], options: Options, thresholds: Thresholds
+) -> LookStatus | None:
+    if options.look is None or options.of_looks is None or len(primary) != 1:
+        return None
+    comparison = primary[0].comparison
+    z = comparison.statistic
+    if math.isnan(z):  # Fisher: the z with the same two-sided p, signed like the lift
+        z = math.copysign(float(scipy_stats.norm.isf(comparison.p_value / 2)), comparison.abs_lift)
+    fractions = [k / options.of_looks for k in range(1, options.of_looks + 1)]
+    return sequential.look_status(
+        z=z, look=options.look, information_fractions=fractions, alpha=thresholds.alpha
+    )
+
+
+def _with_sequential(metric: MetricResult, look: LookStatus) -> MetricResult:
+    from dataclasses import replace
+
+    note = (
+        f"Look {look.look} of {look.of_looks}: the O'Brien–Fleming-type boundary is |z| ≥ "
+        f"{look.boundary_z:.3f} (nominal p < {look.nominal_p_threshold:.4f})."
+    )
+    return replace(metric, significant=look.crossed, notes=(*metric.notes, note))
+
+
+def _guardrail_specs(
+    data: ExperimentData, options: Options, thresholds: Thresholds
+) -> tuple[GuardrailSpec, ...]:
+    if options.guardrails is not None:
+        return options.guardrails
+    return tuple(
+        GuardrailSpec(name=c, higher_is_better=c in options.higher_is_better)
+        for c in data.guardrail_columns
+    )
+
+
+def _guardrail(
+    control: ArmInput, arm: ArmInput, spec: GuardrailSpec, thresholds: Thresholds
+) -> GuardrailResult:
+    c, t = control.count(spec.name), arm.count(spec.name)
+    multi_count = c.conversions > c.users or t.conversions > t.users
+    if multi_count:
+        comparison = proportions.compare_rates(c, t, alpha=thresholds.alpha)
+    else:
+        comparison = proportions.compare_proportions(
+            c, t, alpha=thresholds.alpha, fisher_min_expected=thresholds.fisher_min_expected
+        )
+    metric = _proportion_result(
+        spec.name, "guardrail", c, t, control.arm, arm.arm, comparison, comparison.p_value,
+        thresholds.alpha,
+    )  # fmt: skip
+    worsened = spec.worsened_pp if spec.worsened_pp is not None else thresholds.guardrail_worsened_pp
+    severe = spec.severe_pp if spec.severe_pp is not None else thresholds.guardrail_severe_pp
+    delta_pp = comparison.abs_lift * 100
+    harm_pp = round(-delta_pp if spec.higher_is_better else delta_pp, 9)
+    if harm_pp > severe + _PP_TOLERANCE:
+        status = "severe"
+    elif harm_pp > 0 and (harm_pp > worsened + _PP_TOLERANCE or comparison.p_value < thresholds.alpha):
+        status = "worsened"
+    else:
+        status = "ok"
+    return GuardrailResult(
+        metric=metric, higher_is_better=spec.higher_is_better, worsened_pp=worsened,
+        severe_pp=severe, status=status, multi_count=multi_count,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def _secondary(
+    control: ArmInput,
+    treatments: tuple[ArmInput, ...],
+    data: ExperimentData,
+    options: Options,
+    thresholds: Thresholds,
+) -> tuple[MetricResult, ...]:
+    guardrail_names = {s.name for s in _guardrail_specs(data, options, thresholds)}
+    results = []
+    for arm in treatments:
+        for column in data.secondary_count_columns:
+            if column in guardrail_names:
+                continue
+            c, t = control.count(column), arm.count(column)
+            compare = proportions.compare_rates if max(c.conversions - c.users,
+                                                       t.conversions - t.users) > 0 else None
+            comparison = (compare or proportions.compare_proportions)(c, t, alpha=thresholds.alpha)
+            results.append(_proportion_result(column, "secondary", c, t, control.arm, arm.arm,
+                                              comparison, comparison.p_value, thresholds.alpha))
+        for metric in data.mean_columns:
+            if metric not in control.means or metric not in arm.means:
+                continue
+            c_stats, t_stats = control.means[metric], arm.means[metric]
+            comparison = welch_comparison(c_stats, t_stats, alpha=thresholds.alpha)
+            results.append(
+                MetricResult(
+                    name=metric, kind="mean", role="secondary",
+                    control=ArmSummary(control.arm, c_stats.n, c_stats.mean),
+                    treatment=ArmSummary(arm.arm, t_stats.n, t_stats.mean),
+                    comparison=comparison, p_value_adjusted=comparison.p_value,
+                    significant=bool(comparison.p_value < thresholds.alpha),
+                )  # fmt: skip
+            )
+    return tuple(results)

@@ -1,0 +1,185 @@
+"""The decision rules of SPEC §2.9: the first rule that applies wins.
+
+1. Health Blocked → Hold (fix the data).
+2. SRM Warning or Blocked → Hold (investigate assignment).
+3. Primary significant, lift < 0 → Rollback.
+4. Primary significant, lift > 0, any severe guardrail → Rollback.
+5. Primary significant, lift > 0, any worsened guardrail → Hold.
+6. Primary significant, lift > 0, no worsened guardrail → Launch.
+7. Primary not significant → Hold (with the sample still needed to detect the observed lift).
+Several treatments: Launch the best qualifying one (largest significant lift, rule 6); Rollback
+when every treatment is rolled back; else Hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from experimentos.formatting import pct, pp, pvalue
+from experimentos.model import (
+    GuardrailResult,
+    HealthReport,
+    LookStatus,
+    MetricResult,
+    Thresholds,
+    Verdict,
+    VerdictKind,
+)
+from experimentos.stats.power import plan_sample_size
+
+
+@dataclass(frozen=True, slots=True)
+class _ArmCall:
+    arm: str
+    kind: VerdictKind
+    rule: int
+    reason: str
+    lift: float
+
+
+def decide(
+    *,
+    health: HealthReport,
+    primary: tuple[MetricResult, ...],
+    guardrails: tuple[GuardrailResult, ...],
+    sequential: LookStatus | None,
+    thresholds: Thresholds,
+) -> Verdict:
+    if health.blocked:
+        blocking = [f.message for f in health.findings if f.severity == "blocked"]
+        return Verdict(
+            kind="hold", rule=1, reason="The data is blocked: fix it before deciding.",
+            reasons=tuple(blocking), next_actions=tuple(f"Fix: {m}" for m in blocking[:5]),
+        )  # fmt: skip
+    if health.srm_flagged:
+        srm = next(f.message for f in health.findings if f.code.startswith("srm"))
+        return Verdict(
+            kind="hold", rule=2,
+            reason="Sample ratio mismatch: the arms are not the sizes the split promises.",
+            reasons=(srm,), next_actions=_SRM_ACTIONS,
+        )  # fmt: skip
+    calls = [_judge(m, _of_arm(guardrails, m.arm), sequential) for m in primary]
+    reasons = tuple(c.reason for c in calls)
+    launches = [c for c in calls if c.kind == "launch"]
+    if launches:
+        best = max(launches, key=lambda c: c.lift)
+        metric = next(m for m in primary if m.arm == best.arm)
+        return Verdict(
+            kind="launch", rule=6, reason=best.reason if len(calls) == 1 else
+            f"{best.arm} wins: {best.reason}", reasons=reasons,
+            next_actions=_launch_actions(_of_arm(guardrails, best.arm), metric), arm=best.arm,
+        )  # fmt: skip
+    if calls and all(c.kind == "rollback" for c in calls):
+        worst = min(calls, key=lambda c: c.rule)
+        return Verdict(
+            kind="rollback", rule=worst.rule, reason=worst.reason if len(calls) == 1 else
+            "Every treatment hurts: " + "; ".join(c.reason for c in calls), reasons=reasons,
+            next_actions=_ROLLBACK_ACTIONS, arm=worst.arm,
+        )  # fmt: skip
+    return _hold(calls, primary, guardrails, thresholds, reasons)
+
+
+def _of_arm(guardrails: tuple[GuardrailResult, ...], arm: str) -> list[GuardrailResult]:
+    return [g for g in guardrails if g.metric.arm == arm]
+
+
+def _judge(
+    metric: MetricResult, guardrails: list[GuardrailResult], sequential: LookStatus | None
+) -> _ArmCall:
+    c = metric.comparison
+    lift = f"{metric.name} {pp(c.abs_lift)} ({pct(c.rel_lift)}, {pvalue(metric.p_value_adjusted)})"
+    if not metric.significant:
+        nominal = metric.p_value_adjusted < 0.05
+        if sequential is not None and nominal:
+            why = (f"{metric.arm}: {lift} is not yet conclusive: look {sequential.look} of "
+                   f"{sequential.of_looks} needs |z| ≥ {sequential.boundary_z:.2f}.")  # fmt: skip
+        else:
+            why = f"{metric.arm}: {lift} is not significant."
+        return _ArmCall(metric.arm, "hold", 7, why, c.abs_lift)
+    if c.abs_lift < 0:
+        return _ArmCall(metric.arm, "rollback", 3, f"{metric.arm} hurts {lift}.", c.abs_lift)
+    severe = [g.metric.name for g in guardrails if g.status == "severe"]
+    if severe:
+        why = f"{metric.arm} lifts {lift} but severely worsens {', '.join(severe)}."
+        return _ArmCall(metric.arm, "rollback", 4, why, c.abs_lift)
+    worsened = [g.metric.name for g in guardrails if g.status == "worsened"]
+    if worsened:
+        why = f"{metric.arm} lifts {lift} but worsens {', '.join(worsened)}."
+        return _ArmCall(metric.arm, "hold", 5, why, c.abs_lift)
+    return _ArmCall(metric.arm, "launch", 6, f"{metric.arm} lifts {lift}; no guardrail worsened.",
+                    c.abs_lift)  # fmt: skip
+
+
+def _hold(
+    calls: list[_ArmCall],
+    primary: tuple[MetricResult, ...],
+    guardrails: tuple[GuardrailResult, ...],
+    thresholds: Thresholds,
+    reasons: tuple[str, ...],
+) -> Verdict:
+    guarded = [c for c in calls if c.rule == 5]
+    if guarded:
+        names = sorted({g.metric.name for c in guarded for g in _of_arm(guardrails, c.arm)
+                        if g.status == "worsened"})  # fmt: skip
+        return Verdict(
+            kind="hold", rule=5, reason=guarded[0].reason if len(calls) == 1 else
+            "No treatment qualifies: " + "; ".join(c.reason for c in calls), reasons=reasons,
+            next_actions=(
+                f"Investigate why {', '.join(names)} worsened before any rollout.",
+                "Decide with the guardrail owners whether the trade-off is acceptable, and record "
+                "the decision with its reason.",
+                "Or fix the cause and rerun the experiment.",
+            ),
+            arm=guarded[0].arm,
+        )  # fmt: skip
+    needed = _sample_needed(primary, thresholds)
+    actions = ["Keep the experiment running; do not ship on this result."]
+    if needed is not None:
+        have = min(m.treatment.n for m in primary)
+        actions.insert(0, f"To detect the observed lift with 80% power, about {needed:,} users per "
+                       f"arm are needed (about {max(needed - have, 0):,} more per arm).")  # fmt: skip
+    else:
+        actions.insert(0, "No lift was observed: consider stopping and keeping control.")
+    reason = calls[0].reason if len(calls) == 1 else "No treatment qualifies: " + "; ".join(
+        c.reason for c in calls)  # fmt: skip
+    return Verdict(kind="hold", rule=7, reason=reason, reasons=reasons, next_actions=tuple(actions),
+                   sample_needed_per_arm=needed)  # fmt: skip
+
+
+def _sample_needed(primary: tuple[MetricResult, ...], thresholds: Thresholds) -> int | None:
+    """Per-arm sample to detect the largest observed lift at 80% power (SPEC §2.10)."""
+    candidates = [m for m in primary if m.comparison.abs_lift != 0]
+    if not candidates:
+        return None
+    metric = max(candidates, key=lambda m: abs(m.comparison.abs_lift))
+    baseline = metric.control.value
+    target = baseline + metric.comparison.abs_lift
+    if not (0 < baseline < 1 and 0 < target < 1):
+        return None
+    plan = plan_sample_size(
+        baseline=baseline, mde=metric.comparison.abs_lift, alpha=thresholds.alpha,
+        power=0.8, variants=len(primary) + 1,
+    )  # fmt: skip
+    return max(plan.users_per_variant)
+
+
+def _launch_actions(guardrails: list[GuardrailResult], metric: MetricResult) -> tuple[str, ...]:
+    watch = ", ".join(g.metric.name for g in guardrails) or "the key health metrics"
+    return (
+        f"Roll {metric.arm} out in stages: 10% → 50% → 100%, a day or more at each step.",
+        f"Watch {watch} at each step; roll back if any worsens.",
+        f"Confirm {metric.name} holds near {pp(metric.comparison.abs_lift)} after full rollout.",
+    )
+
+
+_SRM_ACTIONS = (
+    "Check the assignment: bucketing code, redirects, bot filtering, and when each arm started.",
+    "Check that the export counts users the same way in every arm.",
+    "Rerun the analysis once the cause is found; do not decide on this data.",
+)
+_ROLLBACK_ACTIONS = (
+    "Turn the treatment off now and return all traffic to control.",
+    "Root cause: check for bugs, performance regressions and broken flows in the treatment.",
+    "Check whether the harm is concentrated in one platform, country or segment.",
+    "Write down what was learned before any new attempt.",
+)

@@ -1,0 +1,113 @@
+"""Data health (SPEC §2.2): ingest findings + arm checks + sample ratio mismatch → HealthReport."""
+
+from __future__ import annotations
+
+from experimentos.model import (
+    ExperimentData,
+    Finding,
+    HealthReport,
+    HealthStatus,
+    Options,
+    SrmResult,
+    Thresholds,
+)
+from experimentos.stats.proportions import srm_chi_square
+
+
+def check_health(data: ExperimentData, *, options: Options, thresholds: Thresholds) -> HealthReport:
+    findings = list(data.findings)
+    blocked_already = any(f.severity == "blocked" for f in findings)
+    labels = [arm.arm for arm in data.arms]
+    if not blocked_already:
+        findings += _arm_findings(data, labels, thresholds)
+        findings += _guardrail_findings(data, options)
+    srm = None
+    if len(labels) >= 2 and not any(f.severity == "blocked" for f in findings):
+        srm, srm_findings = _srm(data, options, thresholds)
+        findings += srm_findings
+    return HealthReport(status=_status(findings), findings=tuple(findings), srm=srm)
+
+
+def _arm_findings(data: ExperimentData, labels: list[str], thresholds: Thresholds) -> list[Finding]:
+    findings = []
+    if len(labels) < 2:
+        findings.append(
+            Finding("blocked", "too_few_variants", f"The file has {len(labels)} variant(s); "
+                    "an experiment needs a control and at least one treatment.", column="variant")
+        )
+    elif data.control not in labels:
+        findings.append(
+            Finding(
+                "blocked", "no_control",
+                f"No arm is called {data.control!r}. Name the control arm with the control option "
+                f"(the arms are: {', '.join(labels)}).", column="variant",
+            )  # fmt: skip
+        )
+    for arm in data.arms:
+        if arm.users < thresholds.min_users_per_arm:
+            findings.append(
+                Finding(
+                    "warning", "small_arm",
+                    f"{arm.arm!r} has only {arm.users} users (fewer than "
+                    f"{thresholds.min_users_per_arm}): estimates are fragile.", column="users",
+                )  # fmt: skip
+            )
+    return findings
+
+
+def _guardrail_findings(data: ExperimentData, options: Options) -> list[Finding]:
+    if options.guardrails is None:
+        return []
+    return [
+        Finding(
+            "blocked", "missing_guardrail",
+            f"Guardrail {spec.name!r} is not a column of the file (guardrail columns: "
+            f"{', '.join(data.guardrail_columns + data.secondary_count_columns) or 'none'}).",
+            column=spec.name,
+        )  # fmt: skip
+        for spec in options.guardrails
+        if spec.name not in data.guardrail_columns + data.secondary_count_columns
+    ]
+
+
+def _srm(
+    data: ExperimentData, options: Options, thresholds: Thresholds
+) -> tuple[SrmResult | None, list[Finding]]:
+    shares = options.split or tuple(1.0 for _ in data.arms)
+    if len(shares) != len(data.arms):
+        arms = ", ".join(a.arm for a in data.arms)
+        finding = Finding(
+            "blocked", "split_mismatch",
+            f"The expected split has {len(shares)} parts but the file has {len(data.arms)} arms "
+            f"({arms}); give one share per arm, in the order the arms appear in the file.",
+        )  # fmt: skip
+        return None, [finding]
+    observed = [arm.users for arm in data.arms]
+    chi2, p_value = srm_chi_square(observed, shares)
+    total = sum(observed)
+    expected = [total * s / sum(shares) for s in shares]
+    srm = SrmResult(
+        chi2=chi2, p_value=p_value,
+        observed=tuple((a.arm, a.users) for a in data.arms),
+        expected=tuple((a.arm, e) for a, e in zip(data.arms, expected, strict=True)),
+        expected_shares=tuple(s / sum(shares) for s in shares),
+    )  # fmt: skip
+    if p_value >= thresholds.srm_warning_p:
+        return srm, []
+    severity = "blocked" if p_value < thresholds.srm_blocked_p else "warning"
+    split = "/".join(f"{100 * s / sum(shares):g}" for s in shares)
+    counts = ", ".join(f"{a.arm} {a.users:,}" for a in data.arms)
+    finding = Finding(
+        severity, f"srm_{severity}",
+        f"Sample ratio mismatch: users per arm ({counts}) do not match the expected {split} "
+        f"split (chi-square p = {p_value:.2g}). Investigate assignment before trusting any result.",
+        column="users",
+    )  # fmt: skip
+    return srm, [finding]
+
+
+def _status(findings: list[Finding]) -> HealthStatus:
+    severities = {f.severity for f in findings}
+    if "blocked" in severities:
+        return "blocked"
+    return "warning" if "warning" in severities else "healthy"

@@ -1,0 +1,358 @@
+"""CSV bytes → ExperimentData. Every column and row check lives here, and only here.
+
+Two layouts are read (SPEC §2.1):
+- aggregated: one row per variant (or variant × segment) with ``users`` and ``conversions``;
+- user-level: one row per user (a user column is present), aggregated here into the same
+  sufficient statistics.
+Problems in a readable file become findings (each naming its line and column), never exceptions;
+only bytes that are not a CSV at all raise :class:`UnreadableFileError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from experimentos.errors import UnreadableFileError
+from experimentos.ingest_columns import (
+    MEAN_SUFFIXES,
+    USER_ALIASES,
+    VARIANT_ALIASES,
+    find_column,
+    mean_metric_names,
+    normalise_header,
+)
+from experimentos.ingest_userlevel import aggregate_user_level
+from experimentos.model import (
+    ArmInput,
+    ExperimentData,
+    Finding,
+    MeanStats,
+    Options,
+    SourceInfo,
+    Thresholds,
+)
+
+_HTML = re.compile(rb"^\s*<(!doctype\s+html|html|head|body)\b", re.IGNORECASE)
+_FIRST_LINE_OF_DATA = 2  # line 1 is the header
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    frame: pd.DataFrame
+    """All cells as stripped strings; columns normalised (trimmed, case-folded)."""
+    source: SourceInfo
+
+
+def parse(
+    data: bytes,
+    *,
+    file_name: str,
+    options: Options = Options(),
+    thresholds: Thresholds = Thresholds(),
+) -> ExperimentData:
+    """Read a results file in either layout. Raises UnreadableFileError only for non-CSV bytes."""
+    table, header_findings = _read_table(data, file_name=file_name, thresholds=thresholds)
+    if header_findings:
+        return blocked_data(table.source, header_findings, control=options.control)
+    frame = table.frame
+    if find_column(frame.columns, USER_ALIASES, override=options.user_column):
+        return aggregate_user_level(frame, source=table.source, options=options, thresholds=thresholds)
+    return _aggregated(frame, source=table.source, options=options)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read_table(data: bytes, *, file_name: str, thresholds: Thresholds) -> tuple[_Table, list[Finding]]:
+    text = _decode(data, file_name=file_name, limit=thresholds.max_file_bytes)
+    delimiter = _sniff_delimiter(text)
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
+            skipinitialspace=True, skip_blank_lines=True, engine="c",
+        )  # fmt: skip
+    except pd.errors.EmptyDataError:
+        raise UnreadableFileError(f"{file_name} is empty: there is no header row.") from None
+    except pd.errors.ParserError as error:
+        source = _source(data, file_name, rows=0, input_format="aggregated")
+        detail = str(error).strip().rstrip(".")
+        finding = Finding("blocked", "malformed_csv", f"The CSV is malformed: {detail}.")
+        return _Table(pd.DataFrame(), source), [finding]
+    findings = _header_findings(list(frame.columns))
+    frame.columns = [normalise_header(c) for c in frame.columns]
+    frame = frame.apply(lambda column: column.str.strip())
+    layout = "user_level" if find_column(frame.columns, USER_ALIASES) else "aggregated"
+    source = _source(data, file_name, rows=len(frame), input_format=layout)
+    if not findings and frame.empty:
+        findings.append(Finding("blocked", "no_rows", "The file has a header but no data rows."))
+    return _Table(frame, source), findings
+
+
+def _decode(data: bytes, *, file_name: str, limit: int) -> str:
+    if len(data) > limit:
+        raise UnreadableFileError(
+            f"{file_name} is {len(data) / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB. "
+            "Export an aggregated file (one row per variant) instead."
+        )
+    if not data.strip():
+        raise UnreadableFileError(f"{file_name} is empty.")
+    if _HTML.match(data[:512]):
+        raise UnreadableFileError(
+            f"{file_name} is an HTML page, not a CSV file (a login page is what a download "
+            "without access returns)."
+        )
+    if b"\x00" in data[:65536]:
+        raise UnreadableFileError(f"{file_name} is a binary file, not a CSV text file.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        raise UnreadableFileError(
+            f"{file_name} is not text in UTF-8 or Windows-1252: save it as a UTF-8 CSV."
+        ) from None
+    controls = sum(1 for ch in text[:65536] if ord(ch) < 32 and ch not in "\r\n\t")
+    if controls > 0.01 * min(len(text), 65536):
+        raise UnreadableFileError(f"{file_name} is a binary file, not a CSV text file.")
+    return text
+
+
+def _sniff_delimiter(text: str) -> str:
+    sample = text[:8192]
+    try:
+        return csv.Sniffer().sniff(sample.split("\n", 1)[0] or sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _source(data: bytes, file_name: str, *, rows: int, input_format: str) -> SourceInfo:
+    return SourceInfo(
+        file_name=file_name,
+        checksum=hashlib.sha256(data).hexdigest(),
+        rows=rows,
+        input_format=input_format,  # type: ignore[arg-type]
+        size_bytes=len(data),
+    )
+
+
+def _header_findings(raw_columns: list[str]) -> list[Finding]:
+    seen: dict[str, int] = {}
+    findings = []
+    for position, raw in enumerate(raw_columns, start=1):
+        name = normalise_header(str(raw))
+        if re.fullmatch(r"unnamed: \d+", name) or not name:
+            findings.append(
+                Finding("blocked", "empty_header", f"Column {position} has no name.", row=1)
+            )
+        elif name in seen:
+            findings.append(
+                Finding(
+                    "blocked", "duplicate_column",
+                    f"Column {name!r} appears twice (columns {seen[name]} and {position}).",
+                    row=1, column=name,
+                )  # fmt: skip
+            )
+        else:
+            seen[name] = position
+    return findings
+
+
+def blocked_data(source: SourceInfo, findings: list[Finding], *, control: str | None) -> ExperimentData:
+    return ExperimentData(
+        source=source, control=control, arms=(), guardrail_columns=(),
+        secondary_count_columns=(), mean_columns=(), findings=tuple(findings),
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- aggregated layout
+
+
+def _aggregated(frame: pd.DataFrame, *, source: SourceInfo, options: Options) -> ExperimentData:
+    findings: list[Finding] = []
+    variant = find_column(frame.columns, VARIANT_ALIASES, override=options.variant_column)
+    conversions = options.primary or "conversions"
+    required = {"variant": variant, "users": "users", conversions: conversions}
+    missing = [
+        label for label, column in required.items() if column is None or column not in frame.columns
+    ]
+    if missing:
+        present = ", ".join(frame.columns)
+        findings.append(
+            Finding(
+                "blocked", "missing_column",
+                f"Required column(s) {', '.join(missing)} missing; the file has: {present}.",
+                row=1, column=missing[0],
+            )  # fmt: skip
+        )
+        return blocked_data(source, findings, control=options.control)
+    assert variant is not None
+    segment = "segment" if "segment" in frame.columns else None
+    means = mean_metric_names(frame.columns)
+    mean_columns = {f"{m}{suffix}" for m in means for suffix in MEAN_SUFFIXES}
+    taken = {variant, "users", conversions, segment, *mean_columns}
+    guardrails = tuple(c for c in frame.columns if c.startswith("guardrail_"))
+    others = tuple(
+        c for c in frame.columns if c not in taken and c not in guardrails and not c.startswith("pre_")
+    )
+    counts_of = {c: _counts(frame, c, findings) for c in (*guardrails, *others)}
+    secondary = tuple(c for c in others if counts_of[c] is not None)
+    for column in others:  # text columns (notes, dates) are not metrics
+        if counts_of[column] is None:
+            findings[:] = [f for f in findings if f.column != column]
+    users = _counts(frame, "users", findings, required=True)
+    converted = _counts(frame, conversions, findings, required=True)
+    labels = frame[variant].str.casefold()
+    segments = frame[segment].str.casefold() if segment else None
+    rows: list[tuple[str, str, ArmInput]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for index in range(len(frame)):
+        line = index + _FIRST_LINE_OF_DATA
+        label = labels.iloc[index]
+        seg = segments.iloc[index] if segments is not None else ""
+        if not label:
+            findings.append(_finding("empty_label", "The variant label is empty.", line, variant))
+            continue
+        if (label, seg) in seen:
+            where = f" in segment {seg!r}" if seg else ""
+            findings.append(
+                _finding(
+                    "duplicate_variant",
+                    f"Variant {label!r}{where} appears twice (lines {seen[(label, seg)]} and {line}).",
+                    line, variant,
+                )  # fmt: skip
+            )
+            continue
+        seen[(label, seg)] = line
+        n, k = users.iloc[index] if users is not None else None, converted.iloc[index] if converted is not None else None
+        if pd.isna(n) or pd.isna(k):
+            continue
+        n, k = int(n), int(k)
+        if n == 0:
+            findings.append(_finding("zero_users", f"Variant {label!r} has 0 users.", line, "users"))
+            continue
+        if k > n:
+            findings.append(
+                _finding(
+                    "conversions_exceed_users",
+                    f"Variant {label!r} has {k} {conversions} but only {n} users.",
+                    line, conversions,
+                )  # fmt: skip
+            )
+            continue
+        arm_counts = {c: int(v.iloc[index]) for c, v in counts_of.items() if v is not None and not pd.isna(v.iloc[index])}
+        for column in guardrails:
+            if column in arm_counts and arm_counts[column] > n:
+                findings.append(
+                    Finding(
+                        "warning", "multi_count_guardrail",
+                        f"{column} counts {arm_counts[column]} events for {n} users in {label!r}: "
+                        "several events per user, so its rate is events per user, not a share.",
+                        row=line, column=column,
+                    )  # fmt: skip
+                )
+        arm_means = _row_means(frame, index, means, n, line, findings)
+        rows.append((label, seg, ArmInput(label, n, k, arm_counts, arm_means)))
+    return assemble_arms(
+        rows, source=source, options=options, findings=findings, guardrails=guardrails,
+        secondary=secondary, means=tuple(means), primary_name=conversions,
+    )  # fmt: skip
+
+
+def _finding(code: str, message: str, line: int, column: str | None) -> Finding:
+    return Finding("blocked", code, f"Line {line}: {message}", row=line, column=column)
+
+
+def _counts(
+    frame: pd.DataFrame, column: str, findings: list[Finding], *, required: bool = False
+) -> pd.Series | None:
+    """Whole, non-negative numbers of a column, or None for a column of text (not a metric)."""
+    raw = frame[column]
+    values = pd.to_numeric(raw.str.replace(",", "", regex=False), errors="coerce")
+    bad = values.isna()
+    if not required and bad.all():
+        return None
+    for index in bad[bad].index[:3]:
+        shown = raw.iloc[index] or "an empty cell"
+        findings.append(
+            _finding("not_a_number", f"{column} is {shown!r}, not a number.", index + 2, column)
+        )
+    problems = ((values < 0) | (values % 1 != 0)) & ~bad
+    for index in problems[problems].index[:3]:
+        findings.append(
+            _finding(
+                "not_a_count", f"{column} is {raw.iloc[index]!r}; counts must be whole and "
+                "not negative.", index + 2, column,
+            )  # fmt: skip
+        )
+    return values.where(~problems)
+
+
+def _row_means(
+    frame: pd.DataFrame, index: int, means: list[str], users: int, line: int, findings: list[Finding]
+) -> dict[str, MeanStats]:
+    result = {}
+    for metric in means:
+        try:
+            total = float(frame[f"{metric}_sum"].iloc[index])
+            total_sq = float(frame[f"{metric}_sum_sq"].iloc[index])
+            n_column = f"{metric}_n"
+            n = int(float(frame[n_column].iloc[index])) if n_column in frame.columns else users
+        except ValueError:
+            findings.append(
+                _finding("not_a_number", f"{metric}_sum, _sum_sq and _n must be numbers.", line, f"{metric}_sum")
+            )
+            continue
+        if n < 2 or total_sq < 0 or total_sq * n < total**2 * (1 - 1e-9):
+            findings.append(
+                _finding(
+                    "inconsistent_moments",
+                    f"{metric}: sum of squares {total_sq:g} is impossible for n={n} and sum {total:g} "
+                    "(it must be at least sum²/n).", line, f"{metric}_sum_sq",
+                )  # fmt: skip
+            )
+            continue
+        result[metric] = MeanStats(n, total, total_sq)
+    return result
+
+
+def assemble_arms(
+    rows: list[tuple[str, str, ArmInput]],
+    *,
+    source: SourceInfo,
+    options: Options,
+    findings: list[Finding],
+    guardrails: tuple[str, ...],
+    secondary: tuple[str, ...],
+    means: tuple[str, ...],
+    primary_name: str,
+) -> ExperimentData:
+    """Pool rows per arm (over segments) in the order arms first appear in the file."""
+    pooled: dict[str, ArmInput] = {}
+    by_segment: dict[str, list[ArmInput]] = {}
+    for label, segment, arm in rows:
+        pooled[label] = _add(pooled[label], arm) if label in pooled else arm
+        if segment:
+            by_segment.setdefault(segment, []).append(arm)
+    control = options.control or "control"
+    return ExperimentData(
+        source=source, control=control, arms=tuple(pooled.values()),
+        guardrail_columns=guardrails, secondary_count_columns=secondary, mean_columns=means,
+        findings=tuple(findings),
+        segments=tuple((name, tuple(arms)) for name, arms in by_segment.items()),
+        primary_name=primary_name,
+    )  # fmt: skip
+
+
+def _add(a: ArmInput, b: ArmInput) -> ArmInput:
+    counts = {k: a.counts.get(k, 0) + b.counts.get(k, 0) for k in {*a.counts, *b.counts}}
+    means = {k: a.means[k] + b.means[k] for k in a.means.keys() & b.means.keys()}
+    return ArmInput(a.arm, a.users + b.users, a.conversions + b.conversions, counts, means)
+

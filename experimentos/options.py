@@ -1,0 +1,126 @@
+"""Parsing what a user says about an experiment: split strings, guardrail lists, message lines."""
+
+from __future__ import annotations
+
+import re
+
+from experimentos.errors import OptionError
+from experimentos.model import Correction, GuardrailSpec, Options
+
+_MESSAGE_KEYS = {
+    "name", "split", "guardrails", "control", "primary", "higher-is-better", "correction",
+    "look", "of",
+}  # fmt: skip
+_LINE = re.compile(r"^\s*([A-Za-z][A-Za-z _-]*?)\s*[:=]\s*(.*?)\s*$")
+
+
+def parse_split(text: str) -> tuple[float, ...]:
+    """``"50/50"``, ``"60/40"``, ``"34/33/33"`` or ``"0.5,0.5"`` → positive shares."""
+    parts = [p for p in re.split(r"[/,:\s]+", text.strip()) if p]
+    try:
+        shares = tuple(float(p.rstrip("%")) for p in parts)
+    except ValueError:
+        raise OptionError(f"split must look like 50/50 or 60/40 (got {text!r}).") from None
+    if len(shares) < 2 or any(not s > 0 for s in shares):
+        raise OptionError(f"split needs two or more positive parts, like 50/50 (got {text!r}).")
+    return shares
+
+
+def parse_guardrails(
+    text: str, *, higher_is_better: frozenset[str] = frozenset()
+) -> tuple[GuardrailSpec, ...]:
+    names = [n.strip().lower() for n in re.split(r"[,\s]+", text) if n.strip()]
+    return tuple(GuardrailSpec(name=n, higher_is_better=n in higher_is_better) for n in names)
+
+
+def _names(text: str) -> frozenset[str]:
+    return frozenset(n.strip().lower() for n in re.split(r"[,\s]+", text) if n.strip())
+
+
+def parse_correction(text: str) -> Correction:
+    value = text.strip().lower()
+    aliases: dict[str, Correction] = {
+        "holm": "holm", "bonferroni": "bonferroni", "bh": "bh",
+        "benjamini-hochberg": "bh", "fdr": "bh",
+    }  # fmt: skip
+    if value not in aliases:
+        raise OptionError(f"correction must be holm, bonferroni or bh (got {text!r}).")
+    return aliases[value]
+
+
+def parse_message_options(text: str | None) -> Options:
+    """Options from the lines of a Slack message posted with a file.
+
+    Lines look like ``name: Checkout v2``, ``split: 60/40``, ``guardrails: a, b``,
+    ``control: gate_30``, ``primary: retention_7``; other lines are ignored, so a PM can write
+    prose around them.
+    """
+    values: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        match = _LINE.match(line)
+        if match:
+            key = match.group(1).strip().lower().replace(" ", "-").replace("_", "-")
+            if key in _MESSAGE_KEYS and match.group(2):
+                values[key] = match.group(2)
+    return build_options(
+        name=values.get("name"),
+        split=values.get("split"),
+        control=values.get("control"),
+        primary=values.get("primary"),
+        guardrails=values.get("guardrails"),
+        higher_is_better=values.get("higher-is-better"),
+        correction=values.get("correction"),
+        look=values.get("look"),
+        of_looks=values.get("of"),
+    )
+
+
+def build_options(
+    *,
+    name: str | None = None,
+    split: str | None = None,
+    control: str | None = None,
+    primary: str | None = None,
+    guardrails: str | None = None,
+    higher_is_better: str | None = None,
+    correction: str | None = None,
+    look: str | int | None = None,
+    of_looks: str | int | None = None,
+) -> Options:
+    """One place that turns raw strings (CLI flags or message lines) into validated Options."""
+    better = _names(higher_is_better or "")
+    specs = parse_guardrails(guardrails, higher_is_better=better) if guardrails else None
+    look_k, look_of = _parse_looks(look, of_looks)
+    return Options(
+        name=_clean_text(name),
+        split=parse_split(split) if split else None,
+        control=control.strip().lower() if control else None,
+        primary=primary.strip().lower() if primary else None,
+        guardrails=specs,
+        higher_is_better=better,
+        correction=parse_correction(correction) if correction else "holm",
+        look=look_k,
+        of_looks=look_of,
+    )
+
+
+def _parse_looks(look: str | int | None, of_looks: str | int | None) -> tuple[int | None, int | None]:
+    if look is None and of_looks is None:
+        return None, None
+    try:
+        k = int(look) if look is not None else None
+        total = int(of_looks) if of_looks is not None else None
+    except ValueError:
+        raise OptionError("look and of must be whole numbers, like --look 2 --of 5.") from None
+    if k is None or total is None:
+        raise OptionError("give both the look and the planned number of looks (--look 2 --of 5).")
+    if not 1 <= k <= total:
+        raise OptionError(f"look must be between 1 and {total} (got {k}).")
+    return k, total
+
+
+def _clean_text(text: str | None, *, limit: int = 120) -> str | None:
+    if text is None:
+        return None
+    cleaned = " ".join(text.split())[:limit]
+    return cleaned or None

@@ -1,0 +1,164 @@
+"""Two-proportion comparisons, goodness of fit and independence tests for conversion metrics."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+from experimentos.model import Comparison, ProportionStats
+
+
+def compare_proportions(
+    control: ProportionStats,
+    treatment: ProportionStats,
+    *,
+    alpha: float = 0.05,
+    fisher_min_expected: float = 5.0,
+) -> Comparison:
+    """Treatment minus control on a 0/1 metric.
+
+    Large samples: the unpooled (Wald) z-test, with the CI of the difference from the same
+    standard error, so "CI excludes 0" holds exactly when "p < alpha".
+    When any expected cell of the 2×2 table is below ``fisher_min_expected``: Fisher's exact
+    test for the p-value and Newcombe's hybrid score interval (Newcombe 1998, method 10) for the
+    CI, where the normal approximation cannot be trusted.
+    """
+    if _min_expected_cell(control, treatment) < fisher_min_expected:
+        return _fisher_newcombe(control, treatment, alpha=alpha)
+    return _wald(control, treatment, alpha=alpha)
+
+
+def _min_expected_cell(control: ProportionStats, treatment: ProportionStats) -> float:
+    n = control.users + treatment.users
+    conversions = control.conversions + treatment.conversions
+    if n == 0:
+        return 0.0
+    smaller_column = min(conversions, n - conversions)
+    return min(control.users, treatment.users) * smaller_column / n
+
+
+def _wald(control: ProportionStats, treatment: ProportionStats, *, alpha: float) -> Comparison:
+    p_c, p_t = control.rate, treatment.rate
+    var_c = p_c * (1 - p_c) / control.users
+    var_t = p_t * (1 - p_t) / treatment.users
+    se = math.sqrt(var_c + var_t)
+    diff = p_t - p_c
+    z_crit = stats.norm.ppf(1 - alpha / 2)
+    if se > 0:
+        z = diff / se
+        p_value = float(2 * stats.norm.sf(abs(z)))
+    else:  # both arms at 0% or 100%: no evidence of a difference
+        z, p_value = 0.0, 1.0
+    rel, rel_ci = relative_lift(p_t, var_t, p_c, var_c, z_crit=z_crit)
+    return Comparison(
+        abs_lift=diff,
+        abs_ci=(diff - z_crit * se, diff + z_crit * se),
+        rel_lift=rel,
+        rel_ci=rel_ci,
+        p_value=p_value,
+        statistic=z,
+        method="wald-unpooled z-test",
+        ci_method="wald",
+        standard_error=se,
+    )
+
+
+def _fisher_newcombe(
+    control: ProportionStats, treatment: ProportionStats, *, alpha: float
+) -> Comparison:
+    table = [
+        [treatment.conversions, treatment.users - treatment.conversions],
+        [control.conversions, control.users - control.conversions],
+    ]
+    _, p_value = stats.fisher_exact(table, alternative="two-sided")
+    p_c, p_t = control.rate, treatment.rate
+    lo_t, hi_t = wilson_interval(treatment.conversions, treatment.users, alpha=alpha)
+    lo_c, hi_c = wilson_interval(control.conversions, control.users, alpha=alpha)
+    diff = p_t - p_c
+    lower = diff - math.sqrt((p_t - lo_t) ** 2 + (hi_c - p_c) ** 2)
+    upper = diff + math.sqrt((hi_t - p_t) ** 2 + (p_c - lo_c) ** 2)
+    var_c = p_c * (1 - p_c) / control.users
+    var_t = p_t * (1 - p_t) / treatment.users
+    rel, rel_ci = relative_lift(p_t, var_t, p_c, var_c, z_crit=stats.norm.ppf(1 - alpha / 2))
+    return Comparison(
+        abs_lift=diff,
+        abs_ci=(lower, upper),
+        rel_lift=rel,
+        rel_ci=rel_ci,
+        p_value=float(min(p_value, 1.0)),
+        statistic=math.nan,
+        method="fisher exact test",
+        ci_method="newcombe hybrid score",
+        standard_error=math.sqrt(var_c + var_t),
+    )
+
+
+def wilson_interval(successes: int, n: int, *, alpha: float = 0.05) -> tuple[float, float]:
+    """Wilson score interval for one proportion (Wilson 1927)."""
+    z = stats.norm.ppf(1 - alpha / 2)
+    p = successes / n
+    denom = 1 + z**2 / n
+    centre = (p + z**2 / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return max(centre - half, 0.0), min(centre + half, 1.0)
+
+
+def relative_lift(
+    mean_t: float, var_t: float, mean_c: float, var_c: float, *, z_crit: float
+) -> tuple[float, tuple[float, float]]:
+    """Relative lift t/c − 1 and its CI by the delta method.
+
+    Var(t/c) ≈ Var(t)/c² + t²·Var(c)/c⁴ (first-order Taylor expansion, independent arms).
+    """
+    if mean_c == 0 or not math.isfinite(mean_c):
+        return math.nan, (math.nan, math.nan)
+    ratio = mean_t / mean_c
+    se = math.sqrt(var_t / mean_c**2 + mean_t**2 * var_c / mean_c**4)
+    return ratio - 1, (ratio - 1 - z_crit * se, ratio - 1 + z_crit * se)
+
+
+def srm_chi_square(observed: Sequence[int], shares: Sequence[float]) -> tuple[float, float]:
+    """Chi-square goodness of fit of users per arm against the expected shares: (chi², p)."""
+    counts = np.asarray(observed, dtype=float)
+    weights = np.asarray(shares, dtype=float)
+    expected = counts.sum() * weights / weights.sum()
+    chi2 = float(((counts - expected) ** 2 / expected).sum())
+    return chi2, float(stats.chi2.sf(chi2, len(counts) - 1))
+
+
+def chi_square_independence(arms: Sequence[ProportionStats]) -> tuple[float, int, float]:
+    """Pearson chi-square test of independence of arm and conversion: (chi², dof, p)."""
+    table = np.array([[a.conversions, a.users - a.conversions] for a in arms], dtype=float)
+    if (table.sum(axis=0) == 0).any():  # nobody or everybody converted: nothing to test
+        return 0.0, len(arms) - 1, 1.0
+    chi2, p_value, dof, _ = stats.chi2_contingency(table, correction=False)
+    return float(chi2), int(dof), float(p_value)
+
+
+def compare_rates(control: ProportionStats, treatment: ProportionStats, *, alpha: float = 0.05) -> Comparison:
+    """Events per user when counts may exceed users: Poisson-rate Wald z-test.
+
+    Var(k/n) = k/n² under a Poisson model of the event count (Rothman & Greenland, ch. 14).
+    """
+    r_c, r_t = control.rate, treatment.rate
+    var_c = control.conversions / control.users**2
+    var_t = treatment.conversions / treatment.users**2
+    se = math.sqrt(var_c + var_t)
+    diff = r_t - r_c
+    z_crit = stats.norm.ppf(1 - alpha / 2)
+    z = diff / se if se > 0 else 0.0
+    rel, rel_ci = relative_lift(r_t, var_t, r_c, var_c, z_crit=z_crit)
+    return Comparison(
+        abs_lift=diff,
+        abs_ci=(diff - z_crit * se, diff + z_crit * se),
+        rel_lift=rel,
+        rel_ci=rel_ci,
+        p_value=float(2 * stats.norm.sf(abs(z))) if se > 0 else 1.0,
+        statistic=z,
+        method="poisson rate z-test",
+        ci_method="wald",
+        standard_error=se,
+    )
