@@ -9,7 +9,7 @@ from experimentos.model import Correction, GuardrailSpec, Options
 
 _MESSAGE_KEYS = {
     "name", "split", "guardrails", "control", "primary", "higher-is-better", "correction",
-    "look", "of",
+    "look", "of", "variant-column", "user-column",
 }  # fmt: skip
 _LINE = re.compile(r"^\s*([A-Za-z][A-Za-z _-]*?)\s*[:=]\s*(.*?)\s*$")
 
@@ -72,6 +72,8 @@ def parse_message_options(text: str | None) -> Options:
         correction=values.get("correction"),
         look=values.get("look"),
         of_looks=values.get("of"),
+        variant_column=values.get("variant-column"),
+        user_column=values.get("user-column"),
     )
 
 
@@ -86,6 +88,8 @@ def build_options(
     correction: str | None = None,
     look: str | int | None = None,
     of_looks: str | int | None = None,
+    variant_column: str | None = None,
+    user_column: str | None = None,
 ) -> Options:
     """One place that turns raw strings (CLI flags or message lines) into validated Options."""
     better = _names(higher_is_better or "")
@@ -96,6 +100,8 @@ def build_options(
         split=parse_split(split) if split else None,
         control=control.strip().lower() if control else None,
         primary=primary.strip().lower() if primary else None,
+        variant_column=variant_column,
+        user_column=user_column,
         guardrails=specs,
         higher_is_better=better,
         correction=parse_correction(correction) if correction else "holm",

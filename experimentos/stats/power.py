@@ -8,7 +8,7 @@ Clinical Research*, §4.2), with k = n_t / n_c and p̄ = (p_c + k·p_t)/(1 + k):
     n_c = (z₁₋α/₂·√(p̄q̄(1 + 1/k)) + z₁₋β·√(p_c·q_c + p_t·q_t/k))² / Δ²,  n_t = k·n_c
 
 which for k = 1 is the textbook (z₁₋α/₂·√(2p̄q̄) + z₁₋β·√(p₁q₁ + p₂q₂))² / Δ².
-Baseline 0.10, Δ = 0.01, α = 0.05, power 0.8 gives 14,750.68, rounded up to
+Baseline 0.10, Δ = 0.01, α = 0.05, power 0.8 gives 14,750.79, rounded up to
 14,751 per variant (rounding up is what guarantees the power; 14,750 is the
 same number truncated).
 

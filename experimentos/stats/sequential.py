@@ -24,6 +24,7 @@ S_k − S_{k−1} ~ N(δ·(t_k − t_{k−1}), t_k − t_{k−1}).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -274,7 +275,7 @@ def _clamped_fractions(information_fractions: Sequence[float]) -> list[float]:
     for look, t in enumerate(fractions, start=1):
         if not math.isfinite(t) or t <= 0.0:
             raise ValueError(f"information fraction must be above 0 (got {t} at look {look})")
-    if any(b <= a for a, b in zip(fractions, fractions[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(fractions)):
         raise ValueError(f"information fractions must increase look after look (got {fractions})")
     if any(t >= 1.0 for t in fractions[:-1]):
         raise ValueError(

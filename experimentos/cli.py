@@ -1,0 +1,154 @@
+"""``experimentos analyze | power | history``: the analysis without Slack (SPEC §1.2).
+
+Bad input ends in one paragraph on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from experimentos import text_report
+from experimentos.analysis import analyze
+from experimentos.config import load_thresholds
+from experimentos.errors import ExperimentError
+from experimentos.memo import render_html, render_markdown
+from experimentos.model import Analysis
+from experimentos.options import build_options, parse_split
+from experimentos.stats.power import plan_sample_size
+
+EXIT_BAD_INPUT = 2
+FORMAT_PLUGINS = "experimentos.formats"
+"""Entry-point group for more output formats (the Slack shell adds ``blocks`` this way)."""
+
+Renderer = Callable[[Analysis], str]
+
+
+def _formats() -> dict[str, Renderer]:
+    builtin: dict[str, Renderer] = {
+        "text": text_report.render,
+        "md": render_markdown,
+        "html": render_html,
+        "json": lambda a: json.dumps(a.to_dict(), indent=2, ensure_ascii=False) + "\n",
+    }
+    for plugin in entry_points(group=FORMAT_PLUGINS):
+        builtin.setdefault(plugin.name, plugin.load())
+    return builtin
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ExperimentError as error:
+        print(f"experimentos: {error.message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ValueError as error:  # parameter validation in the statistics layer
+        print(f"experimentos: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:
+        print(f"experimentos: cannot read or write {error.filename}: {error.strerror}.",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_BAD_INPUT
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="experimentos",
+        description="Turn A/B-test results into a Launch / Hold / Rollback decision.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_analyze(commands)
+    _add_power(commands)
+    try:
+        from experimentos import cli_history
+    except ImportError:  # the history store is optional at import time
+        pass
+    else:
+        cli_history.add_parser(commands)
+    return parser
+
+
+def _add_analyze(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("analyze", help="analyse a results CSV and print the verdict")
+    p.add_argument("file", type=Path, help="results CSV (aggregated or user-level)")
+    p.add_argument("--name", help="experiment name (default: the file name)")
+    p.add_argument("--split", help="expected split in file order, e.g. 50/50 or 60/40")
+    p.add_argument("--control", help="label of the control arm when none is called 'control'")
+    p.add_argument("--primary", help="the 0/1 column (or count column) of the primary metric")
+    p.add_argument("--guardrails", help="comma-separated guardrail columns (default guardrail_*)")
+    p.add_argument("--higher-is-better", help="guardrails where a drop is the harm")
+    p.add_argument("--variant-column", help="the column holding the arm label")
+    p.add_argument("--user-column", help="the column holding the user id (user-level files)")
+    p.add_argument("--correction", help="holm (default), bonferroni or bh")
+    p.add_argument("--look", type=int, help="this look's number (sequential testing)")
+    p.add_argument("--of", type=int, dest="of_looks", help="planned number of looks")
+    p.add_argument("--format", default="text", help="text, md, html, json (or a plugin's)")
+    p.add_argument("--out", type=Path, help="write to this file instead of stdout")
+    p.set_defaults(run=_run_analyze)
+
+
+def _run_analyze(args: argparse.Namespace) -> int:
+    formats = _formats()
+    if args.format not in formats:
+        raise ExperimentError(f"unknown format {args.format!r}; use one of {', '.join(formats)}.")
+    options = build_options(
+        name=args.name, split=args.split, control=args.control, primary=args.primary,
+        guardrails=args.guardrails, higher_is_better=args.higher_is_better,
+        correction=args.correction, look=args.look, of_looks=args.of_looks,
+        variant_column=args.variant_column, user_column=args.user_column,
+    )  # fmt: skip
+    data = args.file.read_bytes()
+    analysis = analyze(data, file_name=args.file.name, options=options, thresholds=load_thresholds())
+    output = formats[args.format](analysis)
+    _emit(output, args.out)
+    return 0
+
+
+def _add_power(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("power", help="users needed to detect an effect")
+    p.add_argument("--baseline", type=float, required=True, help="control rate (or mean with --sd)")
+    p.add_argument("--mde", type=float, required=True, help="minimum detectable effect")
+    p.add_argument("--relative", action="store_true", help="the MDE is relative to the baseline")
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--power", type=float, default=0.8)
+    p.add_argument("--variants", type=int, default=2, help="arms including control")
+    p.add_argument("--split", help="shares per arm, control first, e.g. 50/50")
+    p.add_argument("--daily-users", type=int, help="users entering the experiment per day")
+    p.add_argument("--sd", type=float, help="standard deviation: the metric is a mean")
+    p.add_argument("--looks", type=int, help="planned looks (group-sequential design)")
+    p.add_argument("--spending", choices=("obf", "pocock"), default="obf")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(run=_run_power)
+
+
+def _run_power(args: argparse.Namespace) -> int:
+    split = parse_split(args.split) if args.split else None
+    variants = len(split) if split else args.variants
+    plan = plan_sample_size(
+        baseline=args.baseline, mde=args.mde, relative=args.relative, alpha=args.alpha,
+        power=args.power, variants=variants, split=split, daily_users=args.daily_users,
+        sd=args.sd, looks=args.looks, spending=args.spending,
+    )  # fmt: skip
+    if args.format == "json":
+        print(json.dumps(plan.to_dict(), indent=2))
+    else:
+        print(text_report.render_power(plan), end="")
+    return 0
+
+
+def _emit(output: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(output)
+        return
+    out.write_text(output, encoding="utf-8")
+    print(f"wrote {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Plain-text rendering for the terminal: the verdict first, the evidence after."""
+
+from __future__ import annotations
+
+from experimentos.formatting import interval, number, pct, pp, pvalue, rate
+from experimentos.model import Analysis, MetricResult
+from experimentos.stats.power import SampleSizePlan
+
+
+def render(a: Analysis) -> str:
+    v, h = a.verdict, a.health
+    lines = [f"{v.label.upper()}: {a.experiment.name}", f"  {v.reason}", ""]
+    srm = f" (SRM {pvalue(h.srm.p_value)})" if h.srm else ""
+    lines.append(f"Health: {h.status.capitalize()}{srm}")
+    lines += [f"  [{f.severity}] {f.message}" for f in h.findings]
+    for m in a.primary:
+        lines.append(f"Primary  {_metric_line(m)}")
+    for g in a.guardrails:
+        lines.append(f"Guardrail {_metric_line(g.metric)}  → {g.status}")
+    for m in a.secondary:
+        lines.append(f"Other    {_metric_line(m)}")
+    if a.overall:
+        lines.append(f"Overall chi-square: {a.overall.chi2:.2f} (df {a.overall.dof}), "
+                     f"{pvalue(a.overall.p_value)}")  # fmt: skip
+    if a.bayes:
+        chances = ", ".join(
+            f"{b.arm} {pct(b.chance_to_beat_control, signed=False)}"
+            for b in a.bayes.arms if b.chance_to_beat_control is not None
+        )  # fmt: skip
+        lines.append(f"Chance to beat control (Bayesian, explanatory): {chances}")
+    lines += ["", "Next actions:", *[f"  - {x}" for x in v.next_actions]]
+    lines.append(f"\nData: {a.experiment.file_name}, {a.experiment.rows:,} rows, "
+                 f"sha256 {a.experiment.checksum[:12]}; rule {v.rule}")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _metric_line(m: MetricResult) -> str:
+    c = m.comparison
+    if m.kind == "proportion":
+        values = f"{rate(m.control.value)} → {rate(m.treatment.value)}"
+        delta = f"{pp(c.abs_lift)} {interval(*c.abs_ci)}"
+    else:
+        values = f"{number(m.control.value)} → {number(m.treatment.value)}"
+        delta = f"{c.abs_lift:+.4g} [{c.abs_ci[0]:+.4g}, {c.abs_ci[1]:+.4g}]"
+    return (f"{m.name} ({m.arm} vs {m.control.arm}): {values}, {delta}, {pct(c.rel_lift)}, "
+            f"{pvalue(m.p_value_adjusted)}")  # fmt: skip
+
+
+def render_power(plan: SampleSizePlan) -> str:
+    metric = "mean" if plan.metric_kind == "mean" else "rate"
+    mde = pp(plan.mde_absolute) if plan.metric_kind == "proportion" else f"{plan.mde_absolute:+g}"
+    rel = f" ({pct(plan.mde_relative)})" if plan.mde_relative is not None else ""
+    lines = [
+        f"Baseline {metric} {plan.baseline:g}, minimum detectable effect {mde}{rel}",
+        f"α = {plan.alpha} (two-sided; {plan.alpha_per_comparison:.4g} per comparison), "
+        f"power = {plan.power}",
+        "Users per variant: " + ", ".join(f"{n:,}" for n in plan.users_per_variant),
+        f"Total users: {plan.total_users:,}",
+    ]
+    if plan.days is not None:
+        lines.append(f"Days at {plan.daily_users:,} users/day: {plan.days}")
+    if plan.looks:
+        lines.append(f"With {plan.looks} looks ({plan.spending}): inflation ×"
+                     f"{plan.inflation_factor:.3f}, max total {plan.max_total_users:,}")  # fmt: skip
+        lines += [f"  look {b.look}: t = {b.information_fraction:.2f}, |z| ≥ {b.z:.3f}, "
+                  f"nominal p < {b.nominal_p:.5f}" for b in plan.boundaries]  # fmt: skip
+    return "\n".join(lines) + "\n"
