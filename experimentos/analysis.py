@@ -74,14 +74,24 @@ def analyze_data(data: ExperimentData, *, options: Options, thresholds: Threshol
         overall = OmnibusTest(chi2=chi2, dof=dof, p_value=p_value)
     bayes_view = bayes.beta_view([(a.arm, a.primary) for a in data.arms], control=control.arm)
     verdict = decision.decide(
-        health=health, primary=primary, guardrails=guardrails, sequential=look,
+        health=health,
+        primary=primary,
+        guardrails=guardrails,
+        sequential=look,
         thresholds=thresholds,
-    )  # fmt: skip
+    )
     return Analysis(
-        experiment=info, health=health, primary=primary, guardrails=guardrails,
-        secondary=secondary, overall=overall, bayes=bayes_view, sequential=look,
-        verdict=verdict, thresholds=_used(thresholds, correction),
-    )  # fmt: skip
+        experiment=info,
+        health=health,
+        primary=primary,
+        guardrails=guardrails,
+        secondary=secondary,
+        overall=overall,
+        bayes=bayes_view,
+        sequential=look,
+        verdict=verdict,
+        thresholds=_used(thresholds, correction),
+    )
 
 
 def _used(thresholds: Thresholds, correction: str) -> Thresholds:
@@ -94,11 +104,17 @@ def _info(data: ExperimentData, options: Options) -> ExperimentInfo:
     source = data.source
     name = options.name or source.file_name.rsplit("/", 1)[-1].removesuffix(".csv")
     return ExperimentInfo(
-        name=name, file_name=source.file_name, checksum=source.checksum, rows=source.rows,
-        input_format=source.input_format, arms=tuple(a.arm for a in data.arms),
-        control=data.control, primary_metric=data.primary_name,
-        look=options.look, of_looks=options.of_looks,
-    )  # fmt: skip
+        name=name,
+        file_name=source.file_name,
+        checksum=source.checksum,
+        rows=source.rows,
+        input_format=source.input_format,
+        arms=tuple(a.arm for a in data.arms),
+        control=data.control,
+        primary_metric=data.primary_name,
+        look=options.look,
+        of_looks=options.of_looks,
+    )
 
 
 def _blocked(info: ExperimentInfo, health: HealthReport, thresholds: Thresholds) -> Analysis:
@@ -106,9 +122,17 @@ def _blocked(info: ExperimentInfo, health: HealthReport, thresholds: Thresholds)
         health=health, primary=(), guardrails=(), sequential=None, thresholds=thresholds
     )
     return Analysis(
-        experiment=info, health=health, primary=(), guardrails=(), secondary=(), overall=None,
-        bayes=None, sequential=None, verdict=verdict, thresholds=thresholds,
-    )  # fmt: skip
+        experiment=info,
+        health=health,
+        primary=(),
+        guardrails=(),
+        secondary=(),
+        overall=None,
+        bayes=None,
+        sequential=None,
+        verdict=verdict,
+        thresholds=thresholds,
+    )
 
 
 # --------------------------------------------------------------------------- metrics
@@ -123,22 +147,37 @@ def _primary(
 ) -> tuple[MetricResult, ...]:
     comparisons = [
         proportions.compare_proportions(
-            control.primary, arm.primary, alpha=thresholds.alpha,
+            control.primary,
+            arm.primary,
+            alpha=thresholds.alpha,
             fisher_min_expected=thresholds.fisher_min_expected,
-        )  # fmt: skip
+        )
         for arm in treatments
     ]
     adjusted = corrections.adjust_p_values(
         [c.p_value for c in comparisons],
         method=correction,  # type: ignore[arg-type]
     )
-    notes = () if len(treatments) == 1 else (f"p-values adjusted for {len(treatments)} "
-                                            f"comparisons ({correction}).",)
+    notes = (
+        ()
+        if len(treatments) == 1
+        else (f"p-values adjusted for {len(treatments)} comparisons ({correction}).",)
+    )
     return tuple(
-        _proportion_result(name, "primary", control.primary, arm.primary, control.arm, arm.arm,
-                           comparison, p_adj, thresholds.alpha, notes)
+        _proportion_result(
+            name,
+            "primary",
+            control.primary,
+            arm.primary,
+            control.arm,
+            arm.arm,
+            comparison,
+            p_adj,
+            thresholds.alpha,
+            notes,
+        )
         for arm, comparison, p_adj in zip(treatments, comparisons, adjusted, strict=True)
-    )  # fmt: skip
+    )
 
 
 def _proportion_result(
@@ -154,15 +193,23 @@ def _proportion_result(
     notes: tuple[str, ...] = (),
 ) -> MetricResult:
     if comparison.method.startswith("fisher"):
-        notes = (*notes, "Fisher's exact test and the Newcombe interval: some expected cell "
-                 "counts are below 5.")  # fmt: skip
+        notes = (
+            *notes,
+            "Fisher's exact test and the Newcombe interval: some expected cell counts are below 5.",
+        )
     return MetricResult(
-        name=name, kind="proportion", role=role,  # type: ignore[arg-type]
+        name=name,
+        kind="proportion",
+        role=role,  # type: ignore[arg-type]
         control=ArmSummary(control_label, control.users, control.rate, control.conversions),
-        treatment=ArmSummary(treatment_label, treatment.users, treatment.rate, treatment.conversions),
-        comparison=comparison, p_value_adjusted=p_adjusted,
-        significant=bool(p_adjusted < alpha), notes=notes,
-    )  # fmt: skip
+        treatment=ArmSummary(
+            treatment_label, treatment.users, treatment.rate, treatment.conversions
+        ),
+        comparison=comparison,
+        p_value_adjusted=p_adjusted,
+        significant=bool(p_adjusted < alpha),
+        notes=notes,
+    )
 
 
 def _look_status(
@@ -213,23 +260,38 @@ def _guardrail(
             c, t, alpha=thresholds.alpha, fisher_min_expected=thresholds.fisher_min_expected
         )
     metric = _proportion_result(
-        spec.name, "guardrail", c, t, control.arm, arm.arm, comparison, comparison.p_value,
+        spec.name,
+        "guardrail",
+        c,
+        t,
+        control.arm,
+        arm.arm,
+        comparison,
+        comparison.p_value,
         thresholds.alpha,
-    )  # fmt: skip
-    worsened = spec.worsened_pp if spec.worsened_pp is not None else thresholds.guardrail_worsened_pp
+    )
+    worsened = (
+        spec.worsened_pp if spec.worsened_pp is not None else thresholds.guardrail_worsened_pp
+    )
     severe = spec.severe_pp if spec.severe_pp is not None else thresholds.guardrail_severe_pp
     delta_pp = comparison.abs_lift * 100
     harm_pp = round(-delta_pp if spec.higher_is_better else delta_pp, 9)
     if harm_pp > severe + _PP_TOLERANCE:
         status = "severe"
-    elif harm_pp > 0 and (harm_pp > worsened + _PP_TOLERANCE or comparison.p_value < thresholds.alpha):
+    elif harm_pp > 0 and (
+        harm_pp > worsened + _PP_TOLERANCE or comparison.p_value < thresholds.alpha
+    ):
         status = "worsened"
     else:
         status = "ok"
     return GuardrailResult(
-        metric=metric, higher_is_better=spec.higher_is_better, worsened_pp=worsened,
-        severe_pp=severe, status=status, multi_count=multi_count,  # type: ignore[arg-type]
-    )  # fmt: skip
+        metric=metric,
+        higher_is_better=spec.higher_is_better,
+        worsened_pp=worsened,
+        severe_pp=severe,
+        status=status,
+        multi_count=multi_count,  # type: ignore[arg-type]
+    )
 
 
 def _secondary(
@@ -246,11 +308,25 @@ def _secondary(
             if column in guardrail_names:
                 continue
             c, t = control.count(column), arm.count(column)
-            compare = proportions.compare_rates if max(c.conversions - c.users,
-                                                       t.conversions - t.users) > 0 else None
+            compare = (
+                proportions.compare_rates
+                if max(c.conversions - c.users, t.conversions - t.users) > 0
+                else None
+            )
             comparison = (compare or proportions.compare_proportions)(c, t, alpha=thresholds.alpha)
-            results.append(_proportion_result(column, "secondary", c, t, control.arm, arm.arm,
-                                              comparison, comparison.p_value, thresholds.alpha))
+            results.append(
+                _proportion_result(
+                    column,
+                    "secondary",
+                    c,
+                    t,
+                    control.arm,
+                    arm.arm,
+                    comparison,
+                    comparison.p_value,
+                    thresholds.alpha,
+                )
+            )
         for metric in data.mean_columns:
             if metric not in control.means or metric not in arm.means:
                 continue
@@ -258,11 +334,14 @@ def _secondary(
             comparison = welch_comparison(c_stats, t_stats, alpha=thresholds.alpha)
             results.append(
                 MetricResult(
-                    name=metric, kind="mean", role="secondary",
+                    name=metric,
+                    kind="mean",
+                    role="secondary",
                     control=ArmSummary(control.arm, c_stats.n, c_stats.mean),
                     treatment=ArmSummary(arm.arm, t_stats.n, t_stats.mean),
-                    comparison=comparison, p_value_adjusted=comparison.p_value,
+                    comparison=comparison,
+                    p_value_adjusted=comparison.p_value,
                     significant=bool(comparison.p_value < thresholds.alpha),
-                )  # fmt: skip
+                )
             )
     return tuple(results)

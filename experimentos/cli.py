@@ -52,8 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"experimentos: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as error:
-        print(f"experimentos: cannot read or write {error.filename}: {error.strerror}.",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"experimentos: cannot read or write {error.filename}: {error.strerror}.",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
 
 
@@ -98,13 +100,22 @@ def _run_analyze(args: argparse.Namespace) -> int:
     if args.format not in formats:
         raise ExperimentError(f"unknown format {args.format!r}; use one of {', '.join(formats)}.")
     options = build_options(
-        name=args.name, split=args.split, control=args.control, primary=args.primary,
-        guardrails=args.guardrails, higher_is_better=args.higher_is_better,
-        correction=args.correction, look=args.look, of_looks=args.of_looks,
-        variant_column=args.variant_column, user_column=args.user_column,
-    )  # fmt: skip
+        name=args.name,
+        split=args.split,
+        control=args.control,
+        primary=args.primary,
+        guardrails=args.guardrails,
+        higher_is_better=args.higher_is_better,
+        correction=args.correction,
+        look=args.look,
+        of_looks=args.of_looks,
+        variant_column=args.variant_column,
+        user_column=args.user_column,
+    )
     data = args.file.read_bytes()
-    analysis = analyze(data, file_name=args.file.name, options=options, thresholds=load_thresholds())
+    analysis = analyze(
+        data, file_name=args.file.name, options=options, thresholds=load_thresholds()
+    )
     output = formats[args.format](analysis)
     _emit(output, args.out)
     return 0
@@ -131,10 +142,18 @@ def _run_power(args: argparse.Namespace) -> int:
     split = parse_split(args.split) if args.split else None
     variants = len(split) if split else args.variants
     plan = plan_sample_size(
-        baseline=args.baseline, mde=args.mde, relative=args.relative, alpha=args.alpha,
-        power=args.power, variants=variants, split=split, daily_users=args.daily_users,
-        sd=args.sd, looks=args.looks, spending=args.spending,
-    )  # fmt: skip
+        baseline=args.baseline,
+        mde=args.mde,
+        relative=args.relative,
+        alpha=args.alpha,
+        power=args.power,
+        variants=variants,
+        split=split,
+        daily_users=args.daily_users,
+        sd=args.sd,
+        looks=args.looks,
+        spending=args.spending,
+    )
     if args.format == "json":
         print(json.dumps(plan.to_dict(), indent=2))
     else:

@@ -48,16 +48,21 @@ def decide(
     if health.blocked:
         blocking = [f.message for f in health.findings if f.severity == "blocked"]
         return Verdict(
-            kind="hold", rule=1, reason="The data is blocked: fix it before deciding.",
-            reasons=tuple(blocking), next_actions=tuple(f"Fix: {m}" for m in blocking[:5]),
-        )  # fmt: skip
+            kind="hold",
+            rule=1,
+            reason="The data is blocked: fix it before deciding.",
+            reasons=tuple(blocking),
+            next_actions=tuple(f"Fix: {m}" for m in blocking[:5]),
+        )
     if health.srm_flagged:
         srm = next(f.message for f in health.findings if f.code.startswith("srm"))
         return Verdict(
-            kind="hold", rule=2,
+            kind="hold",
+            rule=2,
             reason="Sample ratio mismatch: the arms are not the sizes the split promises.",
-            reasons=(srm,), next_actions=_SRM_ACTIONS,
-        )  # fmt: skip
+            reasons=(srm,),
+            next_actions=_SRM_ACTIONS,
+        )
     calls = [_judge(m, _of_arm(guardrails, m.arm), sequential) for m in primary]
     reasons = tuple(c.reason for c in calls)
     launches = [c for c in calls if c.kind == "launch"]
@@ -65,17 +70,25 @@ def decide(
         best = max(launches, key=lambda c: c.lift)
         metric = next(m for m in primary if m.arm == best.arm)
         return Verdict(
-            kind="launch", rule=6, reason=best.reason if len(calls) == 1 else
-            f"{best.arm} wins: {best.reason}", reasons=reasons,
-            next_actions=_launch_actions(_of_arm(guardrails, best.arm), metric), arm=best.arm,
-        )  # fmt: skip
+            kind="launch",
+            rule=6,
+            reason=best.reason if len(calls) == 1 else f"{best.arm} wins: {best.reason}",
+            reasons=reasons,
+            next_actions=_launch_actions(_of_arm(guardrails, best.arm), metric),
+            arm=best.arm,
+        )
     if calls and all(c.kind == "rollback" for c in calls):
         worst = min(calls, key=lambda c: c.rule)
         return Verdict(
-            kind="rollback", rule=worst.rule, reason=worst.reason if len(calls) == 1 else
-            "Every treatment hurts: " + "; ".join(c.reason for c in calls), reasons=reasons,
-            next_actions=_ROLLBACK_ACTIONS, arm=worst.arm,
-        )  # fmt: skip
+            kind="rollback",
+            rule=worst.rule,
+            reason=worst.reason
+            if len(calls) == 1
+            else "Every treatment hurts: " + "; ".join(c.reason for c in calls),
+            reasons=reasons,
+            next_actions=_ROLLBACK_ACTIONS,
+            arm=worst.arm,
+        )
     return _hold(calls, primary, guardrails, thresholds, reasons)
 
 
@@ -91,8 +104,10 @@ def _judge(
     if not metric.significant:
         nominal = metric.p_value_adjusted < 0.05
         if sequential is not None and nominal:
-            why = (f"{metric.arm}: {lift} is not yet conclusive: look {sequential.look} of "
-                   f"{sequential.of_looks} needs |z| ≥ {sequential.boundary_z:.2f}.")  # fmt: skip
+            why = (
+                f"{metric.arm}: {lift} is not yet conclusive: look {sequential.look} of "
+                f"{sequential.of_looks} needs |z| ≥ {sequential.boundary_z:.2f}."
+            )
         else:
             why = f"{metric.arm}: {lift} is not significant."
         return _ArmCall(metric.arm, "hold", 7, why, c.abs_lift)
@@ -106,8 +121,9 @@ def _judge(
     if worsened:
         why = f"{metric.arm} lifts {lift} but worsens {', '.join(worsened)}."
         return _ArmCall(metric.arm, "hold", 5, why, c.abs_lift)
-    return _ArmCall(metric.arm, "launch", 6, f"{metric.arm} lifts {lift}; no guardrail worsened.",
-                    c.abs_lift)  # fmt: skip
+    return _ArmCall(
+        metric.arm, "launch", 6, f"{metric.arm} lifts {lift}; no guardrail worsened.", c.abs_lift
+    )
 
 
 def _hold(
@@ -119,11 +135,21 @@ def _hold(
 ) -> Verdict:
     guarded = [c for c in calls if c.rule == 5]
     if guarded:
-        names = sorted({g.metric.name for c in guarded for g in _of_arm(guardrails, c.arm)
-                        if g.status == "worsened"})  # fmt: skip
+        names = sorted(
+            {
+                g.metric.name
+                for c in guarded
+                for g in _of_arm(guardrails, c.arm)
+                if g.status == "worsened"
+            }
+        )
         return Verdict(
-            kind="hold", rule=5, reason=guarded[0].reason if len(calls) == 1 else
-            "No treatment qualifies: " + "; ".join(c.reason for c in calls), reasons=reasons,
+            kind="hold",
+            rule=5,
+            reason=guarded[0].reason
+            if len(calls) == 1
+            else "No treatment qualifies: " + "; ".join(c.reason for c in calls),
+            reasons=reasons,
             next_actions=(
                 f"Investigate why {', '.join(names)} worsened before any rollout.",
                 "Decide with the guardrail owners whether the trade-off is acceptable, and record "
@@ -131,19 +157,31 @@ def _hold(
                 "Or fix the cause and rerun the experiment.",
             ),
             arm=guarded[0].arm,
-        )  # fmt: skip
+        )
     needed = _sample_needed(primary, thresholds)
     actions = ["Keep the experiment running; do not ship on this result."]
     if needed is not None:
         have = min(m.treatment.n for m in primary)
-        actions.insert(0, f"To detect the observed lift with 80% power, about {needed:,} users per "
-                       f"arm are needed (about {max(needed - have, 0):,} more per arm).")  # fmt: skip
+        actions.insert(
+            0,
+            f"To detect the observed lift with 80% power, about {needed:,} users per "
+            f"arm are needed (about {max(needed - have, 0):,} more per arm).",
+        )
     else:
         actions.insert(0, "No lift was observed: consider stopping and keeping control.")
-    reason = calls[0].reason if len(calls) == 1 else "No treatment qualifies: " + "; ".join(
-        c.reason for c in calls)  # fmt: skip
-    return Verdict(kind="hold", rule=7, reason=reason, reasons=reasons, next_actions=tuple(actions),
-                   sample_needed_per_arm=needed)  # fmt: skip
+    reason = (
+        calls[0].reason
+        if len(calls) == 1
+        else "No treatment qualifies: " + "; ".join(c.reason for c in calls)
+    )
+    return Verdict(
+        kind="hold",
+        rule=7,
+        reason=reason,
+        reasons=reasons,
+        next_actions=tuple(actions),
+        sample_needed_per_arm=needed,
+    )
 
 
 def _sample_needed(primary: tuple[MetricResult, ...], thresholds: Thresholds) -> int | None:
@@ -157,9 +195,12 @@ def _sample_needed(primary: tuple[MetricResult, ...], thresholds: Thresholds) ->
     if not (0 < baseline < 1 and 0 < target < 1):
         return None
     plan = plan_sample_size(
-        baseline=baseline, mde=metric.comparison.abs_lift, alpha=thresholds.alpha,
-        power=0.8, variants=len(primary) + 1,
-    )  # fmt: skip
+        baseline=baseline,
+        mde=metric.comparison.abs_lift,
+        alpha=thresholds.alpha,
+        power=0.8,
+        variants=len(primary) + 1,
+    )
     return max(plan.users_per_variant)
 
 

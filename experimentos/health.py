@@ -32,25 +32,34 @@ def _arm_findings(data: ExperimentData, labels: list[str], thresholds: Threshold
     findings = []
     if len(labels) < 2:
         findings.append(
-            Finding("blocked", "too_few_variants", f"The file has {len(labels)} variant(s); "
-                    "an experiment needs a control and at least one treatment.", column="variant")
+            Finding(
+                "blocked",
+                "too_few_variants",
+                f"The file has {len(labels)} variant(s); "
+                "an experiment needs a control and at least one treatment.",
+                column="variant",
+            )
         )
     elif data.control not in labels:
         findings.append(
             Finding(
-                "blocked", "no_control",
+                "blocked",
+                "no_control",
                 f"No arm is called {data.control!r}. Name the control arm with the control option "
-                f"(the arms are: {', '.join(labels)}).", column="variant",
-            )  # fmt: skip
+                f"(the arms are: {', '.join(labels)}).",
+                column="variant",
+            )
         )
     for arm in data.arms:
         if arm.users < thresholds.min_users_per_arm:
             findings.append(
                 Finding(
-                    "warning", "small_arm",
+                    "warning",
+                    "small_arm",
                     f"{arm.arm!r} has only {arm.users} users (fewer than "
-                    f"{thresholds.min_users_per_arm}): estimates are fragile.", column="users",
-                )  # fmt: skip
+                    f"{thresholds.min_users_per_arm}): estimates are fragile.",
+                    column="users",
+                )
             )
     return findings
 
@@ -60,11 +69,12 @@ def _guardrail_findings(data: ExperimentData, options: Options) -> list[Finding]
         return []
     return [
         Finding(
-            "blocked", "missing_guardrail",
+            "blocked",
+            "missing_guardrail",
             f"Guardrail {spec.name!r} is not a column of the file (guardrail columns: "
             f"{', '.join(data.guardrail_columns + data.secondary_count_columns) or 'none'}).",
             column=spec.name,
-        )  # fmt: skip
+        )
         for spec in options.guardrails
         if spec.name not in data.guardrail_columns + data.secondary_count_columns
     ]
@@ -77,32 +87,35 @@ def _srm(
     if len(shares) != len(data.arms):
         arms = ", ".join(a.arm for a in data.arms)
         finding = Finding(
-            "blocked", "split_mismatch",
+            "blocked",
+            "split_mismatch",
             f"The expected split has {len(shares)} parts but the file has {len(data.arms)} arms "
             f"({arms}); give one share per arm, in the order the arms appear in the file.",
-        )  # fmt: skip
+        )
         return None, [finding]
     observed = [arm.users for arm in data.arms]
     chi2, p_value = srm_chi_square(observed, shares)
     total = sum(observed)
     expected = [total * s / sum(shares) for s in shares]
     srm = SrmResult(
-        chi2=chi2, p_value=p_value,
+        chi2=chi2,
+        p_value=p_value,
         observed=tuple((a.arm, a.users) for a in data.arms),
         expected=tuple((a.arm, e) for a, e in zip(data.arms, expected, strict=True)),
         expected_shares=tuple(s / sum(shares) for s in shares),
-    )  # fmt: skip
+    )
     if p_value >= thresholds.srm_warning_p:
         return srm, []
     severity = "blocked" if p_value < thresholds.srm_blocked_p else "warning"
     split = "/".join(f"{100 * s / sum(shares):g}" for s in shares)
     counts = ", ".join(f"{a.arm} {a.users:,}" for a in data.arms)
     finding = Finding(
-        severity, f"srm_{severity}",
+        severity,
+        f"srm_{severity}",
         f"Sample ratio mismatch: users per arm ({counts}) do not match the expected {split} "
         f"split (chi-square p = {p_value:.2g}). Investigate assignment before trusting any result.",
         column="users",
-    )  # fmt: skip
+    )
     return srm, [finding]
 
 

@@ -62,21 +62,30 @@ def parse(
         return blocked_data(table.source, header_findings, control=options.control)
     frame = table.frame
     if find_column(frame.columns, USER_ALIASES, override=options.user_column):
-        return aggregate_user_level(frame, source=table.source, options=options, thresholds=thresholds)
+        return aggregate_user_level(
+            frame, source=table.source, options=options, thresholds=thresholds
+        )
     return _aggregated(frame, source=table.source, options=options)
 
 
 # --------------------------------------------------------------------------- reading
 
 
-def _read_table(data: bytes, *, file_name: str, thresholds: Thresholds) -> tuple[_Table, list[Finding]]:
+def _read_table(
+    data: bytes, *, file_name: str, thresholds: Thresholds
+) -> tuple[_Table, list[Finding]]:
     text = _decode(data, file_name=file_name, limit=thresholds.max_file_bytes)
     delimiter = _sniff_delimiter(text)
     try:
         frame = pd.read_csv(
-            io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
-            skipinitialspace=True, skip_blank_lines=True, engine="c",
-        )  # fmt: skip
+            io.StringIO(text),
+            sep=delimiter,
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+            skip_blank_lines=True,
+            engine="c",
+        )
     except pd.errors.EmptyDataError:
         raise UnreadableFileError(f"{file_name} is empty: there is no header row.") from None
     except pd.errors.ParserError as error:
@@ -155,21 +164,30 @@ def _header_findings(raw_columns: list[str]) -> list[Finding]:
         elif name in seen:
             findings.append(
                 Finding(
-                    "blocked", "duplicate_column",
+                    "blocked",
+                    "duplicate_column",
                     f"Column {name!r} appears twice (columns {seen[name]} and {position}).",
-                    row=1, column=name,
-                )  # fmt: skip
+                    row=1,
+                    column=name,
+                )
             )
         else:
             seen[name] = position
     return findings
 
 
-def blocked_data(source: SourceInfo, findings: list[Finding], *, control: str | None) -> ExperimentData:
+def blocked_data(
+    source: SourceInfo, findings: list[Finding], *, control: str | None
+) -> ExperimentData:
     return ExperimentData(
-        source=source, control=control, arms=(), guardrail_columns=(),
-        secondary_count_columns=(), mean_columns=(), findings=tuple(findings),
-    )  # fmt: skip
+        source=source,
+        control=control,
+        arms=(),
+        guardrail_columns=(),
+        secondary_count_columns=(),
+        mean_columns=(),
+        findings=tuple(findings),
+    )
 
 
 # --------------------------------------------------------------------------- aggregated layout
@@ -187,10 +205,12 @@ def _aggregated(frame: pd.DataFrame, *, source: SourceInfo, options: Options) ->
         present = ", ".join(frame.columns)
         findings.append(
             Finding(
-                "blocked", "missing_column",
+                "blocked",
+                "missing_column",
                 f"Required column(s) {', '.join(missing)} missing; the file has: {present}.",
-                row=1, column=missing[0],
-            )  # fmt: skip
+                row=1,
+                column=missing[0],
+            )
         )
         return blocked_data(source, findings, control=options.control)
     assert variant is not None
@@ -200,7 +220,9 @@ def _aggregated(frame: pd.DataFrame, *, source: SourceInfo, options: Options) ->
     taken = {variant, "users", conversions, segment, *mean_columns}
     guardrails = tuple(c for c in frame.columns if c.startswith("guardrail_"))
     others = tuple(
-        c for c in frame.columns if c not in taken and c not in guardrails and not c.startswith("pre_")
+        c
+        for c in frame.columns
+        if c not in taken and c not in guardrails and not c.startswith("pre_")
     )
     counts_of = {c: _counts(frame, c, findings) for c in (*guardrails, *others)}
     secondary = tuple(c for c in others if counts_of[c] is not None)
@@ -226,44 +248,63 @@ def _aggregated(frame: pd.DataFrame, *, source: SourceInfo, options: Options) ->
                 _finding(
                     "duplicate_variant",
                     f"Variant {label!r}{where} appears twice (lines {seen[(label, seg)]} and {line}).",
-                    line, variant,
-                )  # fmt: skip
+                    line,
+                    variant,
+                )
             )
             continue
         seen[(label, seg)] = line
-        n, k = users.iloc[index] if users is not None else None, converted.iloc[index] if converted is not None else None
+        n, k = (
+            users.iloc[index] if users is not None else None,
+            converted.iloc[index] if converted is not None else None,
+        )
         if pd.isna(n) or pd.isna(k):
             continue
         n, k = int(n), int(k)
         if n == 0:
-            findings.append(_finding("zero_users", f"Variant {label!r} has 0 users.", line, "users"))
+            findings.append(
+                _finding("zero_users", f"Variant {label!r} has 0 users.", line, "users")
+            )
             continue
         if k > n:
             findings.append(
                 _finding(
                     "conversions_exceed_users",
                     f"Variant {label!r} has {k} {conversions} but only {n} users.",
-                    line, conversions,
-                )  # fmt: skip
+                    line,
+                    conversions,
+                )
             )
             continue
-        arm_counts = {c: int(v.iloc[index]) for c, v in counts_of.items() if v is not None and not pd.isna(v.iloc[index])}
+        arm_counts = {
+            c: int(v.iloc[index])
+            for c, v in counts_of.items()
+            if v is not None and not pd.isna(v.iloc[index])
+        }
         for column in guardrails:
             if column in arm_counts and arm_counts[column] > n:
                 findings.append(
                     Finding(
-                        "warning", "multi_count_guardrail",
+                        "warning",
+                        "multi_count_guardrail",
                         f"{column} counts {arm_counts[column]} events for {n} users in {label!r}: "
                         "several events per user, so its rate is events per user, not a share.",
-                        row=line, column=column,
-                    )  # fmt: skip
+                        row=line,
+                        column=column,
+                    )
                 )
         arm_means = _row_means(frame, index, means, n, line, findings)
         rows.append((label, seg, ArmInput(label, n, k, arm_counts, arm_means)))
     return assemble_arms(
-        rows, source=source, options=options, findings=findings, guardrails=guardrails,
-        secondary=secondary, means=tuple(means), primary_name=conversions,
-    )  # fmt: skip
+        rows,
+        source=source,
+        options=options,
+        findings=findings,
+        guardrails=guardrails,
+        secondary=secondary,
+        means=tuple(means),
+        primary_name=conversions,
+    )
 
 
 def _finding(code: str, message: str, line: int, column: str | None) -> Finding:
@@ -288,15 +329,22 @@ def _counts(
     for index in problems[problems].index[:3]:
         findings.append(
             _finding(
-                "not_a_count", f"{column} is {raw.iloc[index]!r}; counts must be whole and "
-                "not negative.", index + 2, column,
-            )  # fmt: skip
+                "not_a_count",
+                f"{column} is {raw.iloc[index]!r}; counts must be whole and not negative.",
+                index + 2,
+                column,
+            )
         )
     return values.where(~problems)
 
 
 def _row_means(
-    frame: pd.DataFrame, index: int, means: list[str], users: int, line: int, findings: list[Finding]
+    frame: pd.DataFrame,
+    index: int,
+    means: list[str],
+    users: int,
+    line: int,
+    findings: list[Finding],
 ) -> dict[str, MeanStats]:
     result = {}
     for metric in means:
@@ -307,7 +355,12 @@ def _row_means(
             n = int(float(frame[n_column].iloc[index])) if n_column in frame.columns else users
         except ValueError:
             findings.append(
-                _finding("not_a_number", f"{metric}_sum, _sum_sq and _n must be numbers.", line, f"{metric}_sum")
+                _finding(
+                    "not_a_number",
+                    f"{metric}_sum, _sum_sq and _n must be numbers.",
+                    line,
+                    f"{metric}_sum",
+                )
             )
             continue
         if n < 2 or total_sq < 0 or total_sq * n < total**2 * (1 - 1e-9):
@@ -315,8 +368,10 @@ def _row_means(
                 _finding(
                     "inconsistent_moments",
                     f"{metric}: sum of squares {total_sq:g} is impossible for n={n} and sum {total:g} "
-                    "(it must be at least sum²/n).", line, f"{metric}_sum_sq",
-                )  # fmt: skip
+                    "(it must be at least sum²/n).",
+                    line,
+                    f"{metric}_sum_sq",
+                )
             )
             continue
         result[metric] = MeanStats(n, total, total_sq)
@@ -343,16 +398,19 @@ def assemble_arms(
             by_segment.setdefault(segment, []).append(arm)
     control = options.control or "control"
     return ExperimentData(
-        source=source, control=control, arms=tuple(pooled.values()),
-        guardrail_columns=guardrails, secondary_count_columns=secondary, mean_columns=means,
+        source=source,
+        control=control,
+        arms=tuple(pooled.values()),
+        guardrail_columns=guardrails,
+        secondary_count_columns=secondary,
+        mean_columns=means,
         findings=tuple(findings),
         segments=tuple((name, tuple(arms)) for name, arms in by_segment.items()),
         primary_name=primary_name,
-    )  # fmt: skip
+    )
 
 
 def _add(a: ArmInput, b: ArmInput) -> ArmInput:
     counts = {k: a.counts.get(k, 0) + b.counts.get(k, 0) for k in {*a.counts, *b.counts}}
     means = {k: a.means[k] + b.means[k] for k in a.means.keys() & b.means.keys()}
     return ArmInput(a.arm, a.users + b.users, a.conversions + b.conversions, counts, means)
-

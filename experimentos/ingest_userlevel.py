@@ -53,10 +53,15 @@ def aggregate_user_level(
     means = tuple(c for c in numeric if c not in guardrails and not c.startswith("pre_"))
     rows = _arm_rows(per_user, primary, counted, (*means, *capped), segment=segment)
     return ingest.assemble_arms(
-        rows, source=source, options=options, findings=findings, guardrails=guardrails,
-        secondary=tuple(sorted(counted - set(guardrails))), means=(*means, *capped),
+        rows,
+        source=source,
+        options=options,
+        findings=findings,
+        guardrails=guardrails,
+        secondary=tuple(sorted(counted - set(guardrails))),
+        means=(*means, *capped),
         primary_name=primary,
-    )  # fmt: skip
+    )
 
 
 def _classify(
@@ -81,17 +86,22 @@ def _subset(columns: dict[str, pd.Series], mask: pd.Series) -> dict[str, pd.Seri
     return {name: values[mask] for name, values in columns.items()}
 
 
-def _cell_findings(frame: pd.DataFrame, variant: str, primary: str, values: pd.Series) -> list[Finding]:
+def _cell_findings(
+    frame: pd.DataFrame, variant: str, primary: str, values: pd.Series
+) -> list[Finding]:
     findings = []
     for column, bad in ((variant, frame[variant] == ""), (primary, values.isna())):
         lines = (np.flatnonzero(bad.to_numpy()) + 2)[:3]
         if len(lines):
             findings.append(
                 Finding(
-                    "blocked", "empty_cell",
+                    "blocked",
+                    "empty_cell",
                     f"{int(bad.sum())} row(s) have no {column} value (first at line "
-                    f"{', '.join(map(str, lines))}).", row=int(lines[0]), column=column,
-                )  # fmt: skip
+                    f"{', '.join(map(str, lines))}).",
+                    row=int(lines[0]),
+                    column=column,
+                )
             )
     return findings
 
@@ -108,11 +118,13 @@ def _drop_multi_variant_users(
         first = int(np.flatnonzero(excluded.to_numpy())[0]) + 2
         findings.append(
             Finding(
-                severity, "user_in_several_variants",
+                severity,
+                "user_in_several_variants",
                 f"{len(crossed)} users ({share:.2%}) appear in more than one variant (first at line "
                 f"{first}); they were left out of the analysis. Check the assignment.",
-                row=first, column=user,
-            )  # fmt: skip
+                row=first,
+                column=user,
+            )
         )
     return frame[~excluded], excluded
 
@@ -136,7 +148,7 @@ def _per_user(
     keys = ["__user", "__arm"]
     if len(work) == work["__user"].nunique():  # the usual case: already one row per user
         return work
-    how = {name: "max" for name in binary} | {name: "sum" for name in numeric}
+    how = dict.fromkeys(binary, "max") | dict.fromkeys(numeric, "sum")
     if segment:
         how["__segment"] = "first"
     return work.groupby(keys, sort=False, as_index=False).agg(how)
@@ -156,11 +168,13 @@ def _capped_outliers(
             median = float(values.median())
             findings.append(
                 Finding(
-                    "info", "extreme_outlier",
+                    "info",
+                    "extreme_outlier",
                     f"{name} has an extreme outlier: {top:,.0f} against a median of {median:,.0f} "
                     f"and a 99.9th percentile of {cap:,.0f}. The metric is also reported capped "
-                    f"at {cap:,.0f}.", column=name,
-                )  # fmt: skip
+                    f"at {cap:,.0f}.",
+                    column=name,
+                )
             )
             per_user[name + CAPPED_SUFFIX] = values.clip(upper=cap)
             capped.append(name + CAPPED_SUFFIX)
@@ -180,20 +194,34 @@ def _arm_rows(
     sums = grouped[[primary, *counted, *means]].sum()
     sizes = grouped.size()
     nonnull = grouped[list(means)].count() if means else None
-    squares = (per_user[list(means)] ** 2).groupby([per_user[k] for k in keys], sort=False).sum() if means else None
+    squares = (
+        (per_user[list(means)] ** 2).groupby([per_user[k] for k in keys], sort=False).sum()
+        if means
+        else None
+    )
     rows = []
     for key in sizes.index:
-        arm, seg = (key if segment else (key, ""))
-        stats = {
-            m: MeanStats(int(nonnull.loc[key, m]), float(sums.loc[key, m]), float(squares.loc[key, m]))
-            for m in means
-        } if means else {}  # fmt: skip
+        arm, seg = key if segment else (key, "")
+        stats = (
+            {
+                m: MeanStats(
+                    int(nonnull.loc[key, m]), float(sums.loc[key, m]), float(squares.loc[key, m])
+                )
+                for m in means
+            }
+            if means
+            else {}
+        )
         counts = {c: int(sums.loc[key, c]) for c in counted}
-        rows.append((arm, seg, ArmInput(arm, int(sizes[key]), int(sums.loc[key, primary]), counts, stats)))
+        rows.append(
+            (arm, seg, ArmInput(arm, int(sizes[key]), int(sums.loc[key, primary]), counts, stats))
+        )
     return rows
 
 
-def _missing(source: SourceInfo, options: Options, what: str, frame: pd.DataFrame) -> ExperimentData:
+def _missing(
+    source: SourceInfo, options: Options, what: str, frame: pd.DataFrame
+) -> ExperimentData:
     aliases = VARIANT_ALIASES if what == "variant" else USER_ALIASES
     message = (
         f"No {what} column: name one of {', '.join(aliases)}, or say which column it is "
@@ -204,7 +232,11 @@ def _missing(source: SourceInfo, options: Options, what: str, frame: pd.DataFram
 
 
 def _no_primary(
-    source: SourceInfo, options: Options, primary: str, frame: pd.DataFrame, binary: dict[str, pd.Series]
+    source: SourceInfo,
+    options: Options,
+    primary: str,
+    frame: pd.DataFrame,
+    binary: dict[str, pd.Series],
 ) -> ExperimentData:
     if primary in frame.columns:
         message = f"The primary metric {primary!r} must be 0/1 or TRUE/FALSE for every user."

@@ -35,7 +35,9 @@ def render_markdown(analysis: Analysis, *, audit: Iterable[str] = ()) -> str:
     return "\n".join(_sections(analysis, escape_markdown, audit=tuple(audit))) + "\n"
 
 
-def render_html(analysis: Analysis, *, audit: Iterable[str] = (), chart_data_uri: str | None = None) -> str:
+def render_html(
+    analysis: Analysis, *, audit: Iterable[str] = (), chart_data_uri: str | None = None
+) -> str:
     """A standalone HTML page of the memo; the optional chart is embedded inline."""
     body = markdown_lib.markdown(
         "\n".join(_sections(analysis, escape_html_markdown, audit=tuple(audit))),
@@ -54,8 +56,12 @@ def _sections(a: Analysis, esc: Escape, *, audit: tuple[str, ...]) -> list[str]:
     lines += _decision(a, esc)
     lines += _evidence(a, esc)
     lines += _risks(a, esc)
-    lines += ["## Next actions", "", *[f"{i}. {esc(x)}" for i, x in
-                                       enumerate(a.verdict.next_actions, 1)], ""]  # fmt: skip
+    lines += [
+        "## Next actions",
+        "",
+        *[f"{i}. {esc(x)}" for i, x in enumerate(a.verdict.next_actions, 1)],
+        "",
+    ]
     lines += _assumptions(a)
     if audit:
         lines += ["## Decision audit trail", "", *[f"- {esc(x)}" for x in audit], ""]
@@ -64,22 +70,30 @@ def _sections(a: Analysis, esc: Escape, *, audit: tuple[str, ...]) -> list[str]:
 
 def _summary(a: Analysis, esc: Escape) -> list[str]:
     e = a.experiment
-    arms = ", ".join(esc(x) + (" (control)" if x == e.control else "") for x in e.arms) or "none read"
+    arms = (
+        ", ".join(esc(x) + (" (control)" if x == e.control else "") for x in e.arms) or "none read"
+    )
     look = f" · look {e.look} of {e.of_looks}" if e.look else ""
     layout = "aggregated (one row per variant)" if e.input_format == "aggregated" else "user-level"
     return [
-        "## Summary", "",
+        "## Summary",
+        "",
         f"- **Experiment:** {esc(e.name)}{look}",
         f"- **Variants:** {arms}",
         f"- **Primary metric:** {esc(e.primary_metric)}",
         f"- **Data:** {esc(e.file_name)} · {e.rows:,} rows · {layout} · sha256 {e.checksum[:12]}",
         "",
-    ]  # fmt: skip
+    ]
 
 
 def _decision(a: Analysis, esc: Escape) -> list[str]:
     v = a.verdict
-    lines = ["## Decision", "", f"**{_VERDICT_MARK[v.kind]} {v.label.upper()}** — {esc(v.reason)}", ""]
+    lines = [
+        "## Decision",
+        "",
+        f"**{_VERDICT_MARK[v.kind]} {v.label.upper()}** — {esc(v.reason)}",
+        "",
+    ]
     if v.kind == "hold" or len(v.reasons) > 1:
         lines += ["Why:" if v.kind != "hold" else "Why Hold:", ""]
         lines += [f"- {esc(r)}" for r in v.reasons] + [""]
@@ -98,17 +112,27 @@ def _evidence(a: Analysis, esc: Escape) -> list[str]:
         lines += ["### Primary metric", "", *_metric_table(a.primary, esc), ""]
         lines += [f"- {esc(n)}" for m in a.primary for n in m.notes] + [""]
     if a.overall:
-        lines += [f"Overall chi-square test across all arms: χ² = {a.overall.chi2:.2f}, "
-                  f"df = {a.overall.dof}, {pvalue(a.overall.p_value)}.", ""]  # fmt: skip
+        lines += [
+            f"Overall chi-square test across all arms: χ² = {a.overall.chi2:.2f}, "
+            f"df = {a.overall.dof}, {pvalue(a.overall.p_value)}.",
+            "",
+        ]
     if a.guardrails:
         lines += ["### Guardrails", "", *_guardrail_table(a.guardrails, esc), ""]
     if a.secondary:
-        lines += ["### Other metrics (reported, not part of the verdict)", "",
-                  *_metric_table(a.secondary, esc), ""]  # fmt: skip
+        lines += [
+            "### Other metrics (reported, not part of the verdict)",
+            "",
+            *_metric_table(a.secondary, esc),
+            "",
+        ]
     if a.bayes:
-        lines += ["### Bayesian view (explanatory; never changes the verdict)", "",
-                  "| arm | chance to beat control | P(best) | expected loss |",
-                  "|---|---|---|---|"]  # fmt: skip
+        lines += [
+            "### Bayesian view (explanatory; never changes the verdict)",
+            "",
+            "| arm | chance to beat control | P(best) | expected loss |",
+            "|---|---|---|---|",
+        ]
         lines += [
             f"| {esc(b.arm)} | {pct(b.chance_to_beat_control, signed=False)} | "
             f"{pct(b.prob_best, signed=False)} | {pp(b.expected_loss, digits=3)} |"
@@ -142,8 +166,10 @@ def _signed_number(value: float) -> str:
 
 
 def _guardrail_table(guardrails: Iterable[GuardrailResult], esc: Escape) -> list[str]:
-    rows = ["| guardrail | arm | control | treatment | Δ (95% CI) | p | harm if | status |",
-            "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    rows = [
+        "| guardrail | arm | control | treatment | Δ (95% CI) | p | harm if | status |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for g in guardrails:
         m, c = g.metric, g.metric.comparison
         harm = "it drops" if g.higher_is_better else "it rises"
@@ -158,30 +184,40 @@ def _guardrail_table(guardrails: Iterable[GuardrailResult], esc: Escape) -> list
 def _risks(a: Analysis, esc: Escape) -> list[str]:
     risks = []
     if a.experiment.input_format == "aggregated":
-        risks.append("Aggregated input: users cannot be checked for duplicates or for appearing "
-                     "in several arms.")  # fmt: skip
+        risks.append(
+            "Aggregated input: users cannot be checked for duplicates or for appearing "
+            "in several arms."
+        )
     if any(g.multi_count for g in a.guardrails):
-        risks.append("Some guardrails count several events per user: their rates are events "
-                     "per user, tested as Poisson rates; read with care.")  # fmt: skip
+        risks.append(
+            "Some guardrails count several events per user: their rates are events "
+            "per user, tested as Poisson rates; read with care."
+        )
     if any(f.code == "small_arm" for f in a.health.findings):
-        risks.append("Small samples: some arms have fewer than "
-                     f"{a.thresholds.min_users_per_arm} users.")  # fmt: skip
+        risks.append(
+            f"Small samples: some arms have fewer than {a.thresholds.min_users_per_arm} users."
+        )
     if any(m.comparison.method.startswith("fisher") for m in a.primary):
         risks.append("Few conversions: Fisher's exact test was used; power is low.")
     risks += list(a.warnings)
     if a.sequential is None and a.experiment.look is None:
-        risks.append("Fixed-horizon analysis: valid once, at the planned sample size. Looking "
-                     "repeatedly and stopping at the first significant result inflates false "
-                     "positives (peeking).")  # fmt: skip
+        risks.append(
+            "Fixed-horizon analysis: valid once, at the planned sample size. Looking "
+            "repeatedly and stopping at the first significant result inflates false "
+            "positives (peeking)."
+        )
     return ["## Risks & limitations", "", *[f"- {esc(r)}" for r in risks], ""]
 
 
 def _assumptions(a: Analysis) -> list[str]:
     t = a.thresholds
-    methods = sorted({m.comparison.method for m in (*a.primary, *a.secondary)}
-                     | {g.metric.comparison.method for g in a.guardrails})  # fmt: skip
+    methods = sorted(
+        {m.comparison.method for m in (*a.primary, *a.secondary)}
+        | {g.metric.comparison.method for g in a.guardrails}
+    )
     lines = [
-        "## Assumptions & thresholds", "",
+        "## Assumptions & thresholds",
+        "",
         f"- Significance level α = {t.alpha} (two-sided); 95% confidence intervals.",
         f"- Primary metric: unpooled (Wald) z-test with the CI from the same standard error; "
         f"Fisher's exact test with the Newcombe interval when an expected cell count is below "
@@ -195,12 +231,14 @@ def _assumptions(a: Analysis) -> list[str]:
         "- Continuous metrics: Welch's t-test from sufficient statistics.",
         "- Bayesian view: Beta(1,1) priors, exact numerical integration; explanatory only.",
         f"- Methods used here: {', '.join(methods) or 'none (data blocked)'}.",
-    ]  # fmt: skip
+    ]
     if a.sequential:
         s = a.sequential
-        lines.append(f"- Sequential: look {s.look} of {s.of_looks}, information fraction "
-                     f"{s.information_fraction:.2f}, Lan–DeMets {s.spending} spending, boundary "
-                     f"|z| ≥ {s.boundary_z:.3f}; crossed: {'yes' if s.crossed else 'no'}.")  # fmt: skip
+        lines.append(
+            f"- Sequential: look {s.look} of {s.of_looks}, information fraction "
+            f"{s.information_fraction:.2f}, Lan–DeMets {s.spending} spending, boundary "
+            f"|z| ≥ {s.boundary_z:.3f}; crossed: {'yes' if s.crossed else 'no'}."
+        )
     return [*lines, ""]
 
 

@@ -303,6 +303,7 @@ class LookStatus:
     z: float
     crossed: bool
     spending: str
+    alpha: float = 0.05
 
 
 @dataclass(frozen=True, slots=True)

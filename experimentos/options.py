@@ -8,9 +8,18 @@ from experimentos.errors import OptionError
 from experimentos.model import Correction, GuardrailSpec, Options
 
 _MESSAGE_KEYS = {
-    "name", "split", "guardrails", "control", "primary", "higher-is-better", "correction",
-    "look", "of", "variant-column", "user-column",
-}  # fmt: skip
+    "name",
+    "split",
+    "guardrails",
+    "control",
+    "primary",
+    "higher-is-better",
+    "correction",
+    "look",
+    "of",
+    "variant-column",
+    "user-column",
+}
 _LINE = re.compile(r"^\s*([A-Za-z][A-Za-z _-]*?)\s*[:=]\s*(.*?)\s*$")
 
 
@@ -40,9 +49,12 @@ def _names(text: str) -> frozenset[str]:
 def parse_correction(text: str) -> Correction:
     value = text.strip().lower()
     aliases: dict[str, Correction] = {
-        "holm": "holm", "bonferroni": "bonferroni", "bh": "bh",
-        "benjamini-hochberg": "bh", "fdr": "bh",
-    }  # fmt: skip
+        "holm": "holm",
+        "bonferroni": "bonferroni",
+        "bh": "bh",
+        "benjamini-hochberg": "bh",
+        "fdr": "bh",
+    }
     if value not in aliases:
         raise OptionError(f"correction must be holm, bonferroni or bh (got {text!r}).")
     return aliases[value]
@@ -110,7 +122,9 @@ def build_options(
     )
 
 
-def _parse_looks(look: str | int | None, of_looks: str | int | None) -> tuple[int | None, int | None]:
+def _parse_looks(
+    look: str | int | None, of_looks: str | int | None
+) -> tuple[int | None, int | None]:
     if look is None and of_looks is None:
         return None, None
     try:

@@ -20,17 +20,22 @@ def render(a: Analysis) -> str:
     for m in a.secondary:
         lines.append(f"Other    {_metric_line(m)}")
     if a.overall:
-        lines.append(f"Overall chi-square: {a.overall.chi2:.2f} (df {a.overall.dof}), "
-                     f"{pvalue(a.overall.p_value)}")  # fmt: skip
+        lines.append(
+            f"Overall chi-square: {a.overall.chi2:.2f} (df {a.overall.dof}), "
+            f"{pvalue(a.overall.p_value)}"
+        )
     if a.bayes:
         chances = ", ".join(
             f"{b.arm} {pct(b.chance_to_beat_control, signed=False)}"
-            for b in a.bayes.arms if b.chance_to_beat_control is not None
-        )  # fmt: skip
+            for b in a.bayes.arms
+            if b.chance_to_beat_control is not None
+        )
         lines.append(f"Chance to beat control (Bayesian, explanatory): {chances}")
     lines += ["", "Next actions:", *[f"  - {x}" for x in v.next_actions]]
-    lines.append(f"\nData: {a.experiment.file_name}, {a.experiment.rows:,} rows, "
-                 f"sha256 {a.experiment.checksum[:12]}; rule {v.rule}")  # fmt: skip
+    lines.append(
+        f"\nData: {a.experiment.file_name}, {a.experiment.rows:,} rows, "
+        f"sha256 {a.experiment.checksum[:12]}; rule {v.rule}"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -42,8 +47,10 @@ def _metric_line(m: MetricResult) -> str:
     else:
         values = f"{number(m.control.value)} → {number(m.treatment.value)}"
         delta = f"{c.abs_lift:+.4g} [{c.abs_ci[0]:+.4g}, {c.abs_ci[1]:+.4g}]"
-    return (f"{m.name} ({m.arm} vs {m.control.arm}): {values}, {delta}, {pct(c.rel_lift)}, "
-            f"{pvalue(m.p_value_adjusted)}")  # fmt: skip
+    return (
+        f"{m.name} ({m.arm} vs {m.control.arm}): {values}, {delta}, {pct(c.rel_lift)}, "
+        f"{pvalue(m.p_value_adjusted)}"
+    )
 
 
 def render_power(plan: SampleSizePlan) -> str:
@@ -60,8 +67,13 @@ def render_power(plan: SampleSizePlan) -> str:
     if plan.days is not None:
         lines.append(f"Days at {plan.daily_users:,} users/day: {plan.days}")
     if plan.looks:
-        lines.append(f"With {plan.looks} looks ({plan.spending}): inflation ×"
-                     f"{plan.inflation_factor:.3f}, max total {plan.max_total_users:,}")  # fmt: skip
-        lines += [f"  look {b.look}: t = {b.information_fraction:.2f}, |z| ≥ {b.z:.3f}, "
-                  f"nominal p < {b.nominal_p:.5f}" for b in plan.boundaries]  # fmt: skip
+        lines.append(
+            f"With {plan.looks} looks ({plan.spending}): inflation ×"
+            f"{plan.inflation_factor:.3f}, max total {plan.max_total_users:,}"
+        )
+        lines += [
+            f"  look {b.look}: t = {b.information_fraction:.2f}, |z| ≥ {b.z:.3f}, "
+            f"nominal p < {b.nominal_p:.5f}"
+            for b in plan.boundaries
+        ]
     return "\n".join(lines) + "\n"

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.integrate import trapezoid
 from scipy import stats
+from scipy.integrate import trapezoid
 
 from experimentos.model import BayesArm, BayesView, ProportionStats
 
@@ -27,9 +27,7 @@ def beta_view(arms: Sequence[tuple[str, ProportionStats]], *, control: str) -> B
     integrated with the trapezoid rule on the union of per-arm grids spanning each posterior's
     central 1 − 2·10⁻¹² mass, so narrow, well-separated posteriors are all resolved.
     """
-    posteriors = [
-        stats.beta(1 + s.conversions, 1 + s.users - s.conversions) for _, s in arms
-    ]
+    posteriors = [stats.beta(1 + s.conversions, 1 + s.users - s.conversions) for _, s in arms]
     grid = _grid(posteriors)
     pdf = np.array([p.pdf(grid) for p in posteriors])
     cdf = np.array([p.cdf(grid) for p in posteriors])
@@ -45,9 +43,7 @@ def beta_view(arms: Sequence[tuple[str, ProportionStats]], *, control: str) -> B
 
     result = []
     for k, ((label, _), post) in enumerate(zip(arms, posteriors, strict=True)):
-        beats = (
-            None if k == control_index else float(trapezoid(pdf[k] * cdf[control_index], grid))
-        )
+        beats = None if k == control_index else float(trapezoid(pdf[k] * cdf[control_index], grid))
         result.append(
             BayesArm(
                 arm=label,

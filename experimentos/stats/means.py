@@ -10,7 +10,9 @@ from experimentos.model import Comparison, MeanStats
 from experimentos.stats.proportions import relative_lift
 
 
-def welch_comparison(control: MeanStats, treatment: MeanStats, *, alpha: float = 0.05) -> Comparison:
+def welch_comparison(
+    control: MeanStats, treatment: MeanStats, *, alpha: float = 0.05
+) -> Comparison:
     """Welch's unequal-variance t-test and CI of the difference in means (Welch 1947).
 
     Degrees of freedom by the Welch–Satterthwaite equation; the relative lift's CI by the
@@ -23,13 +25,17 @@ def welch_comparison(control: MeanStats, treatment: MeanStats, *, alpha: float =
     if not se > 0:
         nan_pair = (math.nan, math.nan)
         return Comparison(
-            abs_lift=diff, abs_ci=nan_pair, rel_lift=math.nan, rel_ci=nan_pair,
-            p_value=math.nan, statistic=math.nan, method="welch t-test",
-            ci_method="welch", standard_error=se,
-        )  # fmt: skip
-    dof = (var_t + var_c) ** 2 / (
-        var_t**2 / (treatment.n - 1) + var_c**2 / (control.n - 1)
-    )
+            abs_lift=diff,
+            abs_ci=nan_pair,
+            rel_lift=math.nan,
+            rel_ci=nan_pair,
+            p_value=math.nan,
+            statistic=math.nan,
+            method="welch t-test",
+            ci_method="welch",
+            standard_error=se,
+        )
+    dof = (var_t + var_c) ** 2 / (var_t**2 / (treatment.n - 1) + var_c**2 / (control.n - 1))
     t_stat = diff / se
     t_crit = stats.t.ppf(1 - alpha / 2, dof)
     rel, rel_ci = relative_lift(

@@ -2,7 +2,7 @@
 
 Two proportions (normal approximation, pooled variance under H0 and unpooled
 under H1; Fleiss, Levin & Paik 2003, *Statistical Methods for Rates and
-Proportions*, eq. 4.14; Chow, Shao & Wang 2008, *Sample Size Calculations in
+Proportions*, ch. 4; Chow, Shao & Wang 2008, *Sample Size Calculations in
 Clinical Research*, §4.2), with k = n_t / n_c and p̄ = (p_c + k·p_t)/(1 + k):
 
     n_c = (z₁₋α/₂·√(p̄q̄(1 + 1/k)) + z₁₋β·√(p_c·q_c + p_t·q_t/k))² / Δ²,  n_t = k·n_c
@@ -12,7 +12,7 @@ Baseline 0.10, Δ = 0.01, α = 0.05, power 0.8 gives 14,750.79, rounded up to
 14,751 per variant (rounding up is what guarantees the power; 14,750 is the
 same number truncated).
 
-Two means with a common σ (Chow, Shao & Wang §3.2.1):
+Two means with a common σ (Chow, Shao & Wang §3.2):
 n_c = σ²(1 + 1/k)(z₁₋α/₂ + z₁₋β)² / Δ², i.e. 2σ²(z₁₋α/₂ + z₁₋β)²/Δ² for k = 1.
 
 Several treatments: each is compared with control at α/(variants − 1)
@@ -171,9 +171,9 @@ def _control_users(
 ) -> float:
     """Unrounded control-arm n for one comparison with n_t = ratio·n_c."""
     z_a, z_b = stats.norm.isf(alpha / 2.0), stats.norm.isf(1.0 - power)
-    if sd is not None:  # Chow, Shao & Wang §3.2.1
+    if sd is not None:  # Chow, Shao & Wang §3.2
         return sd**2 * (1.0 + 1.0 / ratio) * (z_a + z_b) ** 2 / delta**2
-    p_c, p_t = baseline, baseline + delta  # Fleiss eq. 4.14; Chow, Shao & Wang §4.2
+    p_c, p_t = baseline, baseline + delta  # Fleiss et al. ch. 4; Chow, Shao & Wang §4.2
     pooled = (p_c + ratio * p_t) / (1.0 + ratio)
     null_sd = math.sqrt(pooled * (1.0 - pooled) * (1.0 + 1.0 / ratio))
     alt_sd = math.sqrt(p_c * (1.0 - p_c) + p_t * (1.0 - p_t) / ratio)

@@ -138,7 +138,9 @@ def chi_square_independence(arms: Sequence[ProportionStats]) -> tuple[float, int
     return float(chi2), int(dof), float(p_value)
 
 
-def compare_rates(control: ProportionStats, treatment: ProportionStats, *, alpha: float = 0.05) -> Comparison:
+def compare_rates(
+    control: ProportionStats, treatment: ProportionStats, *, alpha: float = 0.05
+) -> Comparison:
     """Events per user when counts may exceed users: Poisson-rate Wald z-test.
 
     Var(k/n) = k/n² under a Poisson model of the event count (Rothman & Greenland, ch. 14).

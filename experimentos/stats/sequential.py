@@ -33,6 +33,8 @@ from typing import Literal
 import numpy as np
 from scipy import optimize, stats
 
+from experimentos.model import LookStatus
+
 Spending = Literal["obf", "pocock"]
 
 _GRID_R = 32  # J&T §19.2 recommend r = 16..32; 6r − 1 grid points per look
@@ -49,21 +51,6 @@ class LookBoundary:
     z: float
     nominal_p: float
     alpha_spent_cumulative: float
-
-
-@dataclass(frozen=True, slots=True)
-class LookStatus:
-    """Where an observed z stands against the boundary of its look."""
-
-    look: int
-    of_looks: int
-    information_fraction: float
-    boundary_z: float
-    nominal_p_threshold: float
-    z: float
-    crossed: bool
-    spending: Spending
-    alpha: float
 
 
 def alpha_spent(t: float, *, alpha: float = 0.05, spending: Spending = "obf") -> float:

@@ -45,7 +45,7 @@ def normalize_database_url(url: str | URL | None) -> str:
         return DEFAULT_DATABASE_URL
     try:
         parsed = make_url(text)
-    except Exception as error:  # noqa: BLE001 - ArgumentError and ValueError alike
+    except Exception as error:  # ArgumentError and ValueError alike
         raise ValueError(f"DATABASE_URL is not a database URL: {error}") from None
     backend_name, _, driver = parsed.drivername.partition("+")
     backend = _BACKEND_ALIASES.get(backend_name)
@@ -71,7 +71,7 @@ def redact_database_url(url: str | URL) -> str:
     """The URL with its password masked, for logs and error messages."""
     try:
         return make_url(str(url)).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - never let logging fail
+    except Exception:  # never let logging fail
         return "<unparseable database URL>"
 
 

@@ -186,6 +186,10 @@ def listing_query(
     return query.order_by(newest.desc(), ExperimentRow.id.desc())
 
 
+def teams_query() -> Select[tuple[str]]:
+    return select(ExperimentRow.team_id).distinct().order_by(ExperimentRow.team_id)
+
+
 def backlog_query(team_id: str) -> Select[tuple[ExperimentRow]]:
     return (
         select(ExperimentRow)
@@ -216,7 +220,13 @@ def apply_charter(row: ExperimentRow, charter: Charter, *, by: str | None) -> li
             old_value, new_value = getattr(row, name), new[name]
             if old_value != new_value:
                 changes.append(
-                    {"field": name, "old": old_value, "new": new_value, "at": at.isoformat(), "by": by}
+                    {
+                        "field": name,
+                        "old": old_value,
+                        "new": new_value,
+                        "at": at.isoformat(),
+                        "by": by,
+                    }
                 )
     for name, value in new.items():
         setattr(row, name, value)
@@ -289,4 +299,3 @@ def touch(experiment_id: int, **values: Any) -> Any:
     """An UPDATE of the experiment's ``updated_at`` (and ``values``)."""
     values.setdefault("updated_at", utcnow())
     return update(ExperimentRow).where(ExperimentRow.id == experiment_id).values(**values)
-

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from experimentos.store import experiments, looks
 from experimentos.store.engine import WRITE_OPTIONS, create_engine_from_url
-from experimentos.store.errors import DuplicateEventError, ExperimentNotFound, ThreadTaken
+from experimentos.store.errors import AnalysisNotFound, DuplicateEventError, ThreadTaken
 from experimentos.store.records import (
     AnalysisRecord,
     Charter,
@@ -137,7 +137,9 @@ class HistoryStore:
 
     async def get_experiment_by_id(self, team_id: str, experiment_id: int) -> ExperimentRecord:
         async with self._read() as session:
-            return experiments.to_record(await experiments.row_by_id(session, team_id, experiment_id))
+            return experiments.to_record(
+                await experiments.row_by_id(session, team_id, experiment_id)
+            )
 
     async def list_experiments(
         self,
@@ -148,7 +150,9 @@ class HistoryStore:
         limit: int = 20,
     ) -> list[ExperimentSummary]:
         """Newest first, each with its latest look and latest recorded decision."""
-        query = experiments.listing_query(team_id, channel_id=channel_id, text=text, order="created")
+        query = experiments.listing_query(
+            team_id, channel_id=channel_id, text=text, order="created"
+        )
         return await self._summaries(team_id, query.limit(limit))
 
     async def recent_for_team(self, team_id: str, *, limit: int = 10) -> list[ExperimentSummary]:
@@ -168,10 +172,17 @@ class HistoryStore:
             for r in rows
         ]
 
+    async def teams(self) -> list[str]:
+        """Every team with an experiment (for the command line, which has no Slack context)."""
+        async with self._read() as session:
+            return list((await session.execute(experiments.teams_query())).scalars())
+
     async def backlog(self, team_id: str, *, limit: int = 20) -> list[ExperimentRecord]:
         """Proposed experiments by RICE score, highest first (unscored last)."""
         async with self._read() as session:
-            rows = (await session.execute(experiments.backlog_query(team_id).limit(limit))).scalars()
+            rows = (
+                await session.execute(experiments.backlog_query(team_id).limit(limit))
+            ).scalars()
             return [experiments.to_record(row) for row in rows]
 
     async def set_status(self, team_id: str, experiment_id: int, status: str) -> ExperimentRecord:
@@ -265,7 +276,7 @@ class HistoryStore:
         async with self._write() as session:
             row = await session.get(AnalysisRow, analysis_id)
             if row is None or row.team_id != team_id:
-                raise ExperimentNotFound(team_id, f"analysis {analysis_id}")
+                raise AnalysisNotFound(analysis_id)
             row.message_ts = message_ts
 
     async def latest_analysis(self, team_id: str, experiment_id: int) -> AnalysisRecord | None:

@@ -82,7 +82,9 @@ async def analysis_rows(
     return list((await session.execute(query)).scalars())
 
 
-async def latest_briefs(session: AsyncSession, experiment_ids: list[int]) -> dict[int, AnalysisBrief]:
+async def latest_briefs(
+    session: AsyncSession, experiment_ids: list[int]
+) -> dict[int, AnalysisBrief]:
     """The latest look of each experiment (the analysis whose look equals the look count)."""
     if not experiment_ids:
         return {}

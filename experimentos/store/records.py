@@ -24,7 +24,13 @@ VERDICT_OF_OUTCOME: Mapping[str, VerdictKind] = {
     "held": "hold",
     "rolled-back": "rollback",
 }
-LOCKED_FIELDS = ("primary_metric", "guardrails", "expected_split", "planned_looks", "target_sample_size")
+LOCKED_FIELDS = (
+    "primary_metric",
+    "guardrails",
+    "expected_split",
+    "planned_looks",
+    "target_sample_size",
+)
 """Charter fields whose change after the first look is recorded and flagged (the charter lock)."""
 
 REF_PREFIX = "EXP-"
@@ -226,7 +232,9 @@ class DecisionRecord:
 
     @property
     def against_verdict(self) -> bool:
-        return self.bot_verdict is not None and VERDICT_OF_OUTCOME[self.decision] != self.bot_verdict
+        return (
+            self.bot_verdict is not None and VERDICT_OF_OUTCOME[self.decision] != self.bot_verdict
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ the backend stores. Vocabularies are lower-case strings with CHECK constraints.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -73,7 +73,10 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSONDocument}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSONDocument,
+    }
 
 
 class TeamCounter(Base):
@@ -165,16 +168,16 @@ class DecisionRow(Base):
     __tablename__ = "decisions"
     __table_args__ = (
         CheckConstraint(_one_of("decision", OUTCOMES), name="decision"),
-        CheckConstraint(f"bot_verdict IS NULL OR {_one_of('bot_verdict', VERDICTS)}", name="bot_verdict"),
+        CheckConstraint(
+            f"bot_verdict IS NULL OR {_one_of('bot_verdict', VERDICTS)}", name="bot_verdict"
+        ),
         Index(None, "experiment_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     team_id: Mapped[str] = mapped_column(SlackId)
     experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
-    analysis_id: Mapped[int | None] = mapped_column(
-        ForeignKey("analyses.id", ondelete="SET NULL")
-    )
+    analysis_id: Mapped[int | None] = mapped_column(ForeignKey("analyses.id", ondelete="SET NULL"))
     decision: Mapped[str] = mapped_column(String(16))
     user_id: Mapped[str] = mapped_column(SlackId)
     reason: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,115 @@
+"""The command line as a user runs it: a real subprocess, real files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "experimentos.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_analyze_text() -> None:
+    result = run("analyze", str(EXAMPLES / "launch.csv"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("LAUNCH: launch")
+
+
+def test_analyze_json_has_full_precision_and_verdict(tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    result = run(
+        "analyze", str(EXAMPLES / "negative_primary.csv"), "--format", "json", "--out", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert data["verdict"]["kind"] == "rollback"
+    assert data["primary"][0]["comparison"]["abs_lift"] == 1800 / 20000 - 2000 / 20000
+
+
+@pytest.mark.parametrize("fmt", ["md", "html"])
+def test_analyze_memo_formats(fmt: str) -> None:
+    result = run("analyze", str(EXAMPLES / "guardrail_worsened.csv"), "--format", fmt)
+    assert result.returncode == 0, result.stderr
+    for section in ("Summary", "Decision", "Evidence", "Risks", "Next actions", "Assumptions"):
+        assert section in result.stdout
+
+
+def test_options_flags(cookie_cats: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "cookie_cats.csv"
+    path.write_bytes(cookie_cats)
+    result = run(
+        "analyze",
+        str(path),
+        "--control",
+        "gate_30",
+        "--primary",
+        "retention_7",
+        "--name",
+        "Gate 40",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ROLLBACK: Gate 40")
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+        (b"<!DOCTYPE html><html><body>Sign in to Slack</body></html>", "HTML"),
+    ],
+)
+def test_unreadable_file_exits_2_without_traceback(
+    tmp_path: Path, content: bytes, expected: str
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    result = run("analyze", str(path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert expected in result.stderr and "bad.csv" in result.stderr
+
+
+def test_missing_file_exits_2(tmp_path: Path) -> None:
+    result = run("analyze", str(tmp_path / "nope.csv"))
+    assert result.returncode == 2
+    assert "nope.csv" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_invalid_file_is_a_blocked_answer_not_an_error() -> None:
+    result = run("analyze", str(EXAMPLES / "blocked.csv"))
+    assert result.returncode == 0
+    assert result.stdout.startswith("HOLD")
+    assert "Line 3" in result.stdout
+
+
+def test_power_reference_value() -> None:
+    result = run("power", "--baseline", "0.10", "--mde", "0.01", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["users_per_variant"] == [14751, 14751]
+
+
+def test_power_bad_parameters_exit_2() -> None:
+    result = run("power", "--baseline", "1.5", "--mde", "0.01")
+    assert result.returncode == 2
+    assert "baseline" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_split_option_exits_2() -> None:
+    result = run("analyze", str(EXAMPLES / "launch.csv"), "--split", "fifty/fifty")
+    assert result.returncode == 2
+    assert "split" in result.stderr
