@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from scipy import stats as scipy_stats
 
 from experimentos import decision, ingest
 from experimentos.config import load_thresholds
-from experimentos.health import check_health
+from experimentos.health import check_health, with_findings
 from experimentos.model import (
     Analysis,
     ArmInput,
@@ -16,17 +17,21 @@ from experimentos.model import (
     Comparison,
     ExperimentData,
     ExperimentInfo,
+    Finding,
     GuardrailResult,
     GuardrailSpec,
     HealthReport,
+    HeterogeneityTest,
     LookStatus,
     MetricResult,
     OmnibusTest,
     Options,
     ProportionStats,
+    SegmentResult,
     Thresholds,
 )
-from experimentos.stats import bayes, corrections, proportions, sequential
+from experimentos.stats import bayes, corrections, proportions, segments, sequential
+from experimentos.stats.cuped import cuped_comparison
 from experimentos.stats.means import welch_comparison
 
 _PP_TOLERANCE = 1e-9
@@ -68,6 +73,8 @@ def analyze_data(data: ExperimentData, *, options: Options, thresholds: Threshol
         for spec in _guardrail_specs(data, options, thresholds)
     )
     secondary = _secondary(control, treatments, data, options, thresholds)
+    segments, heterogeneity, segment_findings = _segments(data, primary, options, thresholds)
+    health = with_findings(health, segment_findings)
     overall = None
     if len(data.arms) > 2:
         chi2, dof, p_value = proportions.chi_square_independence([a.primary for a in data.arms])
@@ -91,12 +98,12 @@ def analyze_data(data: ExperimentData, *, options: Options, thresholds: Threshol
         sequential=look,
         verdict=verdict,
         thresholds=_used(thresholds, correction),
+        segments=segments,
+        heterogeneity=heterogeneity,
     )
 
 
 def _used(thresholds: Thresholds, correction: str) -> Thresholds:
-    from dataclasses import replace
-
     return replace(thresholds, correction=correction)  # type: ignore[arg-type]
 
 
@@ -228,8 +235,6 @@ def _look_status(
 
 
 def _with_sequential(metric: MetricResult, look: LookStatus) -> MetricResult:
-    from dataclasses import replace
-
     note = (
         f"Look {look.look} of {look.of_looks}: the O'Brien–Fleming-type boundary is |z| ≥ "
         f"{look.boundary_z:.3f} (nominal p < {look.nominal_p_threshold:.4f})."
@@ -240,11 +245,19 @@ def _with_sequential(metric: MetricResult, look: LookStatus) -> MetricResult:
 def _guardrail_specs(
     data: ExperimentData, options: Options, thresholds: Thresholds
 ) -> tuple[GuardrailSpec, ...]:
+    margins = dict(options.margins)
     if options.guardrails is not None:
-        return options.guardrails
+        specs = options.guardrails
+    else:
+        specs = tuple(
+            GuardrailSpec(name=c, higher_is_better=c in options.higher_is_better)
+            for c in data.guardrail_columns
+        )
     return tuple(
-        GuardrailSpec(name=c, higher_is_better=c in options.higher_is_better)
-        for c in data.guardrail_columns
+        replace(spec, margin_rel=margins[spec.name])
+        if spec.name in margins and spec.margin_rel is None
+        else spec
+        for spec in specs
     )
 
 
@@ -276,8 +289,19 @@ def _guardrail(
     severe = spec.severe_pp if spec.severe_pp is not None else thresholds.guardrail_severe_pp
     delta_pp = comparison.abs_lift * 100
     harm_pp = round(-delta_pp if spec.higher_is_better else delta_pp, 9)
+    margin_p = within = None
+    if spec.margin_rel is not None:
+        margin_p = proportions.non_inferiority_p(
+            comparison,
+            margin_rel=spec.margin_rel,
+            higher_is_better=spec.higher_is_better,
+            alpha=thresholds.alpha,
+        )
+        within = bool(margin_p < thresholds.alpha)
     if harm_pp > severe + _PP_TOLERANCE:
         status = "severe"
+    elif within is not None:  # a margin replaces the 0.1 pp rule: within it is fine
+        status = "ok" if within else "worsened"
     elif harm_pp > 0 and (
         harm_pp > worsened + _PP_TOLERANCE or comparison.p_value < thresholds.alpha
     ):
@@ -289,8 +313,11 @@ def _guardrail(
         higher_is_better=spec.higher_is_better,
         worsened_pp=worsened,
         severe_pp=severe,
-        status=status,
-        multi_count=multi_count,  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]
+        multi_count=multi_count,
+        margin_rel=spec.margin_rel,
+        margin_p_value=margin_p,
+        within_margin=within,
     )
 
 
@@ -302,18 +329,16 @@ def _secondary(
     thresholds: Thresholds,
 ) -> tuple[MetricResult, ...]:
     guardrail_names = {s.name for s in _guardrail_specs(data, options, thresholds)}
+    counts = [c for c in data.secondary_count_columns if c not in guardrail_names]
     results = []
     for arm in treatments:
-        for column in data.secondary_count_columns:
-            if column in guardrail_names:
-                continue
+        for column in counts:
             c, t = control.count(column), arm.count(column)
+            several_per_user = c.conversions > c.users or t.conversions > t.users
             compare = (
-                proportions.compare_rates
-                if max(c.conversions - c.users, t.conversions - t.users) > 0
-                else None
+                proportions.compare_rates if several_per_user else proportions.compare_proportions
             )
-            comparison = (compare or proportions.compare_proportions)(c, t, alpha=thresholds.alpha)
+            comparison = compare(c, t, alpha=thresholds.alpha)
             results.append(
                 _proportion_result(
                     column,
@@ -327,21 +352,119 @@ def _secondary(
                     thresholds.alpha,
                 )
             )
-        for metric in data.mean_columns:
-            if metric not in control.means or metric not in arm.means:
+        results += [
+            _mean_result(metric, control, arm, thresholds)
+            for metric in data.mean_columns
+            if metric in control.means and metric in arm.means
+        ]
+    return tuple(results)
+
+
+def _mean_result(
+    metric: str, control: ArmInput, arm: ArmInput, thresholds: Thresholds
+) -> MetricResult:
+    """Welch's t-test; CUPED-adjusted when both arms carry the pre-period covariate."""
+    c_stats, t_stats = control.means[metric], arm.means[metric]
+    theta = reduction = None
+    notes: tuple[str, ...] = ()
+    if metric in control.covariates and metric in arm.covariates:
+        raw_p = welch_comparison(c_stats, t_stats, alpha=thresholds.alpha).p_value
+        cuped = cuped_comparison(
+            control.covariates[metric], arm.covariates[metric], alpha=thresholds.alpha
+        )
+        comparison, theta, reduction = cuped.comparison, cuped.theta, cuped.variance_reduction
+        notes = (
+            f"CUPED with the pre-period value: θ = {theta:.3f}, variance reduced by "
+            f"{reduction:.0%} (unadjusted p = {raw_p:.3g}).",
+        )
+    else:
+        comparison = welch_comparison(c_stats, t_stats, alpha=thresholds.alpha)
+    return MetricResult(
+        name=metric,
+        kind="mean",
+        role="secondary",
+        control=ArmSummary(control.arm, c_stats.n, c_stats.mean),
+        treatment=ArmSummary(arm.arm, t_stats.n, t_stats.mean),
+        comparison=comparison,
+        p_value_adjusted=comparison.p_value,
+        significant=bool(comparison.p_value < thresholds.alpha),
+        notes=notes,
+        theta=theta,
+        variance_reduction=reduction,
+    )
+
+
+# --------------------------------------------------------------------------- segments
+
+
+def _segments(
+    data: ExperimentData,
+    primary: tuple[MetricResult, ...],
+    options: Options,
+    thresholds: Thresholds,
+) -> tuple[tuple[SegmentResult, ...], tuple[HeterogeneityTest, ...], list[Finding]]:
+    """Per-segment lift and SRM, heterogeneity (Cochran's Q) and Simpson's paradox."""
+    if len(data.segments) < 2:
+        return (), (), []
+    shares = dict(
+        zip((a.arm for a in data.arms), options.split or [1.0] * len(data.arms), strict=False)
+    )
+    results, findings = [], []
+    for name, arms in data.segments:
+        by_arm = {a.arm: a for a in arms}
+        srm_p = None
+        if len(arms) >= 2 and all(a.arm in shares for a in arms):
+            _, srm_p = proportions.srm_chi_square(
+                [a.users for a in arms], [shares[a.arm] for a in arms]
+            )
+            if srm_p < thresholds.srm_warning_p:
+                findings.append(
+                    Finding(
+                        "warning",
+                        "srm_segment",
+                        f"Sample ratio mismatch in segment {name!r} (chi-square p = {srm_p:.2g}).",
+                        column="segment",
+                    )
+                )
+        control = by_arm.get(data.control or "")
+        if control is None:
+            continue
+        for metric in primary:
+            arm = by_arm.get(metric.arm)
+            if arm is None:
                 continue
-            c_stats, t_stats = control.means[metric], arm.means[metric]
-            comparison = welch_comparison(c_stats, t_stats, alpha=thresholds.alpha)
-            results.append(
-                MetricResult(
-                    name=metric,
-                    kind="mean",
-                    role="secondary",
-                    control=ArmSummary(control.arm, c_stats.n, c_stats.mean),
-                    treatment=ArmSummary(arm.arm, t_stats.n, t_stats.mean),
-                    comparison=comparison,
-                    p_value_adjusted=comparison.p_value,
-                    significant=bool(comparison.p_value < thresholds.alpha),
+            comparison = proportions.compare_proportions(
+                control.primary, arm.primary, alpha=thresholds.alpha
+            )
+            segment_metric = _proportion_result(
+                metric.name,
+                "primary",
+                control.primary,
+                arm.primary,
+                control.arm,
+                arm.arm,
+                comparison,
+                comparison.p_value,
+                thresholds.alpha,
+            )
+            results.append(SegmentResult(name, segment_metric, srm_p))
+    tests = []
+    for metric in primary:
+        rows = [r.metric.comparison for r in results if r.metric.arm == metric.arm]
+        q, dof, p_value, i2 = segments.cochran_q(
+            [c.abs_lift for c in rows], [c.standard_error for c in rows]
+        )
+        simpson = segments.simpsons_paradox(metric.comparison.abs_lift, [c.abs_lift for c in rows])
+        tests.append(HeterogeneityTest(metric.arm, q, dof, p_value, i2, simpson))
+        if simpson:
+            findings.append(
+                Finding(
+                    "warning",
+                    "simpsons_paradox",
+                    f"Simpson's paradox: pooled, {metric.arm} moves {metric.name} by "
+                    f"{metric.comparison.abs_lift * 100:+.2f} pp, but every segment moves it the "
+                    "other way. The arms' segment mix differs: read the per-segment results.",
+                    column="segment",
                 )
             )
-    return tuple(results)
+    return tuple(results), tuple(tests), findings

@@ -124,3 +124,11 @@ def _status(findings: list[Finding]) -> HealthStatus:
     if "blocked" in severities:
         return "blocked"
     return "warning" if "warning" in severities else "healthy"
+
+
+def with_findings(report: HealthReport, findings: list[Finding]) -> HealthReport:
+    """The report with more findings (from analysis across segments), status recomputed."""
+    if not findings:
+        return report
+    combined = [*report.findings, *findings]
+    return HealthReport(status=_status(combined), findings=tuple(combined), srm=report.srm)

@@ -13,13 +13,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from experimentos.errors import UnreadableFileError
 from experimentos.ingest_columns import (
+    COVARIATE_SUFFIXES,
     MEAN_SUFFIXES,
     USER_ALIASES,
     VARIANT_ALIASES,
@@ -30,6 +33,7 @@ from experimentos.ingest_columns import (
 from experimentos.ingest_userlevel import aggregate_user_level
 from experimentos.model import (
     ArmInput,
+    CovariateStats,
     ExperimentData,
     Finding,
     MeanStats,
@@ -94,6 +98,8 @@ def _read_table(
         finding = Finding("blocked", "malformed_csv", f"The CSV is malformed: {detail}.")
         return _Table(pd.DataFrame(), source), [finding]
     findings = _header_findings(list(frame.columns))
+    if len(frame) and not isinstance(frame.index, pd.RangeIndex):
+        frame = _without_extra_fields(frame, findings)
     frame.columns = [normalise_header(c) for c in frame.columns]
     frame = frame.apply(lambda column: column.str.strip())
     layout = "user_level" if find_column(frame.columns, USER_ALIASES) else "aggregated"
@@ -101,6 +107,31 @@ def _read_table(
     if not findings and frame.empty:
         findings.append(Finding("blocked", "no_rows", "The file has a header but no data rows."))
     return _Table(frame, source), findings
+
+
+def _without_extra_fields(frame: pd.DataFrame, findings: list[Finding]) -> pd.DataFrame:
+    """Undo pandas' reading of a first data row longer than the header as an index.
+
+    Empty extra fields (a delimiter at the end of each line) are dropped; anything else in them
+    (``control,1,000,50``: an unquoted thousands separator) would shift columns, so it is a finding.
+    """
+    header = list(frame.columns)
+    index_cells = frame.index.to_frame(index=False).to_numpy(dtype=object)
+    cells = np.column_stack([index_cells, frame.to_numpy(dtype=object)])
+    extra = pd.DataFrame(cells[:, len(header) :]).apply(lambda c: c.astype(str).str.strip() != "")
+    filled = np.flatnonzero(extra.to_numpy().any(axis=1))
+    if len(filled):
+        line = int(filled[0]) + _FIRST_LINE_OF_DATA
+        findings.append(
+            Finding(
+                "blocked",
+                "malformed_csv",
+                f"Line {line} has more fields than the header's {len(header)}: quote numbers "
+                'written with a thousands separator ("1,000") or remove the extra cells.',
+                row=line,
+            )  # fmt: skip
+        )
+    return pd.DataFrame(cells[:, : len(header)], columns=header)
 
 
 def _decode(data: bytes, *, file_name: str, limit: int) -> str:
@@ -216,7 +247,9 @@ def _aggregated(frame: pd.DataFrame, *, source: SourceInfo, options: Options) ->
     assert variant is not None
     segment = "segment" if "segment" in frame.columns else None
     means = mean_metric_names(frame.columns)
-    mean_columns = {f"{m}{suffix}" for m in means for suffix in MEAN_SUFFIXES}
+    mean_columns = {
+        f"{m}{suffix}" for m in means for suffix in (*MEAN_SUFFIXES, *COVARIATE_SUFFIXES)
+    }
     taken = {variant, "users", conversions, segment, *mean_columns}
     guardrails = tuple(c for c in frame.columns if c.startswith("guardrail_"))
     others = tuple(
@@ -294,7 +327,8 @@ def _aggregated(frame: pd.DataFrame, *, source: SourceInfo, options: Options) ->
                     )
                 )
         arm_means = _row_means(frame, index, means, n, line, findings)
-        rows.append((label, seg, ArmInput(label, n, k, arm_counts, arm_means)))
+        arm_covariates = _row_covariates(frame, index, arm_means, line, findings)
+        rows.append((label, seg, ArmInput(label, n, k, arm_counts, arm_means, arm_covariates)))
     return assemble_arms(
         rows,
         source=source,
@@ -353,7 +387,9 @@ def _row_means(
             total_sq = float(frame[f"{metric}_sum_sq"].iloc[index])
             n_column = f"{metric}_n"
             n = int(float(frame[n_column].iloc[index])) if n_column in frame.columns else users
-        except ValueError:
+            if not (math.isfinite(total) and math.isfinite(total_sq)):
+                raise ValueError(metric)
+        except (ValueError, OverflowError):
             findings.append(
                 _finding(
                     "not_a_number",
@@ -363,7 +399,7 @@ def _row_means(
                 )
             )
             continue
-        if n < 2 or total_sq < 0 or total_sq * n < total**2 * (1 - 1e-9):
+        if n < 2 or total_sq < 0 or total_sq * n < total * total * (1 - 1e-9):
             findings.append(
                 _finding(
                     "inconsistent_moments",
@@ -375,6 +411,33 @@ def _row_means(
             )
             continue
         result[metric] = MeanStats(n, total, total_sq)
+    return result
+
+
+def _row_covariates(
+    frame: pd.DataFrame, index: int, means: dict[str, MeanStats], line: int, findings: list[Finding]
+) -> dict[str, CovariateStats]:
+    """CUPED inputs ``<m>_pre_sum``, ``<m>_pre_sum_sq``, ``<m>_cross_sum`` (Σx, Σx², Σxy)."""
+    result = {}
+    for metric, post in means.items():
+        columns = [f"{metric}{suffix}" for suffix in COVARIATE_SUFFIXES]
+        if not all(c in frame.columns for c in columns):
+            continue
+        try:
+            pre_total, pre_total_sq, cross = (float(frame[c].iloc[index]) for c in columns)
+        except ValueError:
+            findings.append(
+                _finding("not_a_number", f"{', '.join(columns)} must be numbers.", line, columns[0])
+            )
+            continue
+        if not all(math.isfinite(v) for v in (pre_total, pre_total_sq, cross)):
+            findings.append(
+                _finding("not_a_number", f"{columns[0]} is not finite.", line, columns[0])
+            )
+            continue
+        result[metric] = CovariateStats(
+            post.n, post.total, post.total_sq, pre_total, pre_total_sq, cross
+        )
     return result
 
 
@@ -413,4 +476,9 @@ def assemble_arms(
 def _add(a: ArmInput, b: ArmInput) -> ArmInput:
     counts = {k: a.counts.get(k, 0) + b.counts.get(k, 0) for k in {*a.counts, *b.counts}}
     means = {k: a.means[k] + b.means[k] for k in a.means.keys() & b.means.keys()}
-    return ArmInput(a.arm, a.users + b.users, a.conversions + b.conversions, counts, means)
+    covariates = {
+        k: a.covariates[k] + b.covariates[k] for k in a.covariates.keys() & b.covariates.keys()
+    }
+    return ArmInput(
+        a.arm, a.users + b.users, a.conversions + b.conversions, counts, means, covariates
+    )

@@ -11,6 +11,7 @@ import pandas as pd
 USER_ALIASES = ("user_id", "userid", "user id", "uid", "user")
 VARIANT_ALIASES = ("variant", "group", "test group", "version", "arm", "bucket")
 MEAN_SUFFIXES = ("_sum", "_sum_sq", "_n")
+COVARIATE_SUFFIXES = ("_pre_sum", "_pre_sum_sq", "_cross_sum")
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"0", "false", "no", "n", "f"})

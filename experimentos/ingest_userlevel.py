@@ -42,6 +42,7 @@ def aggregate_user_level(
         return _no_primary(source, options, primary, frame, binary)
     frame = frame.assign(**{variant: frame[variant].str.casefold()})
     findings += _cell_findings(frame, variant, primary, binary[primary])
+    findings += _count_findings(numeric)
     keep = (frame[variant] != "") & binary[primary].notna()
     frame, binary, numeric = frame[keep], _subset(binary, keep), _subset(numeric, keep)
     frame, excluded = _drop_multi_variant_users(frame, user, variant, thresholds, findings)
@@ -77,7 +78,12 @@ def _classify(
             binary[column] = as_01
             continue
         values = pd.to_numeric(frame[column], errors="coerce")
-        if values.notna().sum() == (frame[column] != "").sum() and values.notna().any():
+        values = values.where(np.isfinite(values))  # "inf" is not a measurement
+        if (
+            values.notna().sum() == (frame[column] != "").sum()
+            and values.notna().any()
+            and np.isfinite(values.abs().sum())  # sums per arm cannot overflow
+        ):
             numeric[column] = values
     return binary, numeric
 
@@ -102,6 +108,25 @@ def _cell_findings(
                     row=int(lines[0]),
                     column=column,
                 )
+            )
+    return findings
+
+
+def _count_findings(numeric: dict[str, pd.Series]) -> list[Finding]:
+    """Numeric guardrail columns count events per user: whole numbers, never negative."""
+    findings = []
+    for column, values in numeric.items():
+        if not column.startswith("guardrail_"):
+            continue
+        bad = ((values < 0) | (values % 1 != 0)).to_numpy()
+        lines = (np.flatnonzero(bad) + 2)[:3]
+        if len(lines):
+            findings.append(
+                Finding(
+                    "blocked", "not_a_count",
+                    f"{int(bad.sum())} row(s) have a {column} count that is negative or not whole "
+                    f"(first at line {', '.join(map(str, lines))}).", row=int(lines[0]), column=column,
+                )  # fmt: skip
             )
     return findings
 

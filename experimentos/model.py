@@ -67,6 +67,43 @@ class MeanStats:
 
 
 @dataclass(frozen=True, slots=True)
+class CovariateStats:
+    """A continuous metric y with its pre-period covariate x, for CUPED: n, Σy, Σy², Σx, Σx², Σxy."""
+
+    n: int
+    total: float
+    total_sq: float
+    pre_total: float
+    pre_total_sq: float
+    cross_total: float
+
+    @property
+    def post(self) -> MeanStats:
+        return MeanStats(self.n, self.total, self.total_sq)
+
+    @property
+    def pre(self) -> MeanStats:
+        return MeanStats(self.n, self.pre_total, self.pre_total_sq)
+
+    @property
+    def covariance(self) -> float:
+        """Unbiased sample covariance of x and y."""
+        if self.n < 2:
+            return math.nan
+        return (self.cross_total - self.total * self.pre_total / self.n) / (self.n - 1)
+
+    def __add__(self, other: CovariateStats) -> CovariateStats:
+        return CovariateStats(
+            self.n + other.n,
+            self.total + other.total,
+            self.total_sq + other.total_sq,
+            self.pre_total + other.pre_total,
+            self.pre_total_sq + other.pre_total_sq,
+            self.cross_total + other.cross_total,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ArmInput:
     """Everything measured in one arm (one segment of it, when the file is segmented)."""
 
@@ -77,6 +114,8 @@ class ArmInput:
     """Other 0/1 or count metrics: guardrails and secondary proportions, by column name."""
     means: Mapping[str, MeanStats] = field(default_factory=dict)
     """Continuous metrics by name."""
+    covariates: Mapping[str, CovariateStats] = field(default_factory=dict)
+    """Continuous metrics that have a pre-period covariate (CUPED), by metric name."""
 
     @property
     def primary(self) -> ProportionStats:
@@ -138,6 +177,8 @@ class GuardrailSpec:
     higher_is_better: bool = False
     worsened_pp: float | None = None
     severe_pp: float | None = None
+    margin_rel: float | None = None
+    """Relative non-inferiority margin: 0.01 = "may not get more than 1% worse"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +195,8 @@ class Options:
     """None: every ``guardrail_*`` column with default thresholds."""
     higher_is_better: frozenset[str] = frozenset()
     """Guardrails (auto-detected or named) where a drop is the harm."""
+    margins: tuple[tuple[str, float], ...] = ()
+    """Relative non-inferiority margins by guardrail: (("guardrail_checkout", 0.01),)."""
     correction: Correction = "holm"
     look: int | None = None
     of_looks: int | None = None
@@ -243,6 +286,9 @@ class MetricResult:
     p_value_adjusted: float
     significant: bool
     notes: tuple[str, ...] = ()
+    theta: float | None = None
+    """CUPED coefficient when the metric was adjusted with its pre-period covariate."""
+    variance_reduction: float | None = None
 
     @property
     def arm(self) -> str:
@@ -258,12 +304,35 @@ class GuardrailResult:
     status: GuardrailStatus
     multi_count: bool
     """Counts exceed users in some arm: several events per user, so the rate is not a share."""
+    margin_rel: float | None = None
+    margin_p_value: float | None = None
+    """One-sided p-value of the non-inferiority test against the margin."""
+    within_margin: bool | None = None
 
     @property
     def harm_pp(self) -> float:
         """The change in the bad direction, in percentage points (negative when it improved)."""
         delta_pp = self.metric.comparison.abs_lift * 100
         return -delta_pp if self.higher_is_better else delta_pp
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentResult:
+    segment: str
+    metric: MetricResult
+    srm_p_value: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class HeterogeneityTest:
+    """Cochran's Q across segments for one treatment arm's primary lift."""
+
+    arm: str
+    q: float
+    dof: int
+    p_value: float
+    i_squared: float
+    simpsons_paradox: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +420,8 @@ class Analysis:
     thresholds: Thresholds
     warnings: tuple[str, ...] = ()
     """Things a reader must know that are not data findings (e.g. peeking)."""
+    segments: tuple[SegmentResult, ...] = ()
+    heterogeneity: tuple[HeterogeneityTest, ...] = ()
 
     def primary_for(self, arm: str) -> MetricResult | None:
         return next((m for m in self.primary if m.arm == arm), None)

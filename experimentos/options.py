@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from experimentos.errors import OptionError
@@ -40,6 +41,26 @@ def parse_guardrails(
 ) -> tuple[GuardrailSpec, ...]:
     names = [n.strip().lower() for n in re.split(r"[,\s]+", text) if n.strip()]
     return tuple(GuardrailSpec(name=n, higher_is_better=n in higher_is_better) for n in names)
+
+
+def parse_margins(text: str) -> tuple[tuple[str, float], ...]:
+    """``"guardrail_checkout=1%, guardrail_x=0.5%"`` → ((name, 0.01), (name, 0.005))."""
+    margins = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        try:
+            number = float(value.strip().rstrip("%")) / (100 if value.strip().endswith("%") else 1)
+        except ValueError:
+            number = math.nan
+        if not sep or not name.strip() or not 0 < number < 1:
+            raise OptionError(
+                f"margins must look like guardrail_checkout=1% with a margin between 0% and 100% "
+                f"(got {part!r})."
+            )
+        margins.append((name.strip().lower(), number))
+    return tuple(margins)
 
 
 def _names(text: str) -> frozenset[str]:
@@ -86,6 +107,7 @@ def parse_message_options(text: str | None) -> Options:
         of_looks=values.get("of"),
         variant_column=values.get("variant-column"),
         user_column=values.get("user-column"),
+        margins=values.get("margins"),
     )
 
 
@@ -102,6 +124,7 @@ def build_options(
     of_looks: str | int | None = None,
     variant_column: str | None = None,
     user_column: str | None = None,
+    margins: str | None = None,
 ) -> Options:
     """One place that turns raw strings (CLI flags or message lines) into validated Options."""
     better = _names(higher_is_better or "")
@@ -114,6 +137,7 @@ def build_options(
         primary=primary.strip().lower() if primary else None,
         variant_column=variant_column,
         user_column=user_column,
+        margins=parse_margins(margins) if margins else (),
         guardrails=specs,
         higher_is_better=better,
         correction=parse_correction(correction) if correction else "holm",

@@ -164,3 +164,22 @@ def compare_rates(
         ci_method="wald",
         standard_error=se,
     )
+
+
+def non_inferiority_p(
+    comparison: Comparison, *, margin_rel: float, higher_is_better: bool, alpha: float = 0.05
+) -> float:
+    """One-sided p-value that the relative change is no worse than ``margin_rel``.
+
+    H0: the harm is at least the margin (rel ≤ −m when a drop hurts, rel ≥ m when a rise hurts);
+    z = (rel + m) / se or (m − rel) / se, with se the delta-method standard error of the
+    relative lift (recovered from its CI). Small p: within the margin.
+    """
+    low, high = comparison.rel_ci
+    se = (high - low) / (2 * stats.norm.ppf(1 - alpha / 2))
+    if not se > 0 or not math.isfinite(comparison.rel_lift):
+        return math.nan
+    distance = (
+        comparison.rel_lift + margin_rel if higher_is_better else margin_rel - comparison.rel_lift
+    )
+    return float(stats.norm.sf(distance / se))
