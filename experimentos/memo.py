@@ -119,11 +119,15 @@ def _evidence(a: Analysis, esc: Escape) -> list[str]:
         ]
     if a.guardrails:
         lines += ["### Guardrails", "", *_guardrail_table(a.guardrails, esc), ""]
+    if a.segments:
+        lines += ["### Segments", "", *_segment_table(a, esc), ""]
     if a.secondary:
         lines += [
             "### Other metrics (reported, not part of the verdict)",
             "",
             *_metric_table(a.secondary, esc),
+            "",
+            *[f"- {esc(m.name)}: {esc(n)}" for m in a.secondary for n in m.notes],
             "",
         ]
     if a.bayes:
@@ -161,6 +165,33 @@ def _metric_table(metrics: Iterable[MetricResult], esc: Escape) -> list[str]:
     return rows
 
 
+def _segment_table(a: Analysis, esc: Escape) -> list[str]:
+    rows = [
+        "| segment | arm | control | treatment | Δ (95% CI) | p | SRM p |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in a.segments:
+        m, c = r.metric, r.metric.comparison
+        srm = pvalue(r.srm_p_value).removeprefix("p ") if r.srm_p_value is not None else "n/a"
+        rows.append(
+            f"| {esc(r.segment)} | {esc(m.arm)} | {rate(m.control.value)} (n={m.control.n:,}) | "
+            f"{rate(m.treatment.value)} (n={m.treatment.n:,}) | {pp(c.abs_lift)} "
+            f"{interval(*c.abs_ci)} | {pvalue(c.p_value)} | {srm} |"
+        )
+    rows.append("")
+    for h in a.heterogeneity:
+        rows.append(
+            f"- Heterogeneity across segments for {esc(h.arm)}: Cochran's Q = {h.q:.2f}, "
+            f"df = {h.dof}, {pvalue(h.p_value)}, I² = {h.i_squared:.0%}."
+            + (
+                " **Simpson's paradox**: the pooled lift has the opposite sign."
+                if h.simpsons_paradox
+                else ""
+            )
+        )
+    return rows
+
+
 def _signed_number(value: float) -> str:
     return number(value) if value < 0 else "+" + number(value)
 
@@ -176,9 +207,17 @@ def _guardrail_table(guardrails: Iterable[GuardrailResult], esc: Escape) -> list
         rows.append(
             f"| {esc(m.name)} | {esc(m.arm)} | {rate(m.control.value)} | {rate(m.treatment.value)} | "
             f"{pp(c.abs_lift)} {interval(*c.abs_ci)} | {pvalue(c.p_value)} | {harm} | "
-            f"{_STATUS_MARK[g.status]} |"
+            f"{_STATUS_MARK[g.status]}{_margin_text(g)} |"
         )
     return rows
+
+
+def _margin_text(g: GuardrailResult) -> str:
+    if g.margin_rel is None:
+        return ""
+    verdict = "within margin" if g.within_margin else "breaches margin"
+    p_text = pvalue(g.margin_p_value) if g.margin_p_value is not None else "p = n/a"
+    return f" · {verdict} ({g.margin_rel:.1%} relative, one-sided {p_text})"
 
 
 def _risks(a: Analysis, esc: Escape) -> list[str]:

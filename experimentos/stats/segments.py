@@ -36,4 +36,4 @@ def simpsons_paradox(pooled_lift: float, segment_lifts: Sequence[float]) -> bool
     signs = {np.sign(x) for x in segment_lifts}
     if len(segment_lifts) < 2 or len(signs) != 1 or 0 in signs or pooled_lift == 0:
         return False
-    return signs.pop() != np.sign(pooled_lift)
+    return bool(signs.pop() != np.sign(pooled_lift))
