@@ -88,6 +88,7 @@ def analyze_data(data: ExperimentData, *, options: Options, thresholds: Threshol
         thresholds=thresholds,
     )
     return Analysis(
+        warnings=_peeking(options, look, primary),
         experiment=info,
         health=health,
         primary=primary,
@@ -228,15 +229,33 @@ def _look_status(
     z = comparison.statistic
     if math.isnan(z):  # Fisher: the z with the same two-sided p, signed like the lift
         z = math.copysign(float(scipy_stats.norm.isf(comparison.p_value / 2)), comparison.abs_lift)
-    fractions = [k / options.of_looks for k in range(1, options.of_looks + 1)]
-    return sequential.look_status(
-        z=z, look=options.look, information_fractions=fractions, alpha=thresholds.alpha
+    fractions = list(options.look_fractions or ())
+    if len(fractions) != options.look:
+        fractions = [k / options.of_looks for k in range(1, options.look + 1)]
+    status = sequential.look_status(
+        z=z,
+        look=options.look,
+        information_fractions=_increasing(fractions),
+        alpha=thresholds.alpha,
+        spending=options.spending,
     )
+    return replace(status, of_looks=options.of_looks)
+
+
+def _increasing(fractions: list[float]) -> list[float]:
+    """Clamp to (0, 1] and make strictly increasing, as the spending function needs."""
+    result: list[float] = []
+    for f in fractions:
+        value = min(max(f, 1e-6), 1.0)
+        if result and value <= result[-1]:
+            value = min(result[-1] + 1e-6, 1.0)
+        result.append(value)
+    return result
 
 
 def _with_sequential(metric: MetricResult, look: LookStatus) -> MetricResult:
     note = (
-        f"Look {look.look} of {look.of_looks}: the O'Brien–Fleming-type boundary is |z| ≥ "
+        f"Look {look.look} of {look.of_looks}: the {_SPENDING_NAMES[look.spending]} boundary is |z| ≥ "
         f"{look.boundary_z:.3f} (nominal p < {look.nominal_p_threshold:.4f})."
     )
     return replace(metric, significant=look.crossed, notes=(*metric.notes, note))
@@ -391,6 +410,30 @@ def _mean_result(
         notes=notes,
         theta=theta,
         variance_reduction=reduction,
+    )
+
+
+_SPENDING_NAMES = {"obf": "O'Brien–Fleming-type", "pocock": "Pocock-type"}
+
+
+def _peeking(
+    options: Options, look: LookStatus | None, primary: tuple[MetricResult, ...]
+) -> tuple[str, ...]:
+    if look is not None:
+        nominal = any(m.comparison.p_value < 0.05 for m in primary)
+        if nominal and not look.crossed:
+            return (
+                f"Peeking: p < 0.05 at look {look.look} of {look.of_looks}, but the sequential "
+                f"boundary (|z| ≥ {look.boundary_z:.2f}) is not crossed. Stopping now would "
+                "inflate the false-positive rate: wait for the next planned look.",
+            )
+        return ()
+    if options.prior_looks <= 0:
+        return ()
+    return (
+        f"Peeking: this is look {options.prior_looks + 1} at an experiment with no planned "
+        "looks. Each look is another chance of a false positive; plan the looks in the charter "
+        "to use sequential boundaries, or decide only at the planned sample size.",
     )
 
 

@@ -17,7 +17,7 @@ from experimentos.model import Analysis, GuardrailResult, MetricResult
 
 Escape = Callable[[str], str]
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 _VERDICT_MARK = {"launch": "🟢", "hold": "🟡", "rollback": "🔴"}
 _STATUS_MARK = {"ok": "✅ ok", "worsened": "⚠️ worsened", "severe": "⛔ severe"}
 

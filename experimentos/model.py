@@ -200,6 +200,11 @@ class Options:
     correction: Correction = "holm"
     look: int | None = None
     of_looks: int | None = None
+    look_fractions: tuple[float, ...] | None = None
+    """Information fraction of each look so far (users / target), current last; else k/K."""
+    spending: Literal["obf", "pocock"] = "obf"
+    prior_looks: int = 0
+    """Earlier analyses of the same experiment (from the history): peeking without a plan."""
 
 
 # --------------------------------------------------------------------------- thresholds
