@@ -90,6 +90,13 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--correction", help="holm (default), bonferroni or bh")
     p.add_argument("--look", type=int, help="this look's number (sequential testing)")
     p.add_argument("--of", type=int, dest="of_looks", help="planned number of looks")
+    p.add_argument(
+        "--spending",
+        choices=("obf", "pocock"),
+        default="obf",
+        help="Lan–DeMets spending function for the looks (default obf)",
+    )
+    p.add_argument("--margins", help="non-inferiority margins, e.g. guardrail_checkout=1%%")
     p.add_argument("--format", default="text", help="text, md, html, json (or a plugin's)")
     p.add_argument("--out", type=Path, help="write to this file instead of stdout")
     p.set_defaults(run=_run_analyze)
@@ -109,6 +116,8 @@ def _run_analyze(args: argparse.Namespace) -> int:
         correction=args.correction,
         look=args.look,
         of_looks=args.of_looks,
+        spending=args.spending,
+        margins=args.margins,
         variant_column=args.variant_column,
         user_column=args.user_column,
     )

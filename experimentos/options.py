@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Literal
 
 from experimentos.errors import OptionError
 from experimentos.model import Correction, GuardrailSpec, Options
@@ -20,6 +21,8 @@ _MESSAGE_KEYS = {
     "of",
     "variant-column",
     "user-column",
+    "margins",
+    "spending",
 }
 _LINE = re.compile(r"^\s*([A-Za-z][A-Za-z _-]*?)\s*[:=]\s*(.*?)\s*$")
 
@@ -108,6 +111,7 @@ def parse_message_options(text: str | None) -> Options:
         variant_column=values.get("variant-column"),
         user_column=values.get("user-column"),
         margins=values.get("margins"),
+        spending=values.get("spending"),
     )
 
 
@@ -125,6 +129,7 @@ def build_options(
     variant_column: str | None = None,
     user_column: str | None = None,
     margins: str | None = None,
+    spending: str | None = None,
 ) -> Options:
     """One place that turns raw strings (CLI flags or message lines) into validated Options."""
     better = _names(higher_is_better or "")
@@ -138,6 +143,7 @@ def build_options(
         variant_column=variant_column,
         user_column=user_column,
         margins=parse_margins(margins) if margins else (),
+        spending=_parse_spending(spending),
         guardrails=specs,
         higher_is_better=better,
         correction=parse_correction(correction) if correction else "holm",
@@ -161,6 +167,15 @@ def _parse_looks(
     if not 1 <= k <= total:
         raise OptionError(f"look must be between 1 and {total} (got {k}).")
     return k, total
+
+
+def _parse_spending(text: str | None) -> Literal["obf", "pocock"]:
+    value = (text or "obf").strip().lower()
+    if value in ("obf", "obrien-fleming", "o'brien-fleming"):
+        return "obf"
+    if value == "pocock":
+        return "pocock"
+    raise OptionError(f"spending must be obf or pocock (got {text!r}).")
 
 
 def _clean_text(text: str | None, *, limit: int = 120) -> str | None:
