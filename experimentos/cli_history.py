@@ -11,21 +11,15 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
-
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 
 from experimentos.store import (
     DEFAULT_DATABASE_URL,
     ExperimentSummary,
-    HistoryStore,
-    create_engine_from_url,
-    current_revision,
-    head_revision,
+    StoreError,
     normalize_database_url,
-    redact_database_url,
+    read_history,
+    sqlite_file,
 )
 from experimentos.store.migrate import run_sync
 
@@ -61,45 +55,23 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"experimentos history: {error}", file=sys.stderr)
         return 2
-    if _missing_sqlite_file(url):
-        return _print(args.format, {}, note=f"No history yet: {_sqlite_path(url)} does not exist.")
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        return _print(args.format, {}, note=f"No history yet: {path} does not exist.")
     try:
-        by_team = run_sync(_load(url, args))
-    except _SchemaOutdated as error:
+        by_team = run_sync(
+            read_history(
+                url,
+                team_id=args.team,
+                channel_id=args.channel,
+                text=args.search,
+                limit=args.limit,
+            )
+        )
+    except StoreError as error:
         print(f"experimentos history: {error}", file=sys.stderr)
         return 1
-    except (SQLAlchemyError, OSError) as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(
-            f"experimentos history: cannot read {redact_database_url(url)}: {message}",
-            file=sys.stderr,
-        )
-        return 1
     return _print(args.format, by_team, note="No experiments recorded yet.")
-
-
-class _SchemaOutdated(Exception):
-    pass
-
-
-async def _load(url: str, args: argparse.Namespace) -> dict[str, list[ExperimentSummary]]:
-    engine = create_engine_from_url(url)
-    store = HistoryStore(engine, owns_engine=True)
-    async with store:
-        revision, head = await current_revision(engine), head_revision()
-        if revision != head:
-            state = "has no history tables" if revision is None else f"is at revision {revision}"
-            raise _SchemaOutdated(
-                f"{redact_database_url(url)} {state}; the newest is {head}. "
-                "Run `python -m experimentos.store upgrade` (the bot does so when it starts)."
-            )
-        teams = [args.team] if args.team else await store.teams()
-        return {
-            team: await store.list_experiments(
-                team, channel_id=args.channel, text=args.search, limit=args.limit
-            )
-            for team in teams
-        }
 
 
 def _print(fmt: str, by_team: dict[str, list[ExperimentSummary]], *, note: str) -> int:
@@ -155,18 +127,6 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
-
-
-def _sqlite_path(url: str) -> Path | None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database)
-
-
-def _missing_sqlite_file(url: str) -> bool:
-    path = _sqlite_path(url)
-    return path is not None and not path.exists()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

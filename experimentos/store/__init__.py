@@ -23,12 +23,15 @@ from experimentos.store.errors import (
     DecisionReasonRequired,
     DuplicateEventError,
     ExperimentNotFound,
+    SchemaOutdated,
     StoreError,
+    StoreUnavailable,
     ThreadTaken,
 )
 from experimentos.store.fields import fields_from_analysis
 from experimentos.store.history import HistoryStore
 from experimentos.store.migrate import current_revision, head_revision, upgrade, upgrade_to_head
+from experimentos.store.reading import read_history, sqlite_file
 from experimentos.store.records import (
     AnalysisBrief,
     AnalysisRecord,
@@ -58,7 +61,9 @@ __all__ = [
     "ExperimentSummary",
     "HistoryStore",
     "Rice",
+    "SchemaOutdated",
     "StoreError",
+    "StoreUnavailable",
     "ThreadTaken",
     "create_engine_from_url",
     "current_revision",
@@ -67,7 +72,9 @@ __all__ = [
     "head_revision",
     "normalize_database_url",
     "parse_ref",
+    "read_history",
     "redact_database_url",
+    "sqlite_file",
     "upgrade",
     "upgrade_to_head",
 ]

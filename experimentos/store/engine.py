@@ -46,18 +46,18 @@ def normalize_database_url(url: str | URL | None) -> str:
     try:
         parsed = make_url(text)
     except Exception as error:  # ArgumentError and ValueError alike
-        raise ValueError(f"DATABASE_URL is not a database URL: {error}") from None
+        raise ValueError(f"not a database URL ({error})") from None
     backend_name, _, driver = parsed.drivername.partition("+")
     backend = _BACKEND_ALIASES.get(backend_name)
     if backend is None:
         raise ValueError(
-            f"DATABASE_URL names the database {backend_name!r}; "
+            f"the database URL names {backend_name!r}; "
             "ExperimentOS supports sqlite+aiosqlite:// and postgresql+asyncpg:// (or postgres://)."
         )
     wanted = _ASYNC_DRIVERS[backend]
     if driver and driver != wanted:
         raise ValueError(
-            f"DATABASE_URL uses the driver {driver!r}; ExperimentOS needs {backend}+{wanted}://."
+            f"the database URL uses the driver {driver!r}; ExperimentOS needs {backend}+{wanted}://."
         )
     parsed = parsed.set(drivername=f"{backend}+{wanted}")
     if backend == "postgresql" and "sslmode" in parsed.query:
@@ -124,7 +124,6 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_s: float) -> None:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             if _is_file_database(engine.url):
                 cursor.execute("PRAGMA journal_mode = WAL")
-                cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
             cursor.close()

@@ -43,3 +43,11 @@ class DecisionReasonRequired(StoreError, ValueError):
         )
         self.decision = decision
         self.bot_verdict = bot_verdict
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached or read (the message names it, password hidden)."""
+
+
+class SchemaOutdated(StoreError):
+    """The database's schema is older than this code; ``python -m experimentos.store upgrade``."""

@@ -6,9 +6,10 @@ that concurrent writers queue behind the busy timeout; on PostgreSQL they take r
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from experimentos.store import experiments, looks
 from experimentos.store.engine import WRITE_OPTIONS, create_engine_from_url
 from experimentos.store.errors import AnalysisNotFound, DuplicateEventError, ThreadTaken
+from experimentos.store.migrate import upgrade as upgrade_schema
 from experimentos.store.records import (
     AnalysisRecord,
     Charter,
@@ -38,6 +40,9 @@ class HistoryStore:
         self._writes = async_sessionmaker(
             engine.execution_options(**WRITE_OPTIONS), expire_on_commit=False
         )
+        # SQLite has one writer at a time: queue this process's writers here (first come, first
+        # served) rather than in SQLite's busy handler, which polls with sleeps of up to 100 ms.
+        self._write_queue = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     async def open(
@@ -46,8 +51,6 @@ class HistoryStore:
         """A store on ``url`` (None: ``DATABASE_URL`` or SQLite), its schema upgraded to head."""
         engine = create_engine_from_url(url, **engine_options)
         if upgrade:
-            from experimentos.store.migrate import upgrade as upgrade_schema
-
             try:
                 await upgrade_schema(engine)
             except BaseException:
@@ -67,7 +70,11 @@ class HistoryStore:
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncSession]:
-        async with self._writes() as session, session.begin():
+        async with (
+            self._write_queue or nullcontext(),
+            self._writes() as session,
+            session.begin(),
+        ):
             yield session
 
     @asynccontextmanager

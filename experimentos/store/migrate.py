@@ -13,8 +13,10 @@ or with Alembic's own command line (``DATABASE_URL`` or ``-x url=…`` names the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import threading
+from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +33,8 @@ from experimentos.store.engine import WRITE_OPTIONS, create_engine_from_url, nor
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 ALEMBIC_INI = MIGRATIONS_DIR / "alembic.ini"
 T = TypeVar("T")
+_IN_PROCESS = threading.Lock()
+"""Alembic keeps its running context in module globals: one migration at a time per process."""
 
 
 def alembic_config(database_url: str | None = None) -> Config:
@@ -75,8 +79,19 @@ async def _run(engine: AsyncEngine, action: Any, revision: str) -> None:
         config.attributes["connection"] = connection
         action(config, revision)
 
-    async with engine.execution_options(**WRITE_OPTIONS).begin() as connection:
+    async with _one_at_a_time(), engine.execution_options(**WRITE_OPTIONS).begin() as connection:
         await connection.run_sync(run)
+
+
+@asynccontextmanager
+async def _one_at_a_time() -> AsyncIterator[None]:
+    # Polling keeps the event loop free and is safe to cancel, whichever loop or thread waits.
+    while not _IN_PROCESS.acquire(blocking=False):  # noqa: ASYNC110 - no Event spans loops
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        _IN_PROCESS.release()
 
 
 def upgrade_to_head(database_url: str | None = None, **engine_options: Any) -> str:

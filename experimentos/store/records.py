@@ -113,8 +113,10 @@ class Charter:
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise ValueError("an experiment needs a name")
-        if len(self.name) > 200:
-            raise ValueError("an experiment name has at most 200 characters")
+        for label in ("name", "owner", "target_segment", "primary_metric"):
+            value = getattr(self, label)
+            if value is not None and len(value) > 200:
+                raise ValueError(f"{label.replace('_', ' ')} has at most 200 characters")
         if self.expected_split is not None and (
             len(self.expected_split) < 2
             or not all(math.isfinite(s) and s > 0 for s in self.expected_split)
@@ -247,7 +249,11 @@ class ExperimentSummary:
 
     def to_dict(self) -> dict[str, Any]:
         data = jsonable(self)
-        data["experiment"]["ref"] = self.experiment.ref
+        data["experiment"] = {
+            "ref": self.experiment.ref,
+            "name": self.experiment.name,
+            **data["experiment"],
+        }
         return data
 
 

@@ -23,7 +23,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -41,7 +40,9 @@ NAMING_CONVENTION = {
 }
 
 SlackId = String(64)
-JSONDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+JSONDocument = JSON(none_as_null=True)
+"""Plain JSON, also on PostgreSQL: JSONB would keep numbers as numeric and give 1e+16 back as an
+int, reorder keys and drop duplicates; the store never queries inside these documents."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):
