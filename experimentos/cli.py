@@ -32,7 +32,7 @@ def _formats() -> dict[str, Renderer]:
     builtin: dict[str, Renderer] = {
         "text": text_report.render,
         "md": render_markdown,
-        "html": render_html,
+        "html": _render_html,
         "json": lambda a: json.dumps(a.to_dict(), indent=2, ensure_ascii=False) + "\n",
     }
     for plugin in entry_points(group=FORMAT_PLUGINS):
@@ -97,15 +97,28 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
         help="Lan–DeMets spending function for the looks (default obf)",
     )
     p.add_argument("--margins", help="non-inferiority margins, e.g. guardrail_checkout=1%%")
-    p.add_argument("--format", default="text", help="text, md, html, json (or a plugin's)")
+    p.add_argument("--format", default="text", help="text, md, html, json, pdf (or a plugin's)")
     p.add_argument("--out", type=Path, help="write to this file instead of stdout")
+    p.add_argument("--chart", type=Path, help="also write the forest plot to this PNG file")
+    p.add_argument(
+        "--record",
+        action="store_true",
+        help="keep this look in the history store (DATABASE_URL, default SQLite)",
+    )
+    p.add_argument(
+        "--database-url",
+        help="history store URL (default $DATABASE_URL or sqlite+aiosqlite:///experimentos.db)",
+    )
     p.set_defaults(run=_run_analyze)
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
     formats = _formats()
-    if args.format not in formats:
-        raise ExperimentError(f"unknown format {args.format!r}; use one of {', '.join(formats)}.")
+    if args.format not in formats and args.format != "pdf":
+        names = ", ".join([*formats, "pdf"])
+        raise ExperimentError(f"unknown format {args.format!r}; use one of {names}.")
+    if args.format == "pdf" and args.out is None:
+        raise ExperimentError("--format pdf writes a binary file: add --out PATH.pdf.")
     options = build_options(
         name=args.name,
         split=args.split,
@@ -122,12 +135,55 @@ def _run_analyze(args: argparse.Namespace) -> int:
         user_column=args.user_column,
     )
     data = args.file.read_bytes()
-    analysis = analyze(
-        data, file_name=args.file.name, options=options, thresholds=load_thresholds()
-    )
+    thresholds = load_thresholds()
+    if args.record:
+        from experimentos.cli_record import analyze_and_record
+
+        analysis, where = analyze_and_record(
+            data,
+            file_name=args.file.name,
+            options=options,
+            thresholds=thresholds,
+            database_url=args.database_url,
+        )
+        print(where, file=sys.stderr)
+    else:
+        analysis = analyze(data, file_name=args.file.name, options=options, thresholds=thresholds)
+    if args.chart is not None:
+        _write_chart(analysis, args.chart)
+    if args.format == "pdf":
+        _write_pdf(analysis, args.out)
+        return 0
     output = formats[args.format](analysis)
     _emit(output, args.out)
     return 0
+
+
+def _render_html(analysis: Analysis) -> str:
+    """The HTML memo, with the forest plot inline when matplotlib is installed."""
+    try:
+        from experimentos.charts import forest_data_uri
+    except ImportError:
+        return render_html(analysis)
+    return render_html(
+        analysis, chart_data_uri=forest_data_uri(analysis) if analysis.primary else None
+    )
+
+
+def _write_pdf(analysis: Analysis, path: Path) -> None:
+    from experimentos.pdf import render_pdf
+
+    path.write_bytes(render_pdf(analysis))
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _write_chart(analysis: Analysis, path: Path) -> None:
+    try:
+        from experimentos.charts import forest_png
+    except ImportError as error:
+        raise ExperimentError(f"--chart needs matplotlib ({error}); install it first.") from error
+    path.write_bytes(forest_png(analysis))
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def _add_power(commands: argparse._SubParsersAction) -> None:

@@ -44,7 +44,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--search", metavar="TEXT", help="text in the name, hypothesis, owner…")
     parser.add_argument("--limit", type=_positive_int, default=20, help="at most N per team")
     parser.add_argument("--format", choices=("text", "json"), default="text")
-    parser.set_defaults(func=run)
+    parser.set_defaults(run=run)
     return parser
 
 

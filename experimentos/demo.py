@@ -8,6 +8,11 @@ import sys
 from pathlib import Path
 
 from experimentos.analysis import analyze
+from experimentos.cli import main as cli_main
+from experimentos.cli_record import analyze_and_record
+from experimentos.config import load_thresholds
+from experimentos.model import Options
+from experimentos.store import DEFAULT_DATABASE_URL
 from experimentos.text_report import render
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -19,14 +24,27 @@ def main() -> int:
 
         run_module("bot", run_name="__main__")
         return 0
-    print("SLACK_BOT_TOKEN is not set: analysing the bundled examples instead.\n")
+    print("SLACK_BOT_TOKEN is not set: analysing the bundled examples instead, and keeping each")
+    print(
+        f"look in the history store ({os.environ.get('DATABASE_URL') or DEFAULT_DATABASE_URL}).\n"
+    )
+    thresholds = load_thresholds()
     for path in sorted(EXAMPLES.glob("*.csv")):
-        analysis = analyze(path.read_bytes(), file_name=path.name)
-        print(f"{path.name:<26} {analysis.verdict.label.upper():<8} {analysis.verdict.reason}")
+        analysis, where = analyze_and_record(
+            path.read_bytes(),
+            file_name=path.name,
+            options=Options(),
+            thresholds=thresholds,
+            database_url=None,
+        )
+        print(
+            f"{path.name:<26} {analysis.verdict.label.upper():<8} {where:<22} {analysis.verdict.reason}"
+        )
     launch = EXAMPLES / "launch.csv"
     print("\nThe full report for examples/launch.csv:\n")
     print(render(analyze(launch.read_bytes(), file_name=launch.name)))
-    return 0
+    print("The history (experimentos history):\n")
+    return cli_main(["history"])
 
 
 if __name__ == "__main__":

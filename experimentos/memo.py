@@ -239,7 +239,7 @@ def _risks(a: Analysis, esc: Escape) -> list[str]:
     if any(m.comparison.method.startswith("fisher") for m in a.primary):
         risks.append("Few conversions: Fisher's exact test was used; power is low.")
     risks += list(a.warnings)
-    if a.sequential is None and a.experiment.look is None:
+    if a.sequential is None and a.experiment.look is None and not a.warnings:
         risks.append(
             "Fixed-horizon analysis: valid once, at the planned sample size. Looking "
             "repeatedly and stopping at the first significant result inflates false "

@@ -113,3 +113,18 @@ def test_bad_split_option_exits_2() -> None:
     result = run("analyze", str(EXAMPLES / "launch.csv"), "--split", "fifty/fifty")
     assert result.returncode == 2
     assert "split" in result.stderr
+
+
+def test_record_keeps_looks_and_history_lists_them(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'history.db'}"
+    first = run("analyze", str(EXAMPLES / "launch.csv"), "--record", "--database-url", url)
+    assert first.returncode == 0, first.stderr
+    assert "recorded as EXP-1, look 1" in first.stderr
+    second = run(
+        "analyze", str(EXAMPLES / "launch.csv"), "--record", "--database-url", url, "--format", "md"
+    )
+    assert "recorded as EXP-1, look 2" in second.stderr
+    assert "Peeking: this is look 2" in second.stdout
+    history = run("history", "--database-url", url, "--format", "json")
+    assert history.returncode == 0, history.stderr
+    assert '"launch"' in history.stdout
