@@ -1,0 +1,234 @@
+"""The decision memo as a PDF (SPEC §2.11), drawn with reportlab from the same memo as the HTML.
+
+The HTML memo (:func:`experimentos.memo.render_html`) is the single source of the memo's words:
+it is parsed back into headings, paragraphs, list items and tables
+(:mod:`experimentos.memo_blocks`), so the PDF has exactly the sections of the Markdown memo.
+Text is literal until :func:`experimentos.pdf.fonts.markup_text` escapes it for reportlab's
+paragraph markup; the only tags reportlab sees are the ones written in this module.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfbase import pdfmetrics
+from reportlab.platypus import Flowable, Image, Paragraph, SimpleDocTemplate, Spacer, Table
+from reportlab.platypus import TableStyle as _TableStyle
+
+from experimentos.memo import render_html
+from experimentos.memo_blocks import Block, Runs, parse_memo_html
+from experimentos.model import Analysis
+from experimentos.pdf.fonts import Fonts, load_fonts, markup_text, plain_text
+
+MARGIN = 18 * mm
+_CELL_PAD = 3
+_VERDICT_TINT = {"launch": "#E3F4EE", "hold": "#FDF3DC", "rollback": "#FBE6DA"}
+
+
+def render_pdf(
+    analysis: Analysis,
+    *,
+    audit: Iterable[str] = (),
+    chart_png: bytes | None = None,
+    with_chart: bool = True,
+) -> bytes:
+    """The memo as PDF bytes: A4, tables, and the forest plot under *Evidence*.
+
+    ``chart_png`` is drawn when given; otherwise, with ``with_chart``, the forest plot is
+    rendered here when matplotlib is installed (and skipped when it is not, or when the data is
+    blocked and there is nothing to plot).
+    """
+    fonts = load_fonts()
+    if chart_png is None and with_chart and analysis.primary:
+        chart_png = _forest_png(analysis)
+    blocks = parse_memo_html(render_html(analysis, audit=tuple(audit)))
+    story = _story(blocks, analysis, fonts, chart_png)
+    buffer = io.BytesIO()
+    document = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=MARGIN,
+        bottomMargin=MARGIN,
+        title=plain_text(f"Decision memo: {analysis.experiment.name}", fonts),
+        author="ExperimentOS",
+        subject=f"Verdict: {analysis.verdict.label}",
+        creator="ExperimentOS",
+    )
+    footer = plain_text(
+        f"ExperimentOS decision memo · {analysis.experiment.name} · "
+        f"sha256 {analysis.experiment.checksum[:12]}",
+        fonts,
+    )
+    document.build(story, onFirstPage=_footer(footer), onLaterPages=_footer(footer))
+    return buffer.getvalue()
+
+
+def _styles(fonts: Fonts) -> dict[str, ParagraphStyle]:
+    base = ParagraphStyle("body", fontName=fonts.regular, fontSize=9.5, leading=13, spaceAfter=4)
+    return {
+        "body": base,
+        "h1": ParagraphStyle(
+            "h1", base, fontName=fonts.bold, fontSize=17, leading=21, spaceAfter=8
+        ),
+        "h2": ParagraphStyle(
+            "h2",
+            base,
+            fontName=fonts.bold,
+            fontSize=13,
+            leading=16,
+            spaceBefore=10,
+            spaceAfter=5,
+            textColor=colors.HexColor("#1F3A5F"),
+        ),
+        "h3": ParagraphStyle(
+            "h3", base, fontName=fonts.bold, fontSize=10.5, leading=14, spaceBefore=6, spaceAfter=3
+        ),
+        "li": ParagraphStyle(
+            "li", base, leftIndent=14, bulletIndent=3, spaceAfter=2, bulletFontName=fonts.regular
+        ),
+        "cell": ParagraphStyle("cell", base, fontSize=7.5, leading=9.5, spaceAfter=0),
+        "head": ParagraphStyle(
+            "head", base, fontName=fonts.bold, fontSize=7.5, leading=9.5, spaceAfter=0
+        ),
+        "verdict": ParagraphStyle(
+            "verdict", base, fontSize=12, leading=16, borderPadding=6, spaceBefore=4, spaceAfter=10
+        ),
+        "caption": ParagraphStyle(
+            "caption", base, fontSize=8, leading=10, textColor=colors.HexColor("#555555")
+        ),
+    }
+
+
+def _story(
+    blocks: list[Block], analysis: Analysis, fonts: Fonts, chart_png: bytes | None
+) -> list[Flowable]:
+    styles = _styles(fonts)
+    styles["verdict"].backColor = colors.HexColor(_VERDICT_TINT[analysis.verdict.kind])
+    story: list[Flowable] = []
+    previous: Block | None = None
+    for block in blocks:
+        story.append(_flowable(block, previous, styles, fonts))
+        if block.kind == "table":
+            story.append(Spacer(1, 6))
+        if block.kind == "h2" and block.text == "Evidence" and chart_png:
+            story += _chart(chart_png, styles)
+        previous = block
+    return story
+
+
+def _flowable(
+    block: Block, previous: Block | None, styles: dict[str, ParagraphStyle], fonts: Fonts
+) -> Flowable:
+    if block.kind == "table":
+        return _table(block, styles, fonts)
+    markup = [[_inline(cell, fonts) for cell in row] for row in block.rows]
+    if block.kind == "li":
+        return Paragraph(markup[0][0], styles["li"], bulletText=block.bullet)
+    after_decision = previous is not None and previous.kind == "h2" and previous.text == "Decision"
+    style = "verdict" if block.kind == "p" and after_decision else block.kind
+    return Paragraph(markup[0][0], styles.get(style, styles["body"]))
+
+
+def _inline(parts: Runs, fonts: Fonts) -> str:
+    """(style, literal text) runs → markup; only the tags written here reach reportlab."""
+    tags = {"b": ("<b>", "</b>"), "i": ("<i>", "</i>"), "bi": ("<b><i>", "</i></b>")}
+    out = []
+    for style, text in parts:
+        opening, closing = tags.get(style, ("", ""))
+        out.append(opening + markup_text(text, fonts) + closing)
+    return "".join(out)
+
+
+def _table(block: Block, styles: dict[str, ParagraphStyle], fonts: Fonts) -> Table:
+    count = max(len(row) for row in block.rows)
+    rows = [(*row, *[()] * (count - len(row))) for row in block.rows]
+    texts = [[plain_text("".join(t for _, t in cell), fonts) for cell in row] for row in rows]
+    widths = _column_widths(texts, block.header, fonts, styles["cell"].fontSize)
+    cells = [
+        [
+            Paragraph(_inline(cell, fonts), styles["head" if block.header and i == 0 else "cell"])
+            for cell in row
+        ]
+        for i, row in enumerate(rows)
+    ]
+    table = Table(cells, colWidths=widths, repeatRows=1 if block.header else 0, hAlign="LEFT")
+    commands = [
+        ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#BBBBBB")),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), _CELL_PAD),
+        ("RIGHTPADDING", (0, 0), (-1, -1), _CELL_PAD),
+    ]
+    if block.header:
+        commands.append(("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#F0F0F0")))
+    table.setStyle(_TableStyle(commands))
+    return table
+
+
+def _column_widths(texts: list[list[str]], header: bool, fonts: Fonts, size: float) -> list[float]:
+    """Each column at least as wide as its longest word, the rest shared by need."""
+    total = A4[0] - 2 * MARGIN
+
+    def width(text: str, row: int) -> float:
+        font = fonts.bold if header and row == 0 else fonts.regular
+        return pdfmetrics.stringWidth(text, font, size) + 2 * _CELL_PAD + 1
+
+    columns = list(zip(*texts, strict=True))
+    least = [
+        min(max(width(w, i) for i, cell in enumerate(col) for w in cell.split() or [""]), total / 3)
+        for col in columns
+    ]
+    want = [
+        max(min(max(width(cell, i) for i, cell in enumerate(col)), total / 2), low)
+        for col, low in zip(columns, least, strict=True)
+    ]
+    spare = total - sum(least)
+    if spare <= 0:
+        return [total * low / sum(least) for low in least]
+    extra = [w - low for w, low in zip(want, least, strict=True)]
+    if sum(extra) <= spare:
+        return [w + (spare - sum(extra)) * w / sum(want) for w in want]
+    return [low + spare * e / sum(extra) for low, e in zip(least, extra, strict=True)]
+
+
+def _chart(png: bytes, styles: dict[str, ParagraphStyle]) -> list[Flowable]:
+    pixels_w, pixels_h = ImageReader(io.BytesIO(png)).getSize()
+    width = A4[0] - 2 * MARGIN
+    height = width * pixels_h / pixels_w
+    caption = (
+        "Figure: relative lift of every metric versus control with its 95% confidence "
+        "interval; dashed and solid lines on guardrail rows mark the worsened and severe "
+        "thresholds."
+    )
+    return [
+        Image(io.BytesIO(png), width=width, height=height),
+        Paragraph(caption, styles["caption"]),
+        Spacer(1, 4),
+    ]
+
+
+def _forest_png(analysis: Analysis) -> bytes | None:
+    try:
+        from experimentos.charts import forest_png
+    except ImportError:  # matplotlib is optional for the memo
+        return None
+    return forest_png(analysis)
+
+
+def _footer(text: str):  # type: ignore[no-untyped-def]
+    def draw(canvas, document) -> None:  # type: ignore[no-untyped-def]
+        canvas.saveState()
+        canvas.setFont(load_fonts().regular, 7.5)
+        canvas.setFillColor(colors.HexColor("#777777"))
+        canvas.drawString(MARGIN, 10 * mm, text[:110])
+        canvas.drawRightString(A4[0] - MARGIN, 10 * mm, f"page {document.page}")
+        canvas.restoreState()
+
+    return draw
