@@ -110,7 +110,8 @@ def _evidence(a: Analysis, esc: Escape) -> list[str]:
     lines.append("")
     if a.primary:
         lines += ["### Primary metric", "", *_metric_table(a.primary, esc), ""]
-        lines += [f"- {esc(n)}" for m in a.primary for n in m.notes] + [""]
+        notes = dict.fromkeys(n for m in a.primary for n in m.notes)
+        lines += [f"- {esc(n)}" for n in notes] + [""]
     if a.overall:
         lines += [
             f"Overall chi-square test across all arms: χ² = {a.overall.chi2:.2f}, "
