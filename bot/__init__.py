@@ -1,0 +1,1 @@
+"""ExperimentOS in Slack: the Bolt app, its listeners, Block Kit rendering and file handling."""

@@ -1,0 +1,187 @@
+"""Slack files: which ones to analyse, downloading them safely, uploading memos.
+
+The bot token is only ever sent to Slack's file host or the configured Web API host; a download link
+that points anywhere else is refused. Downloads are capped in size, and an HTML page (what Slack
+serves when the token cannot read the file) is recognised instead of being parsed as a CSV.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from slack_sdk.web.async_client import AsyncWebClient
+
+MAX_REDIRECTS = 3
+CHUNK_BYTES = 64 * 1024
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class FileProblem(Exception):
+    """A file the bot cannot analyse; ``message`` is plain text for the user (escape to show)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class TokenHosts:
+    """The (scheme, host[:port]) origins allowed to receive the bot token."""
+
+    origins: frozenset[tuple[str, str]]
+
+    @classmethod
+    def for_api(cls, api_url: str, file_hosts: Iterable[str] = ("files.slack.com",)) -> TokenHosts:
+        origins = {origin(f"https://{host}/") for host in file_hosts}
+        origins.add(origin(api_url))
+        return cls(frozenset(origins))
+
+    def allows(self, url: str) -> bool:
+        return origin(url) in self.origins
+
+
+def origin(url: str) -> tuple[str, str]:
+    """(scheme, host[:port]) with the default port dropped and the host lower-cased."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if port is not None and port != _DEFAULT_PORTS.get(parts.scheme):
+        host = f"{host}:{port}"
+    return parts.scheme.lower(), host
+
+
+def is_csv(file: Mapping[str, Any]) -> bool:
+    """A CSV by Slack's filetype, the file name or the MIME type."""
+    name = str(file.get("name") or file.get("title") or "").lower()
+    return (
+        file.get("filetype") == "csv"
+        or name.endswith(".csv")
+        or str(file.get("mimetype", "")).startswith("text/csv")
+    )
+
+
+def display_name(file: Mapping[str, Any]) -> str:
+    return str(file.get("name") or file.get("title") or file.get("id") or "file.csv")
+
+
+def check_declared_size(file: Mapping[str, Any], max_bytes: int) -> None:
+    size = file.get("size")
+    if isinstance(size, int) and size > max_bytes:
+        raise FileProblem(_too_large(size, max_bytes))
+    if size == 0:
+        raise FileProblem("the file is empty (0 bytes).")
+
+
+async def download(
+    session: aiohttp.ClientSession, url: str, *, token: str, token_hosts: TokenHosts, max_bytes: int
+) -> bytes:
+    """Fetch ``url`` with the bot token (only on an allowed host), following a few redirects."""
+    for hop in range(MAX_REDIRECTS + 1):
+        if not token_hosts.allows(url):
+            raise FileProblem(_foreign_host(url, redirected=hop > 0))
+        headers = {"Authorization": f"Bearer {token}"}
+        async with session.get(url, headers=headers, allow_redirects=False) as response:
+            if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
+                url = urljoin(url, response.headers["Location"])
+                continue
+            if response.status != 200:
+                raise FileProblem(f"Slack answered HTTP {response.status} when I downloaded it.")
+            content_type = response.headers.get("Content-Type", "")
+            data = await _read_capped(response, max_bytes)
+        return check_content(data, content_type)
+    raise FileProblem("Slack redirected the download too many times.")
+
+
+def _foreign_host(url: str, *, redirected: bool) -> str:
+    host = origin(url)[1] or url
+    if redirected:
+        return (
+            f"Slack redirected the download to `{host}` (usually its login page: my token cannot "
+            "read this file). Make sure the app has `files:read` and is a member of this channel."
+        )
+    return (
+        f"its download link points to `{host}`, which is not Slack's file host, so I did not "
+        "fetch it (I only send my token to Slack)."
+    )
+
+
+async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    declared = response.content_length
+    if declared is not None and declared > max_bytes:
+        raise FileProblem(_too_large(declared, max_bytes))
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+        total += len(chunk)
+        if total > max_bytes:
+            raise FileProblem(_too_large(total, max_bytes, at_least=True))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def check_content(data: bytes, content_type: str = "") -> bytes:
+    """Reject what is clearly not a CSV: nothing at all, or an HTML (login) page."""
+    if not data.strip():
+        raise FileProblem("the file is empty.")
+    head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if content_type.lower().startswith("text/html") or head.startswith(
+        (b"<!doctype html", b"<html")
+    ):
+        raise FileProblem(
+            "Slack sent me a web page (a login page) instead of the file, so I could not read it. "
+            "Make sure the app is installed with the `files:read` scope and is a member of this channel."
+        )
+    return data
+
+
+def _too_large(size: int, max_bytes: int, *, at_least: bool = False) -> str:
+    qualifier = "more than " if at_least else ""
+    return (
+        f"the file is {qualifier}{human_size(size)} and I analyse files up to {human_size(max_bytes)}. "
+        "Aggregate it first (one row per variant, or per variant and segment)."
+    )
+
+
+def human_size(size: int) -> str:
+    if size >= 1_048_576:
+        return f"{size / 1_048_576:.1f} MB"
+    if size >= 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size} bytes"
+
+
+async def upload_memo(
+    client: AsyncWebClient,
+    *,
+    channel: str,
+    thread_ts: str,
+    name: str,
+    markdown: str,
+    html: str,
+    comment: str,
+) -> None:
+    """Upload the memo as Markdown and HTML into the thread, in one files_upload_v2 call."""
+    stem = slug(name)
+    await client.files_upload_v2(
+        file_uploads=[
+            {
+                "content": markdown,
+                "filename": f"{stem}-memo.md",
+                "title": f"{name} — memo (Markdown)",
+            },
+            {"content": html, "filename": f"{stem}-memo.html", "title": f"{name} — memo (HTML)"},
+        ],
+        channel=channel,
+        thread_ts=thread_ts,
+        initial_comment=comment,
+    )
+
+
+def slug(name: str) -> str:
+    text = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return text[:60] or "experiment"

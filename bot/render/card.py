@@ -1,0 +1,144 @@
+"""The verdict card: Analysis → Block Kit blocks, and its plain-text fallback.
+
+Pure functions of the Analysis and the key the buttons carry; nothing here talks to Slack.
+"""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import Block
+
+from bot.render import blocks as b
+from bot.render import describe as d
+from bot.render.format import VERDICT_EMOJI, esc, probability, truncate
+from bot.render.limits import MAX_FALLBACK_TEXT, fit_message
+from experimentos.model import Analysis
+
+MAX_FINDINGS = 5
+MAX_ARMS_ON_CARD = 6
+MAX_ACTIONS = 5
+
+ACTION_MEMO = "card_memo"
+ACTION_DETAILS = "card_details"
+ACTION_RECORD = "card_record_decision"
+
+
+def render_card(analysis: Analysis, *, key: str) -> list[Block]:
+    """The card posted in the thread: verdict, health, evidence, next actions, buttons."""
+    parts: list[Block] = [
+        b.header(_title(analysis)),
+        b.section(f"*{esc(analysis.verdict.reason)}*"),
+        _health(analysis),
+        *_primary(analysis),
+        *_guardrails(analysis),
+        *_bayes(analysis),
+        *_warnings(analysis),
+        *_next_actions(analysis),
+        b.context(
+            f"Methods: {d.methods(analysis)} · {d.thresholds_line(analysis.thresholds)}",
+            d.data_version(analysis),
+        ),
+        card_buttons(key),
+    ]
+    return fit_message(parts)
+
+
+def card_text(analysis: Analysis) -> str:
+    """The notification / accessibility fallback: verdict, name and reason, escaped."""
+    verdict = analysis.verdict
+    text = f"{verdict.label}: {esc(analysis.experiment.name)} — {esc(verdict.reason)}"
+    return truncate(text, MAX_FALLBACK_TEXT)
+
+
+def card_buttons(key: str) -> Block:
+    value = {"k": key}
+    return b.actions(
+        b.button("Memo", action_id=ACTION_MEMO, value=value, style="primary"),
+        b.button("Details", action_id=ACTION_DETAILS, value=value),
+        b.button("Record decision", action_id=ACTION_RECORD, value=value),
+    )
+
+
+def _title(analysis: Analysis) -> str:
+    verdict = analysis.verdict
+    arm = f" {verdict.arm}" if verdict.kind == "launch" and len(analysis.primary) > 1 else ""
+    return f"{VERDICT_EMOJI[verdict.kind]} {verdict.label}{arm} — {analysis.experiment.name}"
+
+
+def _health(analysis: Analysis) -> Block:
+    lines = [d.health_line(analysis)]
+    findings = analysis.health.findings
+    if findings:
+        heading = "*What to fix:*" if analysis.health.blocked else "*Findings:*"
+        lines.append(heading)
+        lines += [d.finding_line(f) for f in findings[:MAX_FINDINGS]]
+        if len(findings) > MAX_FINDINGS:
+            lines.append(f"_…and {len(findings) - MAX_FINDINGS} more in the memo._")
+    return b.section("\n".join(lines))
+
+
+def _primary(analysis: Analysis) -> list[Block]:
+    if not analysis.primary:
+        return []
+    first = analysis.primary[0]
+    several = len(analysis.primary) > 1
+    lines = [f"*Primary — {d.label(first.name)}*"]
+    if several:
+        lines.append(f"Control {d.arm_rate(first, 'control')}")
+        for result in analysis.primary[:MAX_ARMS_ON_CARD]:
+            lines.append(
+                f"• {d.arm_rate(result, 'treatment')}: {d.lift_line(result, adjusted=True)}"
+            )
+        if len(analysis.primary) > MAX_ARMS_ON_CARD:
+            lines.append(f"_…{len(analysis.primary) - MAX_ARMS_ON_CARD} more arms in Details._")
+    else:
+        lines.append(f"{d.arm_rate(first, 'control')} · {d.arm_rate(first, 'treatment')}")
+        lines.append(d.lift_line(first, adjusted=False))
+    lines += [f"_{esc(note)}_" for note in first.notes]
+    if analysis.sequential is not None:
+        lines.append(d.look_line(analysis.sequential))
+    return [b.divider(), b.section("\n".join(lines))]
+
+
+def _guardrails(analysis: Analysis) -> list[Block]:
+    if analysis.health.blocked:
+        return []
+    if not analysis.guardrails:
+        return [b.context("No guardrail metrics in this file (add `guardrail_*` columns).")]
+    several = len(analysis.primary) > 1
+    lines = ["*Guardrails*"]
+    lines += [d.guardrail_line(g, with_arm=several) for g in analysis.guardrails]
+    return [b.section("\n".join(lines))]
+
+
+def _bayes(analysis: Analysis) -> list[Block]:
+    bayes = analysis.bayes
+    if bayes is None:
+        return []
+    chances = [
+        f"{d.label(arm.arm)} {probability(arm.chance_to_beat_control)}"
+        for arm in bayes.arms
+        if arm.chance_to_beat_control is not None
+    ]
+    if not chances:
+        return []
+    return [
+        b.context(
+            f":game_die: Chance to beat control — _explanatory, {esc(bayes.prior)} prior; "
+            f"never changes the verdict_: {', '.join(chances)}"
+        )
+    ]
+
+
+def _warnings(analysis: Analysis) -> list[Block]:
+    if not analysis.warnings:
+        return []
+    return [b.context(*(f":warning: {esc(w)}" for w in analysis.warnings))]
+
+
+def _next_actions(analysis: Analysis) -> list[Block]:
+    shown = [f.message for f in analysis.health.findings[:MAX_FINDINGS]]
+    actions = [a for a in analysis.verdict.next_actions if not any(m in a for m in shown)]
+    if not actions:
+        return []
+    lines = ["*Next*", *(f"• {esc(a)}" for a in actions[:MAX_ACTIONS])]
+    return [b.section("\n".join(lines))]

@@ -1,0 +1,162 @@
+"""The Details message: every arm, every metric and the Bayesian view, posted in the thread."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import Block
+
+from bot.render import blocks as b
+from bot.render import describe as d
+from bot.render.format import (
+    ci_pp,
+    count,
+    esc,
+    p_value,
+    pct,
+    pp,
+    probability,
+    signed_pct,
+    truncate,
+)
+from bot.render.limits import MAX_FALLBACK_TEXT, fit_message
+from experimentos.model import Analysis, MetricResult
+
+MAX_SECONDARY = 20
+
+
+def render_details(analysis: Analysis) -> list[Block]:
+    parts: list[Block] = [
+        b.header(f"Details — {analysis.experiment.name}"),
+        *_primary_table(analysis),
+        *_overall(analysis),
+        *_srm(analysis),
+        *_guardrails(analysis),
+        *_secondary(analysis),
+        *_bayes(analysis),
+        *_findings(analysis),
+        b.context(d.data_version(analysis)),
+    ]
+    return fit_message(parts)
+
+
+def details_text(analysis: Analysis) -> str:
+    return truncate(f"Details of {esc(analysis.experiment.name)}", MAX_FALLBACK_TEXT)
+
+
+def _primary_table(analysis: Analysis) -> list[Block]:
+    if not analysis.primary:
+        return [b.section("No primary-metric results: the data is blocked (see the findings).")]
+    first = analysis.primary[0]
+    rows = [
+        ["arm", "users", "conversions", "rate", "lift", "95% CI", "relative", "p", "p adj."],
+        [
+            first.control.arm,
+            count(first.control.n),
+            count(first.control.conversions),
+            pct(first.control.value),
+            "control",
+            "",
+            "",
+            "",
+            "",
+        ],
+    ]
+    rows += [_treatment_row(m) for m in analysis.primary]
+    return [b.section(f"*Primary — {d.label(first.name)}*"), b.table(rows)]
+
+
+def _treatment_row(m: MetricResult) -> list[str]:
+    c = m.comparison
+    return [
+        m.treatment.arm,
+        count(m.treatment.n),
+        count(m.treatment.conversions),
+        pct(m.treatment.value),
+        pp(c.abs_lift),
+        ci_pp(c.abs_ci),
+        signed_pct(c.rel_lift),
+        p_value(c.p_value, plain=True).removeprefix("p ").removeprefix("= "),
+        p_value(m.p_value_adjusted, plain=True).removeprefix("p ").removeprefix("= "),
+    ]
+
+
+def _overall(analysis: Analysis) -> list[Block]:
+    test = analysis.overall
+    if test is None:
+        return []
+    return [
+        b.section(
+            f"*Overall test* (χ² of independence, {len(analysis.experiment.arms)} arms): "
+            f"χ² = {test.chi2:.2f}, dof {test.dof}, {p_value(test.p_value)}"
+        )
+    ]
+
+
+def _srm(analysis: Analysis) -> list[Block]:
+    srm = analysis.health.srm
+    if srm is None:
+        return []
+    expected = dict(srm.expected)
+    arms = ", ".join(
+        f"{d.label(arm)} {count(n)} (expected {count(expected.get(arm))})"
+        for arm, n in srm.observed
+    )
+    return [b.section(f"*Sample ratio* χ² = {srm.chi2:.2f}, {p_value(srm.p_value)}: {arms}")]
+
+
+def _guardrails(analysis: Analysis) -> list[Block]:
+    if not analysis.guardrails:
+        return []
+    lines = ["*Guardrails* (rate control → treatment)"]
+    for g in analysis.guardrails:
+        m = g.metric
+        lines.append(
+            f"{d.guardrail_line(g, with_arm=True)} · {pct(m.control.value)} → {pct(m.treatment.value)},"
+            f" 95% CI {ci_pp(m.comparison.abs_ci)}; thresholds {g.worsened_pp:g} / {g.severe_pp:g} pp"
+        )
+    return [b.section("\n".join(lines))]
+
+
+def _secondary(analysis: Analysis) -> list[Block]:
+    metrics = analysis.secondary[:MAX_SECONDARY]
+    if not metrics:
+        return []
+    parts: list[Block] = [b.section("*Other metrics* (reported only; never part of the verdict)")]
+    for m in metrics:
+        kind = "mean" if m.kind == "mean" else "rate"
+        parts.append(
+            b.section(
+                f"{d.label(m.name)} ({kind}) · {d.arm_rate(m, 'control')} → {d.arm_rate(m, 'treatment')}\n"
+                f"{d.lift_line(m, adjusted=False)} · relative CI {d.relative_ci(m)} · "
+                f"{d.method_name(m.comparison.method)}"
+                + "".join(f"\n_{esc(note)}_" for note in m.notes)
+            )
+        )
+    if len(analysis.secondary) > MAX_SECONDARY:
+        parts.append(b.context(f"…{len(analysis.secondary) - MAX_SECONDARY} more in the memo."))
+    return parts
+
+
+def _bayes(analysis: Analysis) -> list[Block]:
+    bayes = analysis.bayes
+    if bayes is None:
+        return []
+    lines = [f"*Bayesian view* — explanatory only ({esc(bayes.prior)} prior, {esc(bayes.method)})"]
+    for arm in bayes.arms:
+        beat = (
+            f"beats control {probability(arm.chance_to_beat_control)} · "
+            if arm.chance_to_beat_control is not None
+            else ""
+        )
+        lines.append(
+            f"• {d.label(arm.arm)}: {beat}best {probability(arm.prob_best)} · "
+            f"expected loss if shipped {arm.expected_loss * 100:.3f} pp"
+        )
+    return [b.section("\n".join(lines))]
+
+
+def _findings(analysis: Analysis) -> list[Block]:
+    findings = analysis.health.findings
+    if not findings:
+        return []
+    lines = [f"*Data findings* ({len(findings)})", *(d.finding_line(f) for f in findings[:30])]
+    return [b.section("\n".join(lines))]

@@ -1,0 +1,48 @@
+"""``/experiment help``: what the bot does and how to ask."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from slack_sdk.models.blocks import Block
+
+from bot.power_args import USAGE
+from bot.render import blocks as b
+from bot.render.format import esc
+
+HELP_TEXT = "ExperimentOS: drop an experiment's results CSV in a channel, or use /experiment power."
+
+
+def render_help(*, unknown: str | None = None) -> list[Block]:
+    parts: list[Block] = []
+    if unknown:
+        parts.append(
+            b.section(f":thinking_face: I don't know `{esc(unknown)}`. Here is what I can do:")
+        )
+    parts += [
+        b.section(
+            "*Get a verdict* — drop a results CSV in a channel I'm in (one row per variant with "
+            "`variant`, `users`, `conversions`, optional `guardrail_*` columns, or one row per user). "
+            "I answer in the thread with *Launch*, *Hold* or *Rollback* and why.\n"
+            "Options go in the message with the file, one per line:\n"
+            "```name: Checkout v2\nsplit: 60/40\nguardrails: guardrail_error, guardrail_refund\n"
+            "control: gate_30\nprimary: retention_7```"
+        ),
+        b.section(
+            f"*Size an experiment* — `{USAGE}`\n"
+            "`baseline=0.10 mde=0.01` works too; `mde=5% relative` means 5 % of the baseline; "
+            "`sd=12.5` sizes a continuous metric. Only you see the answer until you share it."
+        ),
+        b.context(
+            "Coming with the history feature: `/experiment history`, `show`, `memo`, `new`, "
+            "`backlog`, `status`."
+        ),
+    ]
+    return parts
+
+
+@cache
+def help_dicts() -> tuple[dict[str, Any], ...]:
+    """The help blocks as JSON-ready dicts, built and validated once (help is answered in the ack)."""
+    return tuple(block.to_dict() for block in render_help())

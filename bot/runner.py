@@ -1,0 +1,175 @@
+"""Runs the CPU-bound analysis off the event loop, in worker processes (default) or threads.
+
+Processes keep the event loop's GIL free, so acks stay fast while large files are analysed
+(see benchmarks/ack_latency.py); a worker that dies is replaced and the user told.
+This module imports nothing heavy at top level: spawned workers import it to find their function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from experimentos.model import Analysis, Options
+
+logger = logging.getLogger(__name__)
+
+SMALL_FILE_BYTES = 1024 * 1024
+"""Files up to this size use the small-file lane."""
+WARM_UP_CSV = b"variant,users,conversions\ncontrol,1000,100\ntreatment,1000,110\n"
+
+
+class AnalysisFailed(Exception):
+    """The analysis could not run; ``message`` is plain text for the user (escape to show)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def analyse_in_worker(data: bytes, file_name: str, options: Options) -> tuple[str, Any]:
+    """Worker entry point: ("ok", Analysis) or ("error", user-facing message).
+
+    ExperimentError is turned into a plain tuple so no exception needs pickling.
+    """
+    try:
+        from experimentos import analyze
+    except ImportError:  # before the package re-exports it
+        from experimentos.analysis import analyze
+    from experimentos.errors import ExperimentError
+
+    try:
+        return "ok", analyze(data, file_name=file_name, options=options)
+    except ExperimentError as error:
+        return "error", error.message
+
+
+def warm_up_worker() -> bool:
+    """Import the core and run a tiny analysis so the first real upload pays no import cost."""
+    from experimentos.model import Options
+
+    analyse_in_worker(WARM_UP_CSV, "warm-up.csv", Options())
+    return True
+
+
+WORKER_NICENESS = 10
+"""Analysis workers yield the CPU to the event loop's process, so acks stay fast under load."""
+
+
+def lower_priority() -> None:
+    """Worker initializer: run at a lower CPU priority than the bot (best effort, POSIX)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.nice(WORKER_NICENESS)
+
+
+def make_executor(kind: Literal["process", "thread"], workers: int) -> Executor:
+    if kind == "thread":
+        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="analysis")
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=lower_priority,
+    )
+
+
+@dataclass(slots=True)
+class Lane:
+    """A pool of workers for one size class of files."""
+
+    name: str
+    workers: int
+    executor: Executor | None
+    owned: bool
+
+
+class AnalysisRunner:
+    """Two lanes: small files get a worker of their own, so a two-arm card is not stuck behind
+    large user-level files. An injected executor (tests) serves both lanes and is not shut down."""
+
+    def __init__(
+        self,
+        *,
+        kind: Literal["process", "thread"] = "process",
+        workers: int = 2,
+        timeout_s: float = 120.0,
+        small_file_bytes: int = SMALL_FILE_BYTES,
+        executor: Executor | None = None,
+    ) -> None:
+        self._kind = kind
+        self._timeout_s = timeout_s
+        self._small_file_bytes = small_file_bytes
+        owned = executor is None
+        self._lanes = (Lane("small", 1, executor, owned), Lane("large", workers, executor, owned))
+        self._warm_up: asyncio.Task[None] | None = None
+        self.ready = False
+
+    async def start(self) -> None:
+        for lane in self._lanes:
+            if lane.executor is None:
+                lane.executor = make_executor(self._kind, lane.workers)
+        self._warm_up = asyncio.create_task(self._warm())
+
+    async def _warm(self) -> None:
+        loop = asyncio.get_running_loop()
+        calls = [
+            loop.run_in_executor(lane.executor, warm_up_worker)
+            for lane in self._lanes
+            for _ in range(lane.workers)
+        ]
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            logger.warning("analysis warm-up failed: %r", failures[0])
+        else:
+            logger.info(
+                "analysis workers ready (%s: %d large + 1 small)",
+                self._kind,
+                self._lanes[1].workers,
+            )
+        self.ready = True
+
+    async def analyse(self, data: bytes, *, file_name: str, options: Options) -> Analysis:
+        """Analyse off the loop; raise AnalysisFailed (user-facing) when the core refuses the file."""
+        lane = self._lanes[0] if len(data) <= self._small_file_bytes else self._lanes[1]
+        if lane.executor is None:
+            raise RuntimeError("AnalysisRunner.start() was not awaited")
+        loop = asyncio.get_running_loop()
+        call = loop.run_in_executor(lane.executor, analyse_in_worker, data, file_name, options)
+        try:
+            status, value = await asyncio.wait_for(call, self._timeout_s)
+        except TimeoutError:
+            raise AnalysisFailed(
+                f"the analysis took longer than {self._timeout_s:.0f} s; aggregate the file first."
+            ) from None
+        except BrokenProcessPool:
+            self._replace_executor(lane)
+            raise AnalysisFailed(
+                "the analysis worker stopped while reading this file (out of memory?). "
+                "Try an aggregated file: one row per variant."
+            ) from None
+        if status == "error":
+            raise AnalysisFailed(value)
+        return value
+
+    def _replace_executor(self, lane: Lane) -> None:
+        logger.error("analysis worker pool %r broke; starting a new one", lane.name)
+        old = lane.executor
+        lane.executor, lane.owned = make_executor(self._kind, lane.workers), True
+        if old is not None:
+            old.shutdown(wait=False, cancel_futures=True)
+
+    async def close(self) -> None:
+        if self._warm_up is not None and not self._warm_up.done():
+            self._warm_up.cancel()
+        for lane in self._lanes:
+            if lane.executor is not None and lane.owned:
+                await asyncio.to_thread(lane.executor.shutdown, wait=True, cancel_futures=True)
+            lane.executor = None

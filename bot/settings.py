@@ -1,0 +1,121 @@
+"""The bot's own settings: tokens, endpoints and limits, read once from the environment.
+
+`experimentos.config` owns the analysis thresholds; this module owns what only the Slack shell needs.
+Tokens are kept out of ``repr`` so that logging a settings object never leaks them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+DEFAULT_API_URL = "https://slack.com/api/"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///experimentos.db"
+SLACK_FILE_HOSTS = ("files.slack.com",)
+
+ExecutorKind = Literal["process", "thread"]
+
+
+class SettingsError(Exception):
+    """A missing or malformed environment variable; ``str(error)`` is the one line to print."""
+
+
+@dataclass(frozen=True, slots=True)
+class BotSettings:
+    bot_token: str = field(repr=False)
+    signing_secret: str = field(repr=False)
+    app_token: str | None = field(default=None, repr=False)
+    api_url: str = DEFAULT_API_URL
+    host: str = "0.0.0.0"  # noqa: S104 - a platform's router must reach the web process
+    port: int = 3000
+    log_level: str = "INFO"
+    database_url: str = DEFAULT_DATABASE_URL
+    max_download_bytes: int = 50 * 1024 * 1024
+    executor: ExecutorKind = "process"
+    analysis_workers: int = 2
+    analysis_timeout_s: float = 120.0
+    file_shared_grace_s: float = 3.0
+    """How long a ``file_shared`` event waits for its ``file_share`` message (which carries options)."""
+    recent_analyses: int = 200
+    """Analyses kept in memory for the Memo / Details buttons until the history store lands."""
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.app_token)
+
+    @property
+    def api_origin(self) -> tuple[str, str]:
+        """(scheme, host:port) of the Web API: the only host besides Slack's file host that sees
+        the bot token."""
+        parts = urlsplit(self.api_url)
+        return parts.scheme, parts.netloc.lower()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> BotSettings:
+        """Build settings from environment variables; raise SettingsError naming the variable."""
+        return cls(
+            bot_token=_required(env, "SLACK_BOT_TOKEN"),
+            signing_secret=_required(env, "SLACK_SIGNING_SECRET"),
+            app_token=env.get("SLACK_APP_TOKEN") or None,
+            api_url=_api_url(env.get("SLACK_API_URL") or DEFAULT_API_URL),
+            host=env.get("HOST") or "0.0.0.0",  # noqa: S104
+            port=_integer(env, "PORT", 3000, minimum=0),
+            log_level=_log_level(env.get("LOG_LEVEL") or "INFO"),
+            database_url=normalise_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+            max_download_bytes=_integer(env, "MAX_DOWNLOAD_BYTES", 50 * 1024 * 1024, minimum=1),
+            executor=_executor(env.get("ANALYSIS_EXECUTOR") or "process"),
+            analysis_workers=_integer(env, "ANALYSIS_WORKERS", 2, minimum=1),
+        )
+
+
+def normalise_database_url(url: str) -> str:
+    """Map the ``postgres://`` / ``postgresql://`` URLs set by hosting platforms to asyncpg."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = (env.get(name) or "").strip()
+    if not value:
+        raise SettingsError(f"{name} is not set: export it (see README, 'Slack setup') and retry.")
+    return value
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}.") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}.")
+    return value
+
+
+def _api_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(f"SLACK_API_URL must be an http(s) URL, got {raw!r}.")
+    return raw if raw.endswith("/") else raw + "/"
+
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise SettingsError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {raw!r}.")
+    return level
+
+
+def _executor(raw: str) -> ExecutorKind:
+    kind = raw.strip().lower()
+    if kind == "process":
+        return "process"
+    if kind == "thread":
+        return "thread"
+    raise SettingsError(f"ANALYSIS_EXECUTOR must be 'process' or 'thread', got {raw!r}.")

@@ -1,0 +1,207 @@
+"""The CSV upload use-case: from a shared file to a card in its thread.
+
+For each CSV of a message: claim it (file id + message ts, so a redelivered or duplicate event
+never yields a second card), post a placeholder in the thread, download, analyse off the loop,
+then replace the placeholder with the card — or with a specific error message and an error id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import Block
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import files
+from bot.errors import GENERIC, log_failure, new_error_id, slack_error_code, user_message
+from bot.options import message_options
+from bot.render import messages
+from bot.render.card import card_text, render_card
+from bot.services import Services
+from experimentos.errors import ExperimentError
+from experimentos.model import Options
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """Where a message with files was posted, and what it said."""
+
+    team_id: str | None
+    channel: str
+    message_ts: str
+    thread_ts: str
+    user: str | None
+    text: str
+    files: tuple[Mapping[str, Any], ...]
+
+
+def upload_from_message(event: Mapping[str, Any], team_id: str | None) -> Upload:
+    return Upload(
+        team_id=team_id,
+        channel=str(event["channel"]),
+        message_ts=str(event["ts"]),
+        thread_ts=str(event.get("thread_ts") or event["ts"]),
+        user=event.get("user"),
+        text=str(event.get("text") or ""),
+        files=tuple(event.get("files") or ()),
+    )
+
+
+def mark_seen_by_message(services: Services, upload: Upload) -> None:
+    """Remember that a message carried these files, so their ``file_shared`` events stand down."""
+    for file in upload.files:
+        services.seen.claim(("shared-by-message", upload.channel, str(file.get("id"))))
+
+
+def seen_by_message(services: Services, event: Mapping[str, Any]) -> bool:
+    return (
+        "shared-by-message",
+        event.get("channel_id"),
+        str(event.get("file_id")),
+    ) in services.seen
+
+
+def needs_info(file: Mapping[str, Any]) -> bool:
+    """Slack Connect and some clients send only the id (``file_access: check_file_info``)."""
+    return file.get("file_access") == "check_file_info" or not (
+        file.get("name") or file.get("title")
+    )
+
+
+async def handle_upload(services: Services, client: AsyncWebClient, upload: Upload) -> None:
+    """Analyse every CSV of ``upload`` and answer in its thread; other files are ignored."""
+    candidates = [
+        await services.file_info(client, str(f["id"])) if needs_info(f) else f for f in upload.files
+    ]
+    csvs = [
+        f
+        for f in candidates
+        if files.is_csv(f) and services.seen.claim(("file", str(f.get("id")), upload.message_ts))
+    ]
+    if not csvs:
+        return
+    try:
+        options = message_options(upload.text)
+    except ExperimentError as error:  # a bad option line in the message
+        await _report(client, upload, None, error, file_name=None)
+        return
+    await _add_reaction(client, upload)
+    await asyncio.gather(*(_handle_file(services, client, upload, f, options) for f in csvs))
+
+
+async def _handle_file(
+    services: Services,
+    client: AsyncWebClient,
+    upload: Upload,
+    file: Mapping[str, Any],
+    options: Options,
+) -> None:
+    name = files.display_name(file)
+    placeholder = await _post_placeholder(client, upload, name)
+    try:
+        fetched = await services.fetch_csv(client, file)
+        analysis = await services.analyse(fetched, options)
+        entry = services.remember(
+            analysis, team_id=upload.team_id, channel=upload.channel, thread_ts=upload.thread_ts
+        )
+        await publish(
+            client, upload, placeholder, card_text(analysis), render_card(analysis, key=entry.key)
+        )
+    except Exception as error:
+        await _report(client, upload, placeholder, error, file_name=name)
+
+
+async def _report(
+    client: AsyncWebClient,
+    upload: Upload,
+    placeholder: str | None,
+    error: BaseException,
+    *,
+    file_name: str | None,
+) -> None:
+    error_id = new_error_id()
+    where = (
+        f"team={upload.team_id} channel={upload.channel} ts={upload.message_ts} file={file_name}"
+    )
+    log_failure(logger, error, error_id, where)
+    text, blocks = messages.problem(
+        user_message(error) or GENERIC, file_name=file_name, error_id=error_id
+    )
+    try:
+        await publish(client, upload, placeholder, text, blocks)
+    except Exception:
+        logger.exception("could not report error_id=%s to the thread", error_id)
+
+
+async def publish(
+    client: AsyncWebClient,
+    upload: Upload,
+    placeholder: str | None,
+    text: str,
+    blocks: Sequence[Block],
+) -> None:
+    """Replace the placeholder (or post in the thread when there is none or it is gone)."""
+    if placeholder is not None:
+        try:
+            await client.chat_update(
+                channel=upload.channel, ts=placeholder, text=text, blocks=blocks
+            )
+            return
+        except SlackApiError as error:
+            logger.warning("chat.update failed (%s); posting instead", slack_error_code(error))
+    await client.chat_postMessage(
+        channel=upload.channel, thread_ts=upload.thread_ts, text=text, blocks=blocks
+    )
+
+
+async def _post_placeholder(client: AsyncWebClient, upload: Upload, name: str) -> str | None:
+    text, blocks = messages.analysing(name)
+    try:
+        response = await client.chat_postMessage(
+            channel=upload.channel, thread_ts=upload.thread_ts, text=text, blocks=blocks
+        )
+    except SlackApiError as error:
+        logger.warning("placeholder not posted (%s)", slack_error_code(error))
+        return None
+    return str(response["ts"])
+
+
+async def _add_reaction(client: AsyncWebClient, upload: Upload) -> None:
+    try:
+        await client.reactions_add(channel=upload.channel, timestamp=upload.message_ts, name="eyes")
+    except SlackApiError as error:  # already_reacted, missing scope…: never worth failing for
+        logger.info("reaction not added (%s)", slack_error_code(error))
+
+
+async def upload_from_file_shared(
+    services: Services, client: AsyncWebClient, event: Mapping[str, Any], team_id: str | None
+) -> Upload | None:
+    """The Upload behind a ``file_shared`` event, from files.info's shares; None if not a CSV."""
+    info = await services.file_info(client, str(event["file_id"]))
+    if not files.is_csv(info):
+        return None
+    channel = str(event.get("channel_id") or "")
+    share = _share_in(info, channel)
+    if share is None:
+        logger.info("file %s has no share in %s; not answering", info.get("id"), channel)
+        return None
+    ts = str(share["ts"])
+    return Upload(
+        team_id, channel, ts, str(share.get("thread_ts") or ts), event.get("user_id"), "", (info,)
+    )
+
+
+def _share_in(info: Mapping[str, Any], channel: str) -> Mapping[str, Any] | None:
+    shares = info.get("shares") or {}
+    for visibility in ("public", "private"):
+        entries = (shares.get(visibility) or {}).get(channel) or []
+        if entries:
+            return entries[0]
+    return None

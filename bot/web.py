@@ -1,0 +1,87 @@
+"""The runtime (services + Web API session + Bolt app) and its HTTP front door.
+
+``POST /slack/events`` carries events, slash commands and interactivity (Bolt verifies the
+signature); ``GET /healthz`` answers the platform's health checks.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+from bot.app import build_app, build_client
+from bot.services import Services
+from bot.settings import BotSettings
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: BotSettings
+    services: Services
+    bolt: AsyncApp
+    api_session: aiohttp.ClientSession
+
+    async def close(self, *, drain_s: float = 20.0) -> None:
+        """Finish in-flight work (it still needs the Web API), then close everything."""
+        await self.services.close(drain_s=drain_s)
+        await self.api_session.close()
+
+
+RUNTIME = web.AppKey("runtime", Runtime)
+
+
+async def start_runtime(settings: BotSettings, *, executor: Executor | None = None) -> Runtime:
+    services = Services(settings, executor=executor)
+    await services.start()
+    api_session = aiohttp.ClientSession()
+    bolt = build_app(settings, services, build_client(settings, api_session))
+    return Runtime(settings, services, bolt, api_session)
+
+
+def build_web_app(runtime: Runtime) -> web.Application:
+    app = web.Application()
+    app[RUNTIME] = runtime
+    app.router.add_post(EVENTS_PATH, _slack)
+    app.router.add_get(HEALTH_PATH, _health)
+    app.on_cleanup.append(_close)
+    return app
+
+
+async def create_web_app(
+    settings: BotSettings, *, executor: Executor | None = None
+) -> web.Application:
+    """The aiohttp application ``python -m bot`` serves in HTTP mode (tests serve the same)."""
+    return build_web_app(await start_runtime(settings, executor=executor))
+
+
+async def _slack(request: web.Request) -> web.Response:
+    bolt = request.app[RUNTIME].bolt
+    response = await bolt.async_dispatch(await to_bolt_request(request))
+    return await to_aiohttp_response(response)
+
+
+async def _health(request: web.Request) -> web.Response:
+    services = request.app[RUNTIME].services
+    return web.json_response(
+        {
+            "status": "ok",
+            "workers_ready": services.runner.ready,
+            "jobs_in_flight": services.jobs_in_flight,
+        }
+    )
+
+
+async def _close(app: web.Application) -> None:
+    logger.info("shutting down: finishing in-flight analyses")
+    await app[RUNTIME].close()

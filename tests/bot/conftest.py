@@ -1,0 +1,34 @@
+"""Fixtures for the bot tests: the Web API stand-in, a shared worker pool, the running bot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Executor
+
+import pytest
+from harness import RunningBot, settings_for, start_bot, stop_bot
+from slack_standin import SlackStandIn
+
+from bot.runner import make_executor
+
+
+@pytest.fixture(scope="session")
+def analysis_pool() -> Iterator[Executor]:
+    """One spawned process pool for the whole session: the production executor, started once."""
+    pool = make_executor("process", 2)
+    yield pool
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[SlackStandIn]:
+    server = await SlackStandIn().start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def bot(standin: SlackStandIn, analysis_pool: Executor) -> AsyncIterator[RunningBot]:
+    running = await start_bot(standin, settings_for(standin), analysis_pool)
+    yield running
+    await stop_bot(running)

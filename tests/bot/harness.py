@@ -1,0 +1,196 @@
+"""Drive the real bot over HTTP: signed slash commands, events and block actions."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+from slack_sdk.signature import SignatureVerifier
+from slack_standin import SlackStandIn
+
+from bot.settings import BotSettings
+from bot.web import RUNTIME, Runtime, create_web_app
+
+SIGNING_SECRET = "standin-signing-secret-0123456789"
+CHANNEL = "C0EXPERIMENTS"
+USER = "U0ANALYST"
+
+_event_ids = itertools.count(1)
+
+
+def settings_for(standin: SlackStandIn, **overrides: Any) -> BotSettings:
+    values: dict[str, Any] = {
+        "bot_token": standin.bot_token,
+        "signing_secret": SIGNING_SECRET,
+        "api_url": standin.api_url,
+        "host": "127.0.0.1",
+        "port": 0,
+        "file_shared_grace_s": 0.2,
+        "analysis_workers": 2,
+    }
+    values.update(overrides)
+    return BotSettings(**values)
+
+
+def sign(
+    body: str, *, timestamp: int | None = None, secret: str = SIGNING_SECRET
+) -> dict[str, str]:
+    ts = str(timestamp if timestamp is not None else int(time.time()))
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature}
+
+
+@dataclass
+class RunningBot:
+    """The bot's aiohttp app served on a random port, and a client to talk to it."""
+
+    url: str
+    runner: web.AppRunner
+    standin: SlackStandIn
+    session: aiohttp.ClientSession
+    sent: list[float] = field(default_factory=list)
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.runner.app[RUNTIME]
+
+    async def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **sign_args: Any,
+    ) -> tuple[int, str]:
+        all_headers = {"Content-Type": content_type, **sign(body, **sign_args), **(headers or {})}
+        async with self.session.post(
+            self.url + "/slack/events", data=body, headers=all_headers
+        ) as r:
+            return r.status, await r.text()
+
+    async def command(self, text: str, *, response_id: str = "cmd") -> tuple[int, str]:
+        body = urlencode(
+            {
+                "command": "/experiment",
+                "text": text,
+                "team_id": self.standin.team_id,
+                "channel_id": CHANNEL,
+                "user_id": USER,
+                "trigger_id": "1.2.3",
+                "response_url": self.standin.response_url(response_id),
+            }
+        )
+        return await self.post(body, "application/x-www-form-urlencoded")
+
+    async def event(
+        self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None
+    ) -> tuple[int, str]:
+        payload = {
+            "token": "legacy-verification-token",
+            "team_id": self.standin.team_id,
+            "api_app_id": "A0STANDIN",
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{next(_event_ids):08d}",
+            "event_time": int(time.time()),
+            "event": event,
+        }
+        headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
+        return await self.post(
+            json.dumps(payload), "application/json", headers=headers if retry_num else None
+        )
+
+    async def action(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        thread_ts: str | None = None,
+        response_id: str = "act",
+    ) -> tuple[int, str]:
+        payload = {
+            "type": "block_actions",
+            "team": {"id": self.standin.team_id, "domain": "standin"},
+            "user": {"id": USER, "team_id": self.standin.team_id},
+            "api_app_id": "A0STANDIN",
+            "trigger_id": "1.2.3",
+            "channel": {"id": CHANNEL},
+            "container": {"type": "message", "channel_id": CHANNEL},
+            "message": {"ts": "1700000000.999999", "thread_ts": thread_ts} if thread_ts else {},
+            "response_url": self.standin.response_url(response_id),
+            "actions": [
+                {"type": "button", "action_id": action_id, "block_id": "b", "value": value}
+            ],
+        }
+        return await self.post(
+            urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+        )
+
+    async def upload(
+        self, files: list[dict[str, Any]], *, text: str = "", thread_ts: str | None = None
+    ) -> str:
+        """Post a ``file_share`` message event carrying ``files``; returns the message ts."""
+        ts = self.standin.next_ts()
+        event: dict[str, Any] = {
+            "type": "message",
+            "subtype": "file_share",
+            "channel": CHANNEL,
+            "channel_type": "channel",
+            "user": USER,
+            "text": text,
+            "ts": ts,
+            "event_ts": ts,
+            "files": files,
+        }
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        status, _ = await self.event(event)
+        assert status == 200
+        return ts
+
+    async def idle(self) -> None:
+        """Wait until no background job runs (placeholder → card flows, memo uploads)."""
+        await self.runtime.services.wait_idle()
+
+
+async def start_bot(standin: SlackStandIn, settings: BotSettings, executor: Any) -> RunningBot:
+    app = await create_web_app(settings, executor=executor)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    session = aiohttp.ClientSession()
+    return RunningBot(f"http://127.0.0.1:{port}", runner, standin, session)
+
+
+async def stop_bot(bot: RunningBot) -> None:
+    await bot.session.close()
+    await bot.runner.cleanup()
+
+
+def mrkdwn_texts(blocks: list[dict[str, Any]]) -> list[str]:
+    """Every mrkdwn string of a message (where Slack would parse mentions)."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "mrkdwn":
+                found.append(str(node.get("text", "")))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(blocks)
+    return found
+
+
+def header_of(message: Any) -> str:
+    return str(message.blocks[0]["text"]["text"])

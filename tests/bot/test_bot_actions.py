@@ -1,0 +1,105 @@
+"""The card's buttons over real HTTP: Memo uploads files, Details posts, Record decision explains."""
+
+from __future__ import annotations
+
+import json
+
+from harness import CHANNEL, RunningBot, header_of
+from slack_standin import SlackStandIn
+
+from bot.render.card import ACTION_DETAILS, ACTION_MEMO, ACTION_RECORD
+
+THREE_ARMS = (
+    b"variant,users,conversions,guardrail_error,revenue_sum,revenue_sum_sq\n"
+    b"control,15000,1500,150,75000,900000\n"
+    b"variant_a,15000,1725,151,78000,940000\n"
+    b"variant_b,15000,1530,149,75500,905000\n"
+)
+
+
+async def card_in_thread(bot: RunningBot, standin: SlackStandIn, content: bytes) -> tuple[str, str]:
+    ts = await bot.upload([standin.add_file("three.csv", content)], text="name: Pricing page")
+    [card] = await standin.wait_for(lambda: standin.cards(CHANNEL, ts))
+    await bot.idle()
+    memo = next(b for b in card.blocks if b["type"] == "actions")["elements"][0]
+    return ts, memo["value"]
+
+
+async def test_memo_uploads_markdown_and_html_into_the_thread(
+    bot: RunningBot, standin: SlackStandIn
+) -> None:
+    ts, value = await card_in_thread(bot, standin, THREE_ARMS)
+    status, body = await bot.action(ACTION_MEMO, value, thread_ts=ts)
+    assert status == 200 and body == ""
+    [upload] = await standin.wait_for(lambda: standin.uploads)
+    assert upload["channel_id"] == CHANNEL
+    assert upload["thread_ts"] == ts
+    names = sorted(f["title"] for f in upload["files"])
+    assert names == ["Pricing page — memo (HTML)", "Pricing page — memo (Markdown)"]
+    contents = b"".join(standin.upload_bodies.values())
+    assert b"Pricing page" in contents
+    assert b"<html" in contents.lower()
+    # The upload URL step carries no bot token.
+    assert all("Authorization" not in c.headers for c in standin.calls_to("upload"))
+
+
+async def test_details_posts_every_arm_in_the_thread(
+    bot: RunningBot, standin: SlackStandIn
+) -> None:
+    ts, value = await card_in_thread(bot, standin, THREE_ARMS)
+    status, _ = await bot.action(ACTION_DETAILS, value, thread_ts=ts)
+    assert status == 200
+    details = await standin.wait_for(
+        lambda: [m for m in standin.thread(CHANNEL, ts) if header_of(m).startswith("Details")]
+    )
+    blocks = details[0].blocks
+    [table] = [b for b in blocks if b["type"] == "table"]
+    arms = [row[0]["text"] for row in table["rows"][1:]]
+    assert arms == ["control", "variant_a", "variant_b"]
+    rendered = json.dumps(blocks)
+    assert "revenue" in rendered
+    assert "Bayesian view" in rendered
+
+
+async def test_an_expired_analysis_is_explained(bot: RunningBot, standin: SlackStandIn) -> None:
+    status, _ = await bot.action(ACTION_MEMO, json.dumps({"k": "gone"}), response_id="exp")
+    assert status == 200
+    [answer] = await standin.wait_for(lambda: standin.responses)
+    assert answer["response_type"] == "ephemeral"
+    assert "no longer in my memory" in answer["text"]
+    assert not standin.uploads
+
+
+async def test_record_decision_says_it_comes_with_history(
+    bot: RunningBot, standin: SlackStandIn
+) -> None:
+    ts, value = await card_in_thread(bot, standin, THREE_ARMS)
+    status, _ = await bot.action(ACTION_RECORD, value, thread_ts=ts)
+    assert status == 200
+    [answer] = await standin.wait_for(lambda: standin.responses)
+    assert answer["response_type"] == "ephemeral"
+    assert "history feature" in answer["text"]
+
+
+async def test_a_failing_memo_upload_is_reported_with_an_error_id(
+    bot: RunningBot, standin: SlackStandIn
+) -> None:
+    _ts, value = await card_in_thread(bot, standin, THREE_ARMS)
+    standin.fail_next("files.getUploadURLExternal", status=500)
+    status, _ = await bot.action(ACTION_MEMO, value, response_id="fail")
+    assert status == 200
+    [answer] = await standin.wait_for(lambda: standin.responses)
+    assert answer["response_type"] == "ephemeral"
+    assert "Error id" in json.dumps(answer["blocks"])
+
+
+async def test_app_home_lists_recent_verdicts(bot: RunningBot, standin: SlackStandIn) -> None:
+    await card_in_thread(bot, standin, THREE_ARMS)
+    status, _ = await bot.event({"type": "app_home_opened", "user": "U0ANALYST", "tab": "home"})
+    assert status == 200
+    [call] = await standin.wait_for(lambda: standin.calls_to("views.publish"))
+    view = call.args["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    assert view["type"] == "home"
+    assert "Pricing page" in json.dumps(view["blocks"])
+    assert call.args["user_id"] == "U0ANALYST"
