@@ -15,6 +15,7 @@ from experimentos.model import BayesArm, BayesView, ProportionStats
 
 _TAIL = 1e-12
 _POINTS_PER_ARM = 4001
+_MAX_POINTS = 40_000
 
 
 def beta_view(arms: Sequence[tuple[str, ProportionStats]], *, control: str) -> BayesView:
@@ -27,17 +28,16 @@ def beta_view(arms: Sequence[tuple[str, ProportionStats]], *, control: str) -> B
     integrated with the trapezoid rule on the union of per-arm grids spanning each posterior's
     central 1 − 2·10⁻¹² mass, so narrow, well-separated posteriors are all resolved.
     """
-    posteriors = [stats.beta(1 + s.conversions, 1 + s.users - s.conversions) for _, s in arms]
+    posteriors = [  # floats: counts beyond int64 would reach scipy as Python objects
+        stats.beta(1.0 + s.conversions, 1.0 + (s.users - s.conversions)) for _, s in arms
+    ]
     grid = _grid(posteriors)
     pdf = np.array([p.pdf(grid) for p in posteriors])
     cdf = np.array([p.cdf(grid) for p in posteriors])
     labels = [label for label, _ in arms]
     control_index = labels.index(control)
 
-    best_integrands = []
-    for k in range(len(arms)):
-        others = np.prod(np.delete(cdf, k, axis=0), axis=0) if len(arms) > 1 else 1.0
-        best_integrands.append(pdf[k] * others)
+    best_integrands = pdf * _product_of_others(cdf)
     prob_best = [float(trapezoid(f, grid)) for f in best_integrands]
     expected_max = float(sum(trapezoid(grid * f, grid) for f in best_integrands))
 
@@ -57,11 +57,21 @@ def beta_view(arms: Sequence[tuple[str, ProportionStats]], *, control: str) -> B
     return BayesView(arms=tuple(result))
 
 
+def _product_of_others(cdf: np.ndarray) -> np.ndarray:
+    """Row k: Π_{j≠k} F_j(x), by prefix and suffix products (no division, O(arms × points))."""
+    ones = np.ones((1, cdf.shape[1]))
+    prefix = np.cumprod(np.vstack([ones, cdf[:-1]]), axis=0)
+    suffix = np.cumprod(np.vstack([ones, cdf[:0:-1]]), axis=0)[::-1]
+    return prefix * suffix
+
+
 def _grid(posteriors: Sequence[stats.rv_continuous]) -> np.ndarray:
+    """Union of per-arm grids; fewer points per arm when there are many arms (≥ 101 each)."""
+    per_arm = max(101, min(_POINTS_PER_ARM, _MAX_POINTS // len(posteriors)))
     pieces = [np.array([0.0, 1.0])]
     for post in posteriors:
         lo, hi = post.ppf(_TAIL), post.isf(_TAIL)
-        pieces.append(np.linspace(lo, hi, _POINTS_PER_ARM))
+        pieces.append(np.linspace(lo, hi, per_arm))
     return np.unique(np.concatenate(pieces))
 
 
