@@ -128,3 +128,15 @@ def test_record_keeps_looks_and_history_lists_them(tmp_path: Path) -> None:
     history = run("history", "--database-url", url, "--format", "json")
     assert history.returncode == 0, history.stderr
     assert '"launch"' in history.stdout
+
+
+def test_blocks_format_prints_the_card_the_bot_posts() -> None:
+    from slack_sdk.models.blocks import Block
+
+    result = run("analyze", str(EXAMPLES / "guardrail_severe.csv"), "--format", "blocks")
+    assert result.returncode == 0, result.stderr
+    message = json.loads(result.stdout)
+    assert message["text"].startswith("Rollback")
+    assert 0 < len(message["blocks"]) <= 50
+    for block in message["blocks"]:
+        assert Block.parse(block) is not None
