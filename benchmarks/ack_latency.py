@@ -20,6 +20,7 @@ import signal
 import socket
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -68,6 +69,8 @@ async def start_bot(
         "ANALYSIS_WORKERS": str(args.workers),
         "MAX_DOWNLOAD_BYTES": str(200 * 1024 * 1024),
         "LOG_LEVEL": "WARNING",
+        # A fresh history each run: the stand-in's file ids repeat, and the store dedupes them.
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='ack-bench-')}/history.db",
     }
     process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"

@@ -13,6 +13,7 @@ from aiohttp import web
 from bot import logs
 from bot.settings import BotSettings, SettingsError
 from bot.web import EVENTS_PATH, create_web_app, start_runtime
+from experimentos.store import StoreError
 
 logger = logging.getLogger("bot")
 SECRET_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
@@ -30,6 +31,15 @@ def main() -> int:
         settings.log_level,
         secrets=(settings.bot_token, settings.signing_secret, settings.app_token or ""),
     )
+    try:
+        serve(settings)
+    except StoreError as error:  # the history store could not be opened: one line, no traceback
+        print(f"bot: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def serve(settings: BotSettings) -> None:
     if settings.socket_mode:
         asyncio.run(run_socket_mode(settings))
     else:
@@ -41,7 +51,6 @@ def main() -> int:
             print=None,
             shutdown_timeout=25,
         )
-    return 0
 
 
 async def run_socket_mode(settings: BotSettings) -> None:

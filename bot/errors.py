@@ -20,6 +20,7 @@ from bot.power_args import PowerArgsError
 from bot.render import messages
 from bot.runner import AnalysisFailed
 from experimentos.errors import ExperimentError
+from experimentos.store import StoreError, StoreUnavailable
 
 GENERIC = "Something went wrong on my side. Try again; if it keeps failing, give this error id to whoever runs the bot."
 SLACK_HINTS = {
@@ -45,6 +46,10 @@ def user_message(error: BaseException) -> str | None:
         return str(error)
     if isinstance(error, ExperimentError):
         return error.message
+    if isinstance(error, StoreUnavailable):
+        return "the history store is unavailable right now; try again in a minute."
+    if isinstance(error, StoreError):
+        return str(error)
     if isinstance(error, SlackApiError):
         code = slack_error_code(error)
         return f"Slack refused a request ({code}): {SLACK_HINTS.get(code, 'see the log.')}"

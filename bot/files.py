@@ -159,7 +159,7 @@ async def upload_memo(
     client: AsyncWebClient,
     *,
     channel: str,
-    thread_ts: str,
+    thread_ts: str | None,
     name: str,
     markdown: str,
     html: str,
@@ -185,3 +185,24 @@ async def upload_memo(
 def slug(name: str) -> str:
     text = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     return text[:60] or "experiment"
+
+
+async def upload_chart(
+    client: AsyncWebClient,
+    *,
+    channel: str,
+    thread_ts: str | None,
+    png: bytes,
+    name: str,
+    title: str,
+    alt_text: str,
+) -> None:
+    """Upload a PNG chart with its alt text (read by screen readers) into the thread."""
+    await client.files_upload_v2(
+        file=png,
+        filename=f"{slug(name)}-{slug(title)}.png",
+        title=f"{name} — {title}",
+        alt_txt=alt_text,
+        channel=channel,
+        thread_ts=thread_ts,
+    )

@@ -1,18 +1,16 @@
-"""Bounded in-memory state: delivery de-duplication and the recent analyses behind the buttons.
+"""Bounded in-memory state of one process: a cheap first check against redelivered events, and
+one lock per experiment thread.
 
-Both are per process and vanish on restart. The history store (a later issue) replaces the analysis
-cache and adds a unique constraint for de-duplication across processes.
+Both vanish on restart, which is fine: the history store's ``claim_event`` is the de-duplication
+that holds across processes and restarts, and what the bot must remember lives in the store.
 """
 
 from __future__ import annotations
 
-import secrets
-import time
+import asyncio
+import contextlib
 from collections import OrderedDict
-from collections.abc import Hashable
-from dataclasses import dataclass
-
-from experimentos.model import Analysis
+from collections.abc import AsyncIterator, Hashable
 
 
 class SeenKeys:
@@ -38,45 +36,29 @@ class SeenKeys:
         return key in self._keys
 
 
-@dataclass(frozen=True, slots=True)
-class RecentAnalysis:
-    key: str
-    analysis: Analysis
-    team_id: str | None
-    channel: str
-    thread_ts: str
-    created_at: float
+class KeyedLocks:
+    """One asyncio lock per key, dropped when nobody holds or waits for it.
 
+    Looks at one experiment are analysed one after another in this process, so look k is planned
+    knowing look k-1 (its number, its users, its verdict for the look diff).
+    """
 
-class RecentAnalyses:
-    """LRU cache of the last analyses, keyed by a random id carried in the card's button values."""
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
 
-    def __init__(self, max_items: int = 200) -> None:
-        self._entries: OrderedDict[str, RecentAnalysis] = OrderedDict()
-        self._max_items = max_items
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
-    @property
-    def capacity(self) -> int:
-        return self._max_items
-
-    def put(
-        self, analysis: Analysis, *, team_id: str | None, channel: str, thread_ts: str
-    ) -> RecentAnalysis:
-        key = secrets.token_urlsafe(9)
-        entry = RecentAnalysis(key, analysis, team_id, channel, thread_ts, time.time())
-        self._entries[key] = entry
-        if len(self._entries) > self._max_items:
-            self._entries.popitem(last=False)
-        return entry
-
-    def get(self, key: str) -> RecentAnalysis | None:
-        entry = self._entries.get(key)
-        if entry is not None:
-            self._entries.move_to_end(key)
-        return entry
-
-    def latest(self, *, team_id: str | None, limit: int = 10) -> list[RecentAnalysis]:
-        """The newest entries of one workspace, newest first."""
-        entries = [e for e in reversed(self._entries.values()) if e.team_id == team_id]
-        entries.sort(key=lambda e: e.created_at, reverse=True)
-        return entries[:limit]
+    def __len__(self) -> int:
+        return len(self._locks)

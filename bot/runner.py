@@ -12,6 +12,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 SMALL_FILE_BYTES = 1024 * 1024
 """Files up to this size use the small-file lane."""
 WARM_UP_CSV = b"variant,users,conversions\ncontrol,1000,100\ntreatment,1000,110\n"
+ALT_TEXT_CHARS = 1000
+"""Slack's limit for an image's alt text."""
 
 
 class AnalysisFailed(Exception):
@@ -35,21 +38,66 @@ class AnalysisFailed(Exception):
         self.message = message
 
 
-def analyse_in_worker(data: bytes, file_name: str, options: Options) -> tuple[str, Any]:
+def analyse_in_worker(
+    data: bytes, file_name: str, options: Options, target_users: int | None = None
+) -> tuple[str, Any]:
     """Worker entry point: ("ok", Analysis) or ("error", user-facing message).
 
+    With ``target_users`` (a charter's target sample size) and a planned look, the information
+    fraction of this look is the file's users ÷ the target, appended to ``options.look_fractions``
+    (the earlier looks'): the users are known only once the file is read, here.
     ExperimentError is turned into a plain tuple so no exception needs pickling.
     """
-    try:
-        from experimentos import analyze
-    except ImportError:  # before the package re-exports it
-        from experimentos.analysis import analyze
     from experimentos.errors import ExperimentError
 
     try:
+        if target_users and options.look is not None:
+            return "ok", _analyse_against_target(data, file_name, options, target_users)
+        from experimentos import analyze
+
         return "ok", analyze(data, file_name=file_name, options=options)
     except ExperimentError as error:
         return "error", error.message
+
+
+def _analyse_against_target(
+    data: bytes, file_name: str, options: Options, target_users: int
+) -> Analysis:
+    import dataclasses
+
+    from experimentos import analyze_data, ingest
+    from experimentos.config import load_thresholds
+
+    thresholds = load_thresholds()
+    parsed = ingest.parse(data, file_name=file_name, options=options, thresholds=thresholds)
+    users = sum(arm.primary.users for arm in parsed.arms)
+    fractions = (*(options.look_fractions or ()), users / target_users)
+    options = dataclasses.replace(options, look_fractions=fractions)
+    return analyze_data(parsed, options=options, thresholds=thresholds)
+
+
+def forest_in_worker(analysis: Analysis) -> tuple[bytes, str]:
+    """The forest plot (PNG) and its alt text; matplotlib is imported in the worker only."""
+    from experimentos.charts import forest_alt_text, forest_png
+
+    return forest_png(analysis), forest_alt_text(analysis, limit=ALT_TEXT_CHARS)
+
+
+def looks_in_worker(
+    points: list[tuple[int, float, float, tuple[float, float], float | None]],
+    of_looks: int | None,
+    spending: str,
+) -> bytes:
+    """The looks chart from plain (look, z, lift, CI, information) tuples."""
+    from experimentos.charts import LookPoint, looks_png
+
+    return looks_png([LookPoint(*p) for p in points], of_looks=of_looks, spending=spending)  # type: ignore[arg-type]
+
+
+def power_curve_in_worker(plan: Any) -> bytes:
+    from experimentos.charts import power_curve_png
+
+    return power_curve_png(plan)
 
 
 def warm_up_worker() -> bool:
@@ -136,13 +184,17 @@ class AnalysisRunner:
             )
         self.ready = True
 
-    async def analyse(self, data: bytes, *, file_name: str, options: Options) -> Analysis:
+    async def analyse(
+        self, data: bytes, *, file_name: str, options: Options, target_users: int | None = None
+    ) -> Analysis:
         """Analyse off the loop; raise AnalysisFailed (user-facing) when the core refuses the file."""
         lane = self._lanes[0] if len(data) <= self._small_file_bytes else self._lanes[1]
         if lane.executor is None:
             raise RuntimeError("AnalysisRunner.start() was not awaited")
         loop = asyncio.get_running_loop()
-        call = loop.run_in_executor(lane.executor, analyse_in_worker, data, file_name, options)
+        call = loop.run_in_executor(
+            lane.executor, analyse_in_worker, data, file_name, options, target_users
+        )
         try:
             status, value = await asyncio.wait_for(call, self._timeout_s)
         except TimeoutError:
@@ -158,6 +210,19 @@ class AnalysisRunner:
         if status == "error":
             raise AnalysisFailed(value)
         return value
+
+    async def draw(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run a chart-drawing ``function`` in the small lane: matplotlib never runs on the loop."""
+        lane = self._lanes[0]
+        if lane.executor is None:
+            raise RuntimeError("AnalysisRunner.start() was not awaited")
+        loop = asyncio.get_running_loop()
+        call = loop.run_in_executor(lane.executor, function, *args)
+        try:
+            return await asyncio.wait_for(call, self._timeout_s)
+        except BrokenProcessPool:
+            self._replace_executor(lane)
+            raise
 
     def _replace_executor(self, lane: Lane) -> None:
         logger.error("analysis worker pool %r broke; starting a new one", lane.name)

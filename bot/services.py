@@ -1,7 +1,8 @@
 """Use-cases of the Slack shell: fetch a file, analyse it off the loop, keep it, plan a test.
 
 One ``Services`` object is built at start-up and reaches every listener through Bolt's context
-(see bot/middleware.py). It owns the download session, the analysis runner, and the in-memory state.
+(see bot/middleware.py). It owns the download session, the analysis runner, the history store
+(opened and closed by :mod:`bot.web`), and the small in-memory state in front of it.
 """
 
 from __future__ import annotations
@@ -9,20 +10,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import files
-from bot.memory import RecentAnalyses, RecentAnalysis, SeenKeys
+from bot.memory import KeyedLocks, SeenKeys
 from bot.power_args import PowerArgsError, PowerRequest, parse_power_args
 from bot.runner import AnalysisRunner
 from bot.settings import BotSettings
 from experimentos.model import Analysis, Options
+from experimentos.store import HistoryStore
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +41,21 @@ class FetchedFile:
 
 
 class Services:
-    def __init__(self, settings: BotSettings, *, executor: Executor | None = None) -> None:
+    def __init__(
+        self, settings: BotSettings, store: HistoryStore, *, executor: Executor | None = None
+    ) -> None:
         self.settings = settings
+        self.store = store
         self.runner = AnalysisRunner(
             kind=settings.executor,
             workers=settings.analysis_workers,
             timeout_s=settings.analysis_timeout_s,
             executor=executor,
         )
-        self.recent = RecentAnalyses(settings.recent_analyses)
         self.seen = SeenKeys()
+        self.threads = KeyedLocks()
+        self._permalinks: dict[tuple[str, str], str] = {}
+        self._sweeper: asyncio.Task[None] | None = None
         self.token_hosts = files.TokenHosts.for_api(settings.api_url)
         self._http: aiohttp.ClientSession | None = None
         self._jobs = 0
@@ -59,11 +68,16 @@ class Services:
     async def start(self) -> None:
         self._http = aiohttp.ClientSession(timeout=DOWNLOAD_TIMEOUT)
         await self.runner.start()
+        self._sweeper = asyncio.create_task(self._sweep_events())
 
     async def close(self, *, drain_s: float = 20.0) -> None:
         """Let running jobs finish (up to ``drain_s``), then release the workers and sessions."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), drain_s)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
         await self.runner.close()
         if self._http is not None:
             await self._http.close()
@@ -115,22 +129,78 @@ class Services:
         )
         return FetchedFile(str(file.get("id")), files.display_name(file), data)
 
-    async def analyse(self, fetched: FetchedFile, options: Options) -> Analysis:
-        return await self.runner.analyse(fetched.data, file_name=fetched.name, options=options)
+    async def analyse(
+        self, fetched: FetchedFile, options: Options, *, target_users: int | None = None
+    ) -> Analysis:
+        return await self.runner.analyse(
+            fetched.data, file_name=fetched.name, options=options, target_users=target_users
+        )
 
-    def remember(
-        self, analysis: Analysis, *, team_id: str | None, channel: str, thread_ts: str
-    ) -> RecentAnalysis:
-        return self.recent.put(analysis, team_id=team_id, channel=channel, thread_ts=thread_ts)
-
-    async def memo_documents(self, analysis: Analysis) -> tuple[str, str]:
-        """(Markdown, HTML) of the decision memo, rendered off the loop."""
+    async def memo_documents(
+        self, analysis: Analysis, *, audit: Iterable[str] = ()
+    ) -> tuple[str, str]:
+        """(Markdown, HTML) of the decision memo, ending with ``audit``, rendered off the loop."""
         from experimentos import memo
 
+        lines = tuple(audit)
         return await asyncio.gather(
-            asyncio.to_thread(memo.render_markdown, analysis),
-            asyncio.to_thread(memo.render_html, analysis),
+            asyncio.to_thread(memo.render_markdown, analysis, audit=lines),
+            asyncio.to_thread(memo.render_html, analysis, audit=lines),
         )
+
+    async def forest_chart(self, analysis: Analysis) -> tuple[bytes, str]:
+        """(PNG, alt text) of the analysis's forest plot, drawn in a worker."""
+        from bot.runner import forest_in_worker
+
+        png, alt_text = await self.runner.draw(forest_in_worker, analysis)
+        return png, alt_text
+
+    async def looks_chart(
+        self, points: list[Any], *, of_looks: int | None, spending: str = "obf"
+    ) -> bytes:
+        from bot.runner import looks_in_worker
+
+        return bytes(await self.runner.draw(looks_in_worker, points, of_looks, spending))
+
+    async def power_chart(self, plan: Any) -> bytes:
+        from bot.runner import power_curve_in_worker
+
+        return bytes(await self.runner.draw(power_curve_in_worker, plan))
+
+    # ------------------------------------------------------------------ history
+
+    async def claim(self, team_id: str, key: str) -> bool:
+        """First time this process or any other sharing the database sees ``key``?
+
+        The in-memory set answers repeats within this process without a database round trip.
+        """
+        if not self.seen.claim(("claim", team_id, key)):
+            return False
+        return await self.store.claim_event(team_id, key)
+
+    async def _sweep_events(self) -> None:
+        """Forget claimed event keys older than the retention, now and every interval."""
+        while True:
+            before = datetime.now(UTC) - timedelta(seconds=self.settings.event_retention_s)
+            try:
+                forgotten = await self.store.forget_events(before)
+                logger.debug("forgot %d claimed events", forgotten)
+            except Exception:  # the next sweep tries again; claims only accumulate meanwhile
+                logger.exception("could not forget old claimed events")
+            await asyncio.sleep(self.settings.event_sweep_interval_s)
+
+    async def permalink(self, client: AsyncWebClient, channel: str, ts: str) -> str:
+        """A link to a message (chat.getPermalink, cached); Slack's redirect link if refused."""
+        key = (channel, ts)
+        if key not in self._permalinks:
+            try:
+                response = await client.chat_getPermalink(channel=channel, message_ts=ts)
+                self._permalinks[key] = str(response["permalink"])
+            except Exception as error:  # a listing must not fail for want of a link
+                logger.info("no permalink for %s/%s (%s)", channel, ts, error)
+                query = urlencode({"channel": channel, "message_ts": ts})
+                return f"https://slack.com/app_redirect?{query}"
+        return self._permalinks[key]
 
     # ------------------------------------------------------------------ power
 

@@ -38,8 +38,9 @@ class BotSettings:
     analysis_timeout_s: float = 120.0
     file_shared_grace_s: float = 3.0
     """How long a ``file_shared`` event waits for its ``file_share`` message (which carries options)."""
-    recent_analyses: int = 200
-    """Analyses kept in memory for the Memo / Details buttons until the history store lands."""
+    event_retention_s: float = 24 * 3600.0
+    """Claimed event keys older than this are forgotten (Slack retries within minutes)."""
+    event_sweep_interval_s: float = 3600.0
 
     @property
     def socket_mode(self) -> bool:
@@ -71,11 +72,14 @@ class BotSettings:
 
 
 def normalise_database_url(url: str) -> str:
-    """Map the ``postgres://`` / ``postgresql://`` URLs set by hosting platforms to asyncpg."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix) :]
-    return url
+    """Map the ``postgres://`` / ``postgresql://`` URLs set by hosting platforms to asyncpg
+    (the history store's own rules: see :func:`experimentos.store.normalize_database_url`)."""
+    from experimentos.store.engine import normalize_database_url
+
+    try:
+        return normalize_database_url(url)
+    except ValueError as error:
+        raise SettingsError(f"DATABASE_URL: {error}") from None
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

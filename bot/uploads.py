@@ -1,8 +1,10 @@
-"""The CSV upload use-case: from a shared file to a card in its thread.
+"""The CSV upload use-case: from a shared file to a card in its thread, kept in the history.
 
-For each CSV of a message: claim it (file id + message ts, so a redelivered or duplicate event
-never yields a second card), post a placeholder in the thread, download, analyse off the loop,
-then replace the placeholder with the card — or with a specific error message and an error id.
+For each CSV of a message: claim it (file id + message ts, in this process and in the history store,
+so a redelivered or duplicate event — even one delivered to another bot process — never yields a
+second card), post a placeholder in the thread, download, plan the look (which experiment, which
+charter, which sequential plan), analyse off the loop, record the look, then replace the
+placeholder with the card — or with a specific error message and an error id.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import files
 from bot.errors import GENERIC, log_failure, new_error_id, slack_error_code, user_message
+from bot.history import card_context
+from bot.looks import plan_look, record_look
 from bot.options import message_options
 from bot.render import messages
 from bot.render.card import card_text, render_card
 from bot.services import Services
 from experimentos.errors import ExperimentError
+from experimentos.memo import render_markdown
 from experimentos.model import Options
 
 logger = logging.getLogger(__name__)
@@ -40,6 +45,11 @@ class Upload:
     user: str | None
     text: str
     files: tuple[Mapping[str, Any], ...]
+
+    @property
+    def team(self) -> str:
+        """The team the history scopes this upload to."""
+        return self.team_id or ""
 
 
 def upload_from_message(event: Mapping[str, Any], team_id: str | None) -> Upload:
@@ -76,14 +86,19 @@ def needs_info(file: Mapping[str, Any]) -> bool:
 
 
 async def handle_upload(services: Services, client: AsyncWebClient, upload: Upload) -> None:
-    """Analyse every CSV of ``upload`` and answer in its thread; other files are ignored."""
+    """Analyse every CSV of ``upload`` and answer in its thread; other files are ignored.
+
+    The CSVs of one message are looks at the thread's experiment, one after another. When the
+    message starts a new experiment, the first CSV's experiment owns the thread and every other
+    CSV starts an experiment of its own (its card is in the same thread).
+    """
     candidates = [
         await services.file_info(client, str(f["id"])) if needs_info(f) else f for f in upload.files
     ]
     csvs = [
         f
         for f in candidates
-        if files.is_csv(f) and services.seen.claim(("file", str(f.get("id")), upload.message_ts))
+        if files.is_csv(f) and await services.claim(upload.team, event_key(upload, f))
     ]
     if not csvs:
         return
@@ -93,7 +108,19 @@ async def handle_upload(services: Services, client: AsyncWebClient, upload: Uplo
         await _report(client, upload, None, error, file_name=None)
         return
     await _add_reaction(client, upload)
-    await asyncio.gather(*(_handle_file(services, client, upload, f, options) for f in csvs))
+    placeholders = [await _post_placeholder(client, upload, files.display_name(f)) for f in csvs]
+    async with services.threads.hold((upload.team, upload.channel, upload.thread_ts)):
+        owned = await services.store.find_experiment_by_thread(
+            upload.team, upload.channel, upload.thread_ts
+        )
+        for index, (file, placeholder) in enumerate(zip(csvs, placeholders, strict=True)):
+            bind = owned is not None or index == 0
+            await _handle_file(services, client, upload, file, options, placeholder, bind)
+
+
+def event_key(upload: Upload, file: Mapping[str, Any]) -> str:
+    """One key per file per message: what every delivery of that message has in common."""
+    return f"file:{file.get('id')}:{upload.message_ts}"
 
 
 async def _handle_file(
@@ -102,20 +129,44 @@ async def _handle_file(
     upload: Upload,
     file: Mapping[str, Any],
     options: Options,
+    placeholder: str | None,
+    bind_thread: bool,
 ) -> None:
     name = files.display_name(file)
-    placeholder = await _post_placeholder(client, upload, name)
     try:
         fetched = await services.fetch_csv(client, file)
-        analysis = await services.analyse(fetched, options)
-        entry = services.remember(
-            analysis, team_id=upload.team_id, channel=upload.channel, thread_ts=upload.thread_ts
+        plan = await plan_look(
+            services.store,
+            team_id=upload.team,
+            channel=upload.channel,
+            thread_ts=upload.thread_ts,
+            options=options,
+            file_name=fetched.name,
+            bind_thread=bind_thread,
         )
-        await publish(
-            client, upload, placeholder, card_text(analysis), render_card(analysis, key=entry.key)
+        analysis = await services.analyse(fetched, plan.options, target_users=plan.target_users)
+        memo_markdown = await asyncio.to_thread(render_markdown, analysis)
+        record, experiment = await record_look(
+            services.store,
+            plan,
+            analysis,
+            team_id=upload.team,
+            channel=upload.channel,
+            thread_ts=upload.thread_ts,
+            user=upload.user,
+            event_key=event_key(upload, file),
+            memo_markdown=memo_markdown,
         )
+        context = card_context(experiment, record, analysis, plan.previous)
+        blocks = render_card(analysis, key=str(record.id), context=context)
+        card_ts = await publish(client, upload, placeholder, card_text(analysis), blocks)
     except Exception as error:
         await _report(client, upload, placeholder, error, file_name=name)
+        return
+    try:
+        await services.store.set_analysis_message(upload.team, record.id, card_ts)
+    except Exception:  # the card is out and the look is kept; only its message ts is missing
+        logger.exception("could not store the card's ts for analysis %s", record.id)
 
 
 async def _report(
@@ -146,19 +197,21 @@ async def publish(
     placeholder: str | None,
     text: str,
     blocks: Sequence[Block],
-) -> None:
-    """Replace the placeholder (or post in the thread when there is none or it is gone)."""
+) -> str:
+    """Replace the placeholder (or post in the thread when there is none or it is gone);
+    returns the ts of the message that now shows ``blocks``."""
     if placeholder is not None:
         try:
             await client.chat_update(
                 channel=upload.channel, ts=placeholder, text=text, blocks=blocks
             )
-            return
+            return placeholder
         except SlackApiError as error:
             logger.warning("chat.update failed (%s); posting instead", slack_error_code(error))
-    await client.chat_postMessage(
+    response = await client.chat_postMessage(
         channel=upload.channel, thread_ts=upload.thread_ts, text=text, blocks=blocks
     )
+    return str(response["ts"])
 
 
 async def _post_placeholder(client: AsyncWebClient, upload: Upload, name: str) -> str | None:

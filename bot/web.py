@@ -1,4 +1,4 @@
-"""The runtime (services + Web API session + Bolt app) and its HTTP front door.
+"""The runtime (history store + services + Web API session + Bolt app) and its HTTP front door.
 
 ``POST /slack/events`` carries events, slash commands and interactivity (Bolt verifies the
 signature); ``GET /healthz`` answers the platform's health checks.
@@ -14,10 +14,12 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import build_app, build_client
 from bot.services import Services
 from bot.settings import BotSettings
+from experimentos.store import HistoryStore, StoreUnavailable, redact_database_url
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
@@ -31,22 +33,49 @@ class Runtime:
     services: Services
     bolt: AsyncApp
     api_session: aiohttp.ClientSession
+    owns_store: bool = True
 
     async def close(self, *, drain_s: float = 20.0) -> None:
-        """Finish in-flight work (it still needs the Web API), then close everything."""
+        """Finish in-flight work (it still needs the Web API and the store), then close all."""
         await self.services.close(drain_s=drain_s)
         await self.api_session.close()
+        if self.owns_store:
+            await self.services.store.close()
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
 
 
-async def start_runtime(settings: BotSettings, *, executor: Executor | None = None) -> Runtime:
-    services = Services(settings, executor=executor)
+async def start_runtime(
+    settings: BotSettings,
+    *,
+    executor: Executor | None = None,
+    store: HistoryStore | None = None,
+) -> Runtime:
+    """Open the history store (upgrading its schema), start the workers, build the Bolt app.
+
+    An injected ``store`` (tests sharing one database between two apps) is not closed here.
+    """
+    owns_store = store is None
+    if store is None:
+        store = await open_store(settings.database_url)
+    services = Services(settings, store, executor=executor)
     await services.start()
     api_session = aiohttp.ClientSession()
     bolt = build_app(settings, services, build_client(settings, api_session))
-    return Runtime(settings, services, bolt, api_session)
+    return Runtime(settings, services, bolt, api_session, owns_store)
+
+
+async def open_store(url: str) -> HistoryStore:
+    """The history store at ``url``, its schema upgraded; StoreUnavailable naming it if not."""
+    where = redact_database_url(url)
+    try:
+        store = await HistoryStore.open(url)
+    except (SQLAlchemyError, OSError) as error:
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise StoreUnavailable(f"history store {where}: {detail}") from error
+    logger.info("history store: %s", where)
+    return store
 
 
 def build_web_app(runtime: Runtime) -> web.Application:
@@ -59,10 +88,13 @@ def build_web_app(runtime: Runtime) -> web.Application:
 
 
 async def create_web_app(
-    settings: BotSettings, *, executor: Executor | None = None
+    settings: BotSettings,
+    *,
+    executor: Executor | None = None,
+    store: HistoryStore | None = None,
 ) -> web.Application:
     """The aiohttp application ``python -m bot`` serves in HTTP mode (tests serve the same)."""
-    return build_web_app(await start_runtime(settings, executor=executor))
+    return build_web_app(await start_runtime(settings, executor=executor, store=store))
 
 
 async def _slack(request: web.Request) -> web.Response:

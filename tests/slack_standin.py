@@ -73,7 +73,7 @@ class SlackStandIn:
         self.uploads: list[dict[str, Any]] = []
         self.upload_bodies: dict[str, bytes] = {}
         self.files: dict[str, StoredFile] = {}
-        self._failures: dict[str, list[tuple[int, int]]] = {}
+        self._failures: dict[str, list[tuple[int, int, str]]] = {}
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -123,10 +123,17 @@ class SlackStandIn:
     # ------------------------------------------------------------------ test controls
 
     def fail_next(
-        self, method: str, *, status: int = 429, retry_after: int = 1, times: int = 1
+        self,
+        method: str,
+        *,
+        status: int = 429,
+        retry_after: int = 1,
+        times: int = 1,
+        error: str = "ratelimited",
     ) -> None:
-        """Answer the next ``times`` calls of ``method`` with ``status`` (429: with Retry-After)."""
-        self._failures.setdefault(method, []).extend([(status, retry_after)] * times)
+        """Answer the next ``times`` calls of ``method`` with ``status`` (429: with Retry-After)
+        and ``{"ok": false, "error": error}``."""
+        self._failures.setdefault(method, []).extend([(status, retry_after, error)] * times)
 
     def add_file(
         self, name: str, content: bytes, *, filetype: str | None = None, foreign: bool = False
@@ -195,11 +202,9 @@ class SlackStandIn:
         self.calls.append(Call(method, args, dict(request.headers), _port(request)))
         failures = self._failures.get(method)
         if failures:
-            status, retry_after = failures.pop(0)
+            status, retry_after, error = failures.pop(0)
             headers = {"Retry-After": str(retry_after)} if status == 429 else {}
-            return web.json_response(
-                {"ok": False, "error": "ratelimited"}, status=status, headers=headers
-            )
+            return web.json_response({"ok": False, "error": error}, status=status, headers=headers)
         token = _bearer(request) or args.get("token")
         if method == "apps.connections.open":
             ok = token == self.app_token
@@ -309,6 +314,11 @@ class SlackStandIn:
 
     def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "message_ts": self.next_ts()}
+
+    def _m_chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel")), str(args.get("message_ts"))
+        permalink = f"https://standin.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        return {"ok": True, "channel": channel, "permalink": permalink}
 
     def _m_reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True}

@@ -1,9 +1,12 @@
 """The verdict card: Analysis → Block Kit blocks, and its plain-text fallback.
 
-Pure functions of the Analysis and the key the buttons carry; nothing here talks to Slack.
+Pure functions of the Analysis, the key the buttons carry (the stored analysis id) and the
+look's place in its experiment's history; nothing here talks to Slack.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from slack_sdk.models.blocks import Block
 
@@ -11,7 +14,9 @@ from bot.render import blocks as b
 from bot.render import describe as d
 from bot.render.format import VERDICT_EMOJI, esc, probability, truncate
 from bot.render.limits import MAX_FALLBACK_TEXT, fit_message
+from bot.render.people import change_mrkdwn
 from experimentos.model import Analysis
+from experimentos.store import CharterChange
 
 MAX_FINDINGS = 5
 MAX_ARMS_ON_CARD = 6
@@ -22,11 +27,25 @@ ACTION_DETAILS = "card_details"
 ACTION_RECORD = "card_record_decision"
 
 
-def render_card(analysis: Analysis, *, key: str) -> list[Block]:
+@dataclass(frozen=True, slots=True)
+class CardContext:
+    """Where the analysis sits in its experiment's history (plain text; escaped here)."""
+
+    ref: str
+    """``EXP-3``"""
+    look: int
+    look_diff: str | None = None
+    """One line from :func:`experimentos.looks.look_diff`, from the second look on."""
+    charter_changes: tuple[CharterChange, ...] = ()
+    """Charter changes after the first look (the charter lock)."""
+
+
+def render_card(analysis: Analysis, *, key: str, context: CardContext | None = None) -> list[Block]:
     """The card posted in the thread: verdict, health, evidence, next actions, buttons."""
     parts: list[Block] = [
         b.header(_title(analysis)),
         b.section(f"*{esc(analysis.verdict.reason)}*"),
+        *_history(analysis, context),
         _health(analysis),
         *_primary(analysis),
         *_guardrails(analysis),
@@ -62,6 +81,20 @@ def _title(analysis: Analysis) -> str:
     verdict = analysis.verdict
     arm = f" {verdict.arm}" if verdict.kind == "launch" and len(analysis.primary) > 1 else ""
     return f"{VERDICT_EMOJI[verdict.kind]} {verdict.label}{arm} — {analysis.experiment.name}"
+
+
+def _history(analysis: Analysis, context: CardContext | None) -> list[Block]:
+    if context is None:
+        return []
+    of = f" of {analysis.experiment.of_looks}" if analysis.experiment.of_looks else ""
+    where = [f"`{esc(context.ref)}` · Look {context.look}{of}"]
+    if context.look_diff:
+        where.append(f":arrows_counterclockwise: {esc(context.look_diff)}")
+    parts: list[Block] = [b.context(*where)]
+    if context.charter_changes:
+        changes = "; ".join(change_mrkdwn(c) for c in context.charter_changes)
+        parts.append(b.context(f":lock: *Charter changed after the first look:* {changes}"))
+    return parts
 
 
 def _health(analysis: Analysis) -> Block:

@@ -11,7 +11,10 @@ from bot.power_args import USAGE
 from bot.render import blocks as b
 from bot.render.format import esc
 
-HELP_TEXT = "ExperimentOS: drop an experiment's results CSV in a channel, or use /experiment power."
+HELP_TEXT = (
+    "ExperimentOS: drop an experiment's results CSV in a channel, or use /experiment power, new, "
+    "history, show, memo, backlog or status."
+)
 
 
 def render_help(*, unknown: str | None = None) -> list[Block]:
@@ -34,9 +37,16 @@ def render_help(*, unknown: str | None = None) -> list[Block]:
             "`baseline=0.10 mde=0.01` works too; `mde=5% relative` means 5 % of the baseline; "
             "`sd=12.5` sizes a continuous metric. Only you see the answer until you share it."
         ),
-        b.context(
-            "Coming with the history feature: `/experiment history`, `show`, `memo`, `new`, "
-            "`backlog`, `status`."
+        b.section(
+            "*Keep the history* — every card is kept; a CSV posted in a card's thread is the "
+            "next look at that experiment.\n"
+            "• `/experiment new` — plan an experiment (charter: hypothesis, metrics, guardrails, "
+            "split, planned looks, RICE); CSVs in its thread are analysed against it\n"
+            "• `/experiment history [text]` — this channel's experiments and verdicts\n"
+            "• `/experiment show EXP-n` · `/experiment memo EXP-n` — re-post the card, upload the memo\n"
+            "• `/experiment backlog` — proposed experiments by RICE score\n"
+            "• `/experiment status EXP-n launched|held|rolled-back|running|completed [reason]` — "
+            "record the decision (against the verdict, with the reason)"
         ),
     ]
     return parts

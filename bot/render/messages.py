@@ -25,29 +25,12 @@ def problem(text: str, *, file_name: str | None = None, error_id: str | None = N
     return body, parts
 
 
-def not_available(subcommand: str) -> Message:
+def analysis_not_found() -> Message:
     text = (
-        f"`/experiment {esc(subcommand)}` needs the experiment history, which isn't available yet. "
-        "For now, drop a CSV in a channel for a verdict, or use `/experiment power`."
+        "I can't find this card's analysis in the history (the card may be older than the "
+        "history, or from another workspace). Upload the CSV again to get its memo and details."
     )
-    return text, [b.section(text)]
-
-
-def analysis_expired(capacity: int) -> Message:
-    text = (
-        "This card's analysis is no longer in my memory (I keep the last "
-        f"{capacity} analyses until the history feature arrives, and a restart clears them). "
-        "Upload the CSV again to get its memo and details."
-    )
-    return text, [b.section(f":hourglass: {text}")]
-
-
-def record_decision_pending() -> Message:
-    text = (
-        "Recording decisions comes with the history feature. Until then, write the decision "
-        "(who, what, why) as a reply in this thread."
-    )
-    return text, [b.section(f":memo: {text}")]
+    return text, [b.section(f":mag: {text}")]
 
 
 def memo_comment(name: str) -> str:

@@ -43,6 +43,20 @@ def render_power(
     return parts
 
 
+def power_alt_text(plan: Any) -> str:
+    """What the power curve shows, for screen readers (plain text)."""
+    effect = (
+        number(plan.mde_absolute)
+        if getattr(plan, "sd", None) is not None
+        else pp(plan.mde_absolute)
+    )
+    return (
+        f"Power curve: the minimum detectable effect shrinks as users per variant grow; at "
+        f"{count(plan.users_per_variant[0])} users per variant an effect of {effect} is "
+        f"detected with {plan.power * 100:g}% power."
+    )
+
+
 def power_text(plan: Any) -> str:
     return f"Sample size: {count(plan.users_per_variant[0])} users per variant, {count(plan.total_users)} in total."
 

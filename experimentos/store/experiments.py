@@ -73,8 +73,10 @@ async def find_or_create_for_thread(
     thread_ts: str | None,
     name: str,
     created_by: str | None,
+    charter: Charter | None = None,
 ) -> int:
-    """The id of the thread's experiment, created (status running) when the thread has none."""
+    """The id of the thread's experiment, created (status running) when the thread has none,
+    with ``charter`` (else a charter of just ``name``)."""
     if thread_ts is not None:
         found = await id_for_thread(session, team_id, channel_id, thread_ts)
         if found is not None:
@@ -87,7 +89,7 @@ async def find_or_create_for_thread(
         session,
         team_id=team_id,
         channel_id=channel_id,
-        charter=Charter(name=name.strip()[:200] or "Untitled experiment"),
+        charter=charter or Charter(name=name.strip()[:200] or "Untitled experiment"),
         created_by=created_by,
         thread_ts=thread_ts,
         status="running",

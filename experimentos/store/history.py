@@ -230,10 +230,14 @@ class HistoryStore:
         user_id: str | None = None,
         message_ts: str | None = None,
         event_key: str | None = None,
+        charter: Charter | None = None,
+        bind_thread: bool = True,
     ) -> AnalysisRecord:
         """Store one look in ONE transaction: find or create the experiment, number the look,
         insert the analysis. ``experiment_id`` names the experiment; otherwise the thread's is
-        used, or a Running one is created (named ``experiment_name``, else after the file).
+        used, or a Running one is created (with ``charter``, else named ``experiment_name``, else
+        after the file). ``bind_thread=False`` creates a new experiment that does not claim the
+        thread (a second CSV of a message that started one), while the analysis still records it.
         Raises DuplicateEventError when ``event_key`` is already stored.
         """
         looks.check_analysis_fields(
@@ -247,9 +251,10 @@ class HistoryStore:
                         session,
                         team_id=team_id,
                         channel_id=channel_id,
-                        thread_ts=thread_ts,
+                        thread_ts=thread_ts if bind_thread else None,
                         name=experiment_name or _name_in(result) or file_name,
                         created_by=user_id,
+                        charter=charter,
                     )
                 else:
                     await experiments.row_by_id(session, team_id, experiment_id)
@@ -285,6 +290,14 @@ class HistoryStore:
             if row is None or row.team_id != team_id:
                 raise AnalysisNotFound(analysis_id)
             row.message_ts = message_ts
+
+    async def get_analysis(self, team_id: str, analysis_id: int) -> AnalysisRecord | None:
+        """One look by its id (what a card's buttons carry), None when not this team's."""
+        async with self._read() as session:
+            row = await session.get(AnalysisRow, analysis_id)
+            if row is None or row.team_id != team_id:
+                return None
+            return looks.analysis_record(row)
 
     async def latest_analysis(self, team_id: str, experiment_id: int) -> AnalysisRecord | None:
         async with self._read() as session:

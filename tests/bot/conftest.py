@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor
+from pathlib import Path
 
 import pytest
-from harness import RunningBot, settings_for, start_bot, stop_bot
+from harness import RunningBot, settings_for, sqlite_url, start_bot, stop_bot
 from slack_standin import SlackStandIn
 
 from bot.runner import make_executor
@@ -28,7 +29,17 @@ async def standin() -> AsyncIterator[SlackStandIn]:
 
 
 @pytest.fixture
-async def bot(standin: SlackStandIn, analysis_pool: Executor) -> AsyncIterator[RunningBot]:
-    running = await start_bot(standin, settings_for(standin), analysis_pool)
+def database_url(tmp_path: Path) -> str:
+    """The bot's history store: a real SQLite file in the test's own directory."""
+    return sqlite_url(tmp_path)
+
+
+@pytest.fixture
+async def bot(
+    standin: SlackStandIn, analysis_pool: Executor, database_url: str
+) -> AsyncIterator[RunningBot]:
+    running = await start_bot(
+        standin, settings_for(standin, database_url=database_url), analysis_pool
+    )
     yield running
     await stop_bot(running)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,6 +18,7 @@ from slack_standin import SlackStandIn
 
 from bot.settings import BotSettings
 from bot.web import RUNTIME, Runtime, create_web_app
+from experimentos.store import HistoryStore
 
 SIGNING_SECRET = "standin-signing-secret-0123456789"
 CHANNEL = "C0EXPERIMENTS"
@@ -24,8 +27,15 @@ USER = "U0ANALYST"
 _event_ids = itertools.count(1)
 
 
+def sqlite_url(directory: Path | str) -> str:
+    """A history store in a real SQLite file (what ``python -m bot`` uses by default)."""
+    return f"sqlite+aiosqlite:///{Path(directory) / 'history.db'}"
+
+
 def settings_for(standin: SlackStandIn, **overrides: Any) -> BotSettings:
+    """Settings pointing at the stand-in; pass ``database_url`` (else a fresh temporary file)."""
     values: dict[str, Any] = {
+        "database_url": sqlite_url(tempfile.mkdtemp(prefix="bot-history-")),
         "bot_token": standin.bot_token,
         "signing_secret": SIGNING_SECRET,
         "api_url": standin.api_url,
@@ -74,14 +84,21 @@ class RunningBot:
         ) as r:
             return r.status, await r.text()
 
-    async def command(self, text: str, *, response_id: str = "cmd") -> tuple[int, str]:
+    async def command(
+        self,
+        text: str,
+        *,
+        response_id: str = "cmd",
+        channel: str = CHANNEL,
+        user: str = USER,
+    ) -> tuple[int, str]:
         body = urlencode(
             {
                 "command": "/experiment",
                 "text": text,
                 "team_id": self.standin.team_id,
-                "channel_id": CHANNEL,
-                "user_id": USER,
+                "channel_id": channel,
+                "user_id": user,
                 "trigger_id": "1.2.3",
                 "response_url": self.standin.response_url(response_id),
             }
@@ -131,6 +148,35 @@ class RunningBot:
             urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
         )
 
+    async def view_submission(
+        self,
+        callback_id: str,
+        values: dict[str, dict[str, dict[str, Any]]],
+        *,
+        private_metadata: str = "",
+        user: str = USER,
+    ) -> tuple[int, Any]:
+        """Submit a modal; returns the HTTP status and the decoded response (None when empty)."""
+        payload = {
+            "type": "view_submission",
+            "team": {"id": self.standin.team_id, "domain": "standin"},
+            "user": {"id": user, "team_id": self.standin.team_id},
+            "api_app_id": "A0STANDIN",
+            "trigger_id": "4.5.6",
+            "view": {
+                "id": "V0MODAL",
+                "type": "modal",
+                "team_id": self.standin.team_id,
+                "callback_id": callback_id,
+                "private_metadata": private_metadata,
+                "state": {"values": values},
+            },
+        }
+        status, body = await self.post(
+            urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+        )
+        return status, json.loads(body) if body else None
+
     async def upload(
         self, files: list[dict[str, Any]], *, text: str = "", thread_ts: str | None = None
     ) -> str:
@@ -158,8 +204,15 @@ class RunningBot:
         await self.runtime.services.wait_idle()
 
 
-async def start_bot(standin: SlackStandIn, settings: BotSettings, executor: Any) -> RunningBot:
-    app = await create_web_app(settings, executor=executor)
+async def start_bot(
+    standin: SlackStandIn,
+    settings: BotSettings,
+    executor: Any,
+    *,
+    store: HistoryStore | None = None,
+) -> RunningBot:
+    """Serve the bot on a random port; it opens ``settings.database_url`` unless given ``store``."""
+    app = await create_web_app(settings, executor=executor, store=store)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -194,3 +247,51 @@ def mrkdwn_texts(blocks: list[dict[str, Any]]) -> list[str]:
 
 def header_of(message: Any) -> str:
     return str(message.blocks[0]["text"]["text"])
+
+
+async def cards_in(bot: RunningBot, thread_ts: str, count: int = 1) -> list[Any]:
+    """The verdict cards in a thread once there are ``count`` of them and the bot is idle."""
+    standin = bot.standin
+    await standin.wait_for(lambda: len(standin.cards(CHANNEL, thread_ts)) >= count)
+    await bot.idle()
+    return standin.cards(CHANNEL, thread_ts)
+
+
+def button_value(message: Any, action_id: str) -> str:
+    actions = next(b for b in message.blocks if b["type"] == "actions")
+    return str(next(e for e in actions["elements"] if e["action_id"] == action_id)["value"])
+
+
+def view_of(call: Any) -> dict[str, Any]:
+    view = call.args["view"]
+    return json.loads(view) if isinstance(view, str) else view
+
+
+_INPUT_KINDS = {
+    "owner": ("users_select", "selected_user"),
+    "start": ("datepicker", "selected_date"),
+    "end": ("datepicker", "selected_date"),
+    "looks": ("number_input", "value"),
+    "target": ("number_input", "value"),
+    "reach": ("number_input", "value"),
+    "impact": ("number_input", "value"),
+    "confidence": ("number_input", "value"),
+    "effort": ("number_input", "value"),
+    "decision": ("static_select", "selected_option"),
+}
+
+
+def form_values(**fields: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    """A modal's ``state.values`` as Slack sends it (block id → action ``value`` → its input)."""
+    values: dict[str, dict[str, dict[str, Any]]] = {}
+    for block_id, value in fields.items():
+        kind, key = _INPUT_KINDS.get(block_id, ("plain_text_input", "value"))
+        if key == "selected_option":
+            value = {"value": value, "text": {"type": "plain_text", "text": value}}
+        values[block_id] = {"value": {"type": kind, key: value}}
+    return values
+
+
+def texts_of(message: Any) -> str:
+    """Every text of a message's blocks, as one JSON string to search in."""
+    return json.dumps(message.blocks, ensure_ascii=False)

@@ -1,9 +1,11 @@
-"""The card's buttons over real HTTP: Memo uploads files, Details posts, Record decision explains."""
+"""The card's buttons over real HTTP: Memo uploads files, Details posts, Record decision opens a
+modal — all from the stored analysis whose id the button carries."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
 from harness import CHANNEL, RunningBot, header_of
 from slack_standin import SlackStandIn
 
@@ -59,26 +61,49 @@ async def test_details_posts_every_arm_in_the_thread(
     rendered = json.dumps(blocks)
     assert "revenue" in rendered
     assert "Bayesian view" in rendered
+    # …then the forest plot, with alt text for screen readers.
+    [upload] = await standin.wait_for(lambda: standin.uploads)
+    assert upload["thread_ts"] == ts
+    assert [f["title"] for f in upload["files"]] == ["Pricing page — forest plot"]
+    [step] = standin.calls_to("files.getUploadURLExternal")
+    assert step.args["filename"].endswith(".png") and "variant_a" in step.args["alt_txt"]
+    assert len(step.args["alt_txt"]) <= 1000
+    assert next(iter(standin.upload_bodies.values())).startswith(b"\x89PNG")
 
 
-async def test_an_expired_analysis_is_explained(bot: RunningBot, standin: SlackStandIn) -> None:
-    status, _ = await bot.action(ACTION_MEMO, json.dumps({"k": "gone"}), response_id="exp")
+@pytest.mark.parametrize("key", ["gone", "999999"])
+async def test_a_card_whose_analysis_is_not_in_the_history_is_explained(
+    bot: RunningBot, standin: SlackStandIn, key: str
+) -> None:
+    status, _ = await bot.action(ACTION_MEMO, json.dumps({"k": key}), response_id="exp")
     assert status == 200
     [answer] = await standin.wait_for(lambda: standin.responses)
     assert answer["response_type"] == "ephemeral"
-    assert "no longer in my memory" in answer["text"]
+    assert "can't find this card's analysis in the history" in answer["text"]
     assert not standin.uploads
 
 
-async def test_record_decision_says_it_comes_with_history(
+async def test_buttons_carry_the_stored_analysis_id(bot: RunningBot, standin: SlackStandIn) -> None:
+    _ts, value = await card_in_thread(bot, standin, THREE_ARMS)
+    analysis_id = int(json.loads(value)["k"])
+    stored = await bot.runtime.services.store.get_analysis(standin.team_id, analysis_id)
+    assert stored is not None and stored.result["experiment"]["name"] == "Pricing page"
+
+
+async def test_record_decision_opens_the_decision_modal(
     bot: RunningBot, standin: SlackStandIn
 ) -> None:
     ts, value = await card_in_thread(bot, standin, THREE_ARMS)
     status, _ = await bot.action(ACTION_RECORD, value, thread_ts=ts)
     assert status == 200
-    [answer] = await standin.wait_for(lambda: standin.responses)
-    assert answer["response_type"] == "ephemeral"
-    assert "history feature" in answer["text"]
+    [call] = await standin.wait_for(lambda: standin.calls_to("views.open"))
+    view = call.args["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    assert call.args["trigger_id"] == "1.2.3"
+    assert view["callback_id"] == "decision_record"
+    assert json.loads(view["private_metadata"]) == {"a": int(json.loads(value)["k"])}
+    rendered = json.dumps(view["blocks"])
+    assert "Launch" in rendered and "EXP-1" in rendered
 
 
 async def test_a_failing_memo_upload_is_reported_with_an_error_id(

@@ -1,11 +1,11 @@
-"""/experiment over real HTTP: help, power, bad power, share, not-yet-available subcommands."""
+"""/experiment over real HTTP: help, power, bad power, share (history subcommands: test_bot_history)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from harness import RunningBot
+from harness import CHANNEL, RunningBot
 from slack_standin import SlackStandIn
 
 from bot.render.power import ACTION_SHARE
@@ -49,6 +49,12 @@ async def test_power_answers_ephemerally_with_a_share_button(
     assert shared[0]["response_type"] == "in_channel"
     assert "14,751 users per variant" in json.dumps(shared[0]["blocks"])
     assert "Shared by" in json.dumps(shared[0]["blocks"])
+    # The power curve follows in the channel (a file: where the bot is a member).
+    [upload] = await standin.wait_for(lambda: standin.uploads)
+    assert upload["channel_id"] == CHANNEL
+    assert [f["title"] for f in upload["files"]] == ["Sample size — power curve"]
+    [step] = standin.calls_to("files.getUploadURLExternal")
+    assert "14,751 users per variant" in step.args["alt_txt"]
 
 
 @pytest.mark.parametrize(
@@ -85,14 +91,3 @@ async def test_bad_power_gets_a_specific_ephemeral_error(
     rendered = json.dumps(answer[0]["blocks"])
     assert fragment in rendered
     assert "Error id" in rendered
-
-
-@pytest.mark.parametrize("name", ["history", "show", "memo", "new", "backlog", "status"])
-async def test_history_subcommands_say_they_are_not_available_yet(
-    bot: RunningBot, name: str
-) -> None:
-    status, body = await bot.command(f"{name} checkout")
-    assert status == 200
-    answer = json.loads(body)
-    assert answer["response_type"] == "ephemeral"
-    assert "isn't available yet" in answer["text"]

@@ -39,7 +39,7 @@ def kwargs_for(recorder: Recorder, services: Services) -> dict[str, Any]:
 
 @pytest.fixture
 def services() -> Services:
-    return Services(BotSettings(bot_token="xoxb-x", signing_secret="s"))
+    return Services(BotSettings(bot_token="xoxb-x", signing_secret="s"), store=None)  # type: ignore[arg-type]
 
 
 async def test_returns_at_ack_while_the_work_goes_on(services: Services) -> None:

@@ -53,6 +53,37 @@ async def test_a_missing_token_is_one_line_and_exit_code_2(
     assert "Traceback" not in stderr.decode()
 
 
+@pytest.mark.parametrize(
+    ("database_url", "fragment"),
+    [
+        ("mysql://u@db/x", "DATABASE_URL: the database URL names 'mysql'"),
+        ("postgresql://postgres@127.0.0.1:1/none", "history store postgresql+asyncpg://"),
+    ],
+)
+async def test_a_bad_or_unreachable_database_is_one_line(database_url: str, fragment: str) -> None:
+    env = clean_env(
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_SIGNING_SECRET="s",
+        DATABASE_URL=database_url,
+        ANALYSIS_EXECUTOR="thread",
+        PORT=str(free_port()),
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode in (1, 2)
+    errors = [line for line in stderr.decode().splitlines() if line.startswith("bot: ")]
+    assert len(errors) == 1 and fragment in errors[0], stderr.decode()
+    assert "Traceback" not in stderr.decode()
+
+
 def test_settings_from_env() -> None:
     settings = BotSettings.from_env(
         {
@@ -111,9 +142,12 @@ async def wait_healthy(url: str, process: asyncio.subprocess.Process) -> None:
     raise AssertionError("python -m bot never became healthy")
 
 
-async def test_python_m_bot_serves_http_and_stops_gracefully(standin: SlackStandIn) -> None:
+async def test_python_m_bot_serves_http_and_stops_gracefully(
+    standin: SlackStandIn, database_url: str
+) -> None:
     port = free_port()
     env = clean_env(
+        DATABASE_URL=database_url,
         SLACK_BOT_TOKEN=standin.bot_token,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         SLACK_API_URL=standin.api_url,
@@ -156,8 +190,9 @@ async def test_python_m_bot_serves_http_and_stops_gracefully(standin: SlackStand
     assert standin.bot_token not in log
 
 
-async def test_python_m_bot_in_socket_mode(standin: SlackStandIn) -> None:
+async def test_python_m_bot_in_socket_mode(standin: SlackStandIn, database_url: str) -> None:
     env = clean_env(
+        DATABASE_URL=database_url,
         SLACK_BOT_TOKEN=standin.bot_token,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         SLACK_APP_TOKEN=standin.app_token,

@@ -92,5 +92,6 @@ def test_features(manifest: dict[str, Any]) -> None:
     assert manifest["features"]["bot_user"]["display_name"]
 
 
-def test_procfile_runs_the_bot() -> None:
-    assert (ROOT / "Procfile").read_text().strip() == "web: python -m bot"
+def test_procfile_migrates_then_runs_the_bot() -> None:
+    lines = (ROOT / "Procfile").read_text().strip().splitlines()
+    assert lines == ["release: python -m experimentos.store upgrade", "web: python -m bot"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.files import FileProblem, TokenHosts, check_content, check_declared_size, is_csv, origin
-from bot.memory import RecentAnalyses, SeenKeys
+from bot.memory import KeyedLocks, SeenKeys
 from bot.options import _plain
 from bot.power_args import PowerArgsError, parse_power_args
 
@@ -105,14 +107,20 @@ def test_seen_keys_are_bounded() -> None:
     assert seen.duplicates == 1
 
 
-def test_recent_analyses_are_an_lru(monkeypatch: pytest.MonkeyPatch) -> None:
-    recent = RecentAnalyses(max_items=2)
-    first = recent.put("A", team_id="T", channel="C", thread_ts="1")  # type: ignore[arg-type]
-    second = recent.put("B", team_id="T", channel="C", thread_ts="2")  # type: ignore[arg-type]
-    assert recent.get(first.key) is first  # touch: now `second` is the oldest
-    recent.put("C", team_id="U", channel="C", thread_ts="3")  # type: ignore[arg-type]
-    assert recent.get(second.key) is None
-    assert [e.analysis for e in recent.latest(team_id="T")] == ["A"]
+async def test_keyed_locks_serialise_one_key_and_forget_it_after() -> None:
+    locks = KeyedLocks()
+    order: list[str] = []
+
+    async def work(key: str, name: str, pause: float) -> None:
+        async with locks.hold(key):
+            order.append(f"{name}+")
+            await asyncio.sleep(pause)
+            order.append(f"{name}-")
+
+    await asyncio.gather(work("t1", "a", 0.05), work("t1", "b", 0), work("t2", "c", 0))
+    assert order.index("a-") < order.index("b+")  # same thread: one after the other
+    assert order.index("c+") < order.index("a-")  # another thread does not wait
+    assert len(locks) == 0
 
 
 def test_message_text_is_read_as_typed() -> None:

@@ -1,31 +1,62 @@
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.listeners.actions.lookup import recent_or_explain
+from bot.files import upload_chart
+from bot.history import looks_so_far
+from bot.listeners.actions.lookup import look_or_explain
 from bot.render.details import details_text, render_details
 from bot.services import Services
+
+logger = logging.getLogger(__name__)
 
 
 async def on_details(
     ack: AsyncAck,
     action: dict[str, Any],
+    context: AsyncBoltContext,
     client: AsyncWebClient,
     respond: AsyncRespond,
     services: Services,
 ) -> None:
-    """Post every arm, metric and the Bayesian view in the card's thread."""
+    """Post every arm, metric and the Bayesian view of the stored look in the card's thread,
+    then its forest plot (drawn on demand: the card itself never waits for matplotlib)."""
     await ack()
-    entry = await recent_or_explain(action, services, respond)
-    if entry is None:
+    look = await look_or_explain(action, context.team_id, services, respond)
+    if look is None:
         return
     await client.chat_postMessage(
-        channel=entry.channel,
-        thread_ts=entry.thread_ts,
-        text=details_text(entry.analysis),
-        blocks=render_details(entry.analysis),
+        channel=look.channel,
+        thread_ts=look.thread_ts,
+        text=details_text(look.analysis),
+        blocks=render_details(look.analysis),
     )
+    name = look.analysis.experiment.name
+    png, alt_text = await services.forest_chart(look.analysis)
+    await upload_chart(
+        client,
+        channel=look.channel,
+        thread_ts=look.thread_ts,
+        png=png,
+        name=name,
+        title="forest plot",
+        alt_text=alt_text,
+    )
+    if look.record.look > 1:
+        points, of_looks, alt_text = await looks_so_far(services, context.team_id or "", look)
+        png = await services.looks_chart(points, of_looks=of_looks)
+        await upload_chart(
+            client,
+            channel=look.channel,
+            thread_ts=look.thread_ts,
+            png=png,
+            name=name,
+            title="looks",
+            alt_text=alt_text,
+        )

@@ -14,5 +14,5 @@ async def on_app_home_opened(
 ) -> None:
     if event.get("tab", "home") != "home":
         return
-    recent = services.recent.latest(team_id=context.team_id)
+    recent = await services.store.recent_for_team(context.team_id or "", limit=15)
     await client.views_publish(user_id=event["user"], view=render_home(recent))

@@ -1,0 +1,210 @@
+"""The charter modal's submitted values → a Charter, or the errors to show in the modal.
+
+Pure: the view's ``state.values`` in, ``(charter, {})`` or ``(None, {block_id: message})`` out, so
+Slack can show each message under its field (``response_action: errors``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from experimentos.config import load_thresholds
+from experimentos.errors import OptionError
+from experimentos.options import parse_split
+from experimentos.store import Charter, CharterGuardrail, Rice
+
+MAX_LOOKS = 20
+RICE_FIELDS = ("reach", "impact", "confidence", "effort")
+FLAGS = {"higher-is-better", "higher_is_better", "higher-better"}
+_SEPARATORS = re.compile(r"[\n;,]+")
+
+
+class FormErrors(dict[str, str]):
+    """Messages by block id; the first message per field wins."""
+
+    def add(self, block_id: str, message: str) -> None:
+        self.setdefault(block_id, message)
+
+
+def parse_charter_form(
+    values: Mapping[str, Mapping[str, Mapping[str, Any]]],
+) -> tuple[Charter | None, dict[str, str]]:
+    errors = FormErrors()
+    field = _reader(values)
+    name = " ".join(field("name").split())
+    if not name:
+        errors.add("name", "Give the experiment a name.")
+    elif len(name) > 200:
+        errors.add("name", "At most 200 characters.")
+    split = _split(field("split"), errors)
+    guardrails = _guardrails(field("guardrails"), errors)
+    looks = _whole(field("looks"), "looks", errors, low=1, high=MAX_LOOKS)
+    target = _whole(field("target"), "target", errors, low=1)
+    start, end = _date(field("start"), "start", errors), _date(field("end"), "end", errors)
+    if start and end and end <= start:
+        errors.add("end", "The end date must be after the start date.")
+    rice = _rice(field, errors)
+    if errors:
+        return None, dict(errors)
+    try:
+        charter = Charter(
+            name=name,
+            owner=field("owner") or None,
+            hypothesis=field("hypothesis").strip() or None,
+            target_segment=field("segment").strip()[:200] or None,
+            primary_metric=field("primary").strip()[:200] or None,
+            guardrails=guardrails,
+            expected_split=split,
+            planned_looks=looks,
+            target_sample_size=target,
+            start_date=start,
+            end_date=end,
+            rice=rice,
+        )
+    except ValueError as error:  # the charter's own checks, should a rule above miss one
+        return None, {"name": str(error)}
+    return charter, {}
+
+
+def _reader(values: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> Any:
+    def field(block_id: str) -> str:
+        for element in (values.get(block_id) or {}).values():
+            for key in ("value", "selected_user", "selected_date"):
+                if element.get(key):
+                    return str(element[key])
+            selected = element.get("selected_option") or {}
+            return str(selected.get("value") or "")
+        return ""
+
+    return field
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text.strip().rstrip("%").replace(",", "").replace("_", ""))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _whole(
+    text: str, block_id: str, errors: FormErrors, *, low: int, high: int | None = None
+) -> int | None:
+    if not text.strip():
+        return None
+    value = _number(text)
+    if value is None or value != int(value):
+        errors.add(block_id, "A whole number, please.")
+        return None
+    if value < low or (high is not None and value > high):
+        errors.add(block_id, f"Between {low} and {high}." if high else f"At least {low}.")
+        return None
+    return int(value)
+
+
+def _date(text: str, block_id: str, errors: FormErrors) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        errors.add(block_id, "Pick a date.")
+        return None
+
+
+def _split(text: str, errors: FormErrors) -> tuple[float, ...] | None:
+    if not text.strip():
+        return None
+    try:
+        shares = parse_split(text)
+    except OptionError as error:
+        errors.add("split", error.message)
+        return None
+    total = sum(shares)
+    if not math.isclose(total, 100, abs_tol=0.01):
+        errors.add("split", f"The split must add up to 100 (it adds up to {total:g}), e.g. 50/50.")
+        return None
+    return shares
+
+
+def _rice(field: Any, errors: FormErrors) -> Rice | None:
+    raw = {name: field(name).strip() for name in RICE_FIELDS}
+    given = [name for name, text in raw.items() if text]
+    if not given:
+        return None
+    for name in RICE_FIELDS:
+        if not raw[name]:
+            errors.add(name, "Give all four RICE numbers, or none.")
+    numbers = {name: _number(raw[name]) for name in given}
+    for name, value in numbers.items():
+        if value is None or value <= 0:
+            errors.add(name, "A positive number, please.")
+    confidence = numbers.get("confidence")
+    if confidence is not None and confidence > 100:
+        errors.add("confidence", "A percentage up to 100 (80 means 80% confident).")
+    if any(name in errors for name in RICE_FIELDS):
+        return None
+    return Rice(
+        reach=numbers["reach"],  # type: ignore[arg-type]
+        impact=numbers["impact"],  # type: ignore[arg-type]
+        confidence=numbers["confidence"] / 100,  # type: ignore[operator]
+        effort=numbers["effort"],  # type: ignore[arg-type]
+    )
+
+
+def _guardrails(text: str, errors: FormErrors) -> tuple[CharterGuardrail, ...]:
+    entries = [line.strip() for line in _SEPARATORS.split(text) if line.strip()]
+    parsed: list[CharterGuardrail] = []
+    for entry in entries:
+        guardrail, problem = parse_guardrail(entry)
+        if problem:
+            errors.add("guardrails", f"“{entry}”: {problem}")
+        elif guardrail is not None:
+            parsed.append(guardrail)
+    names = [g.name for g in parsed]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        errors.add("guardrails", f"{', '.join(duplicates)} is listed twice.")
+    return tuple(parsed)
+
+
+def parse_guardrail(entry: str) -> tuple[CharterGuardrail | None, str | None]:
+    """``name [higher-is-better] [worsened=0.1] [severe=0.3] [margin=1%]`` (thresholds in pp)."""
+    name, *tokens = entry.split()
+    values: dict[str, Any] = {"name": name.lower(), "higher_is_better": False}
+    for token in tokens:
+        key, sep, raw = token.partition("=")
+        key = key.lower()
+        if not sep and key in FLAGS:
+            values["higher_is_better"] = True
+        elif key in ("worsened", "severe") and sep:
+            number = _number(raw.lower().removesuffix("pp"))
+            if number is None:
+                return None, f"{key} must be a number of percentage points, like {key}=0.2."
+            values[f"{key}_pp"] = number
+        elif key == "margin" and sep:
+            number = _number(raw)
+            share = (
+                None if number is None else number / 100 if raw.strip().endswith("%") else number
+            )
+            if share is None or not 0 < share < 1:
+                return None, "margin must be between 0% and 100%, like margin=1%."
+            values["margin_rel"] = share
+        else:
+            return None, (
+                f"I don't understand “{token}”; write name [higher-is-better] [worsened=0.1] "
+                "[severe=0.3] [margin=1%]."
+            )
+    defaults = load_thresholds()
+    worsened = values.get("worsened_pp", defaults.guardrail_worsened_pp)
+    severe = values.get("severe_pp", defaults.guardrail_severe_pp)
+    if not 0 < worsened <= severe:
+        return None, (
+            f"thresholds must satisfy 0 < worsened ≤ severe (here worsened={worsened:g}, "
+            f"severe={severe:g} pp)."
+        )
+    return CharterGuardrail(**values), None

@@ -1,0 +1,195 @@
+"""``/experiment new``: the charter modal, and the charter message posted in the channel."""
+
+from __future__ import annotations
+
+import json
+
+from slack_sdk.models.blocks import (
+    Block,
+    DatePickerElement,
+    InputBlock,
+    NumberInputElement,
+    PlainTextInputElement,
+    UserSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.audit import split_text
+from bot.render import blocks as b
+from bot.render.format import count, esc, truncate
+from bot.render.limits import MAX_FALLBACK_TEXT
+from bot.render.people import user
+from experimentos.store import CharterGuardrail, ExperimentRecord
+
+CALLBACK_CHARTER = "charter_new"
+VALUE = "value"
+"""The action id of every input (the block id names the field)."""
+
+
+def charter_modal(*, channel_id: str, user_id: str) -> View:
+    """The modal ``/experiment new`` opens; the channel rides along in ``private_metadata``."""
+    fields: list[Block] = [
+        _text("name", "Name", placeholder="Checkout v2", optional=False, max_length=200),
+        InputBlock(
+            block_id="owner",
+            label="Owner",
+            element=UserSelectElement(action_id=VALUE, initial_user=user_id),
+            optional=True,
+        ),
+        _text(
+            "hypothesis",
+            "Hypothesis",
+            multiline=True,
+            placeholder="If we shorten checkout, conversion rises, because fewer people drop out.",
+        ),
+        _text("segment", "Target segment", placeholder="New users on web"),
+        _text(
+            "primary",
+            "Primary metric",
+            placeholder="conversions",
+            hint="The CSV column of the 0/1 metric that decides (e.g. conversions, retention_7).",
+        ),
+        _text(
+            "guardrails",
+            "Guardrails",
+            multiline=True,
+            placeholder="guardrail_refund worsened=0.2 severe=0.5\ncheckout_rate higher-is-better margin=1%",
+            hint="One per line: name [higher-is-better] [worsened=0.1] [severe=0.3] [margin=1%]. "
+            "Thresholds in percentage points; the margin is relative (non-inferiority).",
+        ),
+        _text(
+            "split",
+            "Expected split",
+            placeholder="50/50",
+            hint="Percent per arm, control first; adds up to 100.",
+        ),
+        _number(
+            "looks",
+            "Planned looks",
+            whole=True,
+            low=1,
+            high=20,
+            hint="1–20. Planned looks get sequential boundaries; leave empty for one analysis.",
+        ),
+        _number(
+            "target",
+            "Target sample size",
+            whole=True,
+            low=1,
+            hint="Users in all arms together; each look's information fraction is users so far ÷ this.",
+        ),
+        _date("start", "Start date"),
+        _date("end", "End date"),
+        _number("reach", "RICE reach", hint="Users affected per quarter."),
+        _number(
+            "impact", "RICE impact", hint="0.25 minimal · 0.5 low · 1 medium · 2 high · 3 massive."
+        ),
+        _number("confidence", "RICE confidence (%)", high=100, hint="80 means 80% confident."),
+        _number("effort", "RICE effort", hint="Person-months."),
+    ]
+    return View(
+        type="modal",
+        callback_id=CALLBACK_CHARTER,
+        title="New experiment",
+        submit="Create",
+        close="Cancel",
+        private_metadata=json.dumps({"c": channel_id}),
+        blocks=fields,
+    )
+
+
+def _text(
+    block_id: str,
+    label: str,
+    *,
+    placeholder: str | None = None,
+    hint: str | None = None,
+    multiline: bool = False,
+    optional: bool = True,
+    max_length: int = 3000,
+) -> InputBlock:
+    element = PlainTextInputElement(
+        action_id=VALUE, placeholder=placeholder, multiline=multiline, max_length=max_length
+    )
+    return InputBlock(block_id=block_id, label=label, element=element, hint=hint, optional=optional)
+
+
+def _number(
+    block_id: str,
+    label: str,
+    *,
+    whole: bool = False,
+    low: float | None = None,
+    high: float | None = None,
+    hint: str | None = None,
+) -> InputBlock:
+    element = NumberInputElement(
+        action_id=VALUE, is_decimal_allowed=not whole, min_value=low, max_value=high
+    )
+    return InputBlock(block_id=block_id, label=label, element=element, hint=hint, optional=True)
+
+
+def _date(block_id: str, label: str) -> InputBlock:
+    return InputBlock(
+        block_id=block_id, label=label, element=DatePickerElement(action_id=VALUE), optional=True
+    )
+
+
+# --------------------------------------------------------------------------- the message
+
+
+def charter_message(experiment: ExperimentRecord) -> tuple[str, list[Block]]:
+    """The charter as posted in the channel: its thread is where the experiment's CSVs go."""
+    c = experiment.charter
+    title = f":clipboard: {experiment.ref} — {c.name}"
+    parts: list[Block] = [b.header(title)]
+    if c.hypothesis:
+        parts.append(b.section(f"*Hypothesis:* {esc(c.hypothesis)}"))
+    parts.append(b.fields(_facts(experiment)))
+    if c.guardrails:
+        lines = ["*Guardrails*", *(f"• {guardrail_mrkdwn(g)}" for g in c.guardrails)]
+        parts.append(b.section("\n".join(lines)))
+    parts.append(
+        b.context(
+            f"Post the results CSV *in this thread*: each one is a look at `{esc(experiment.ref)}`, "
+            f"analysed against this charter. Created by {user(experiment.created_by)}."
+        )
+    )
+    text = truncate(f"{experiment.ref} — {esc(c.name)}: experiment charter", MAX_FALLBACK_TEXT)
+    return text, parts
+
+
+def _facts(experiment: ExperimentRecord) -> list[str]:
+    c = experiment.charter
+    looks = f"{c.planned_looks} (sequential)" if c.planned_looks else "one fixed-horizon analysis"
+    dates = " → ".join(d.isoformat() for d in (c.start_date, c.end_date) if d) or "not set"
+    facts = [
+        f"*Owner*\n{user(c.owner) if c.owner else 'not set'}",
+        f"*Status*\n{experiment.status.capitalize()}",
+        f"*Primary metric*\n{esc(c.primary_metric) if c.primary_metric else 'conversions'}",
+        f"*Target segment*\n{esc(c.target_segment) if c.target_segment else 'everyone'}",
+        f"*Expected split*\n{split_text(c.expected_split)}",
+        f"*Planned looks*\n{looks}",
+        f"*Target sample size*\n{count(c.target_sample_size) if c.target_sample_size else 'not set'}",
+        f"*Dates*\n{dates}",
+    ]
+    if c.rice is not None:
+        r = c.rice
+        facts.append(
+            f"*RICE score*\n{r.score:,.0f} (reach {r.reach:,.0f} · impact {r.impact:g} · "
+            f"confidence {r.confidence * 100:g}% · effort {r.effort:g})"
+        )
+    return facts
+
+
+def guardrail_mrkdwn(g: CharterGuardrail) -> str:
+    parts = [f"`{esc(g.name)}`"]
+    if g.higher_is_better:
+        parts.append("higher is better")
+    if g.worsened_pp is not None:
+        parts.append(f"worsened &gt; {g.worsened_pp:g} pp")
+    if g.severe_pp is not None:
+        parts.append(f"severe &gt; {g.severe_pp:g} pp")
+    if g.margin_rel is not None:
+        parts.append(f"may not get more than {g.margin_rel * 100:g}% worse")
+    return " · ".join(parts)
