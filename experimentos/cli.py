@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from experimentos import text_report
-from experimentos.analysis import analyze
+from experimentos import ingest, text_report
+from experimentos.analysis import analyze_data
 from experimentos.config import load_thresholds
 from experimentos.errors import ExperimentError
 from experimentos.memo import render_html, render_markdown
@@ -28,20 +28,23 @@ FORMAT_PLUGINS = "experimentos.formats"
 Renderer = Callable[[Analysis], str]
 
 
-def _formats() -> dict[str, Renderer]:
-    builtin: dict[str, Renderer] = {
-        "text": text_report.render,
-        "md": render_markdown,
-        "html": _render_html,
-        "json": lambda a: json.dumps(a.to_dict(), indent=2, ensure_ascii=False) + "\n",
+def _formats() -> dict[str, Callable[[], Renderer]]:
+    """Format name → its renderer, loaded on demand (a plugin may import a lot: the Slack shell)."""
+    builtin: dict[str, Callable[[], Renderer]] = {
+        "text": lambda: text_report.render,
+        "md": lambda: render_markdown,
+        "html": lambda: _render_html,
+        "json": lambda: lambda a: json.dumps(a.to_dict(), indent=2, ensure_ascii=False) + "\n",
     }
     for plugin in entry_points(group=FORMAT_PLUGINS):
-        builtin.setdefault(plugin.name, plugin.load())
+        builtin.setdefault(plugin.name, plugin.load)
     return builtin
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else argv
+    # The history store (SQLAlchemy, Alembic) takes longer to import than an analysis takes.
+    parser = _parser(history=not argv or argv[0] not in ("analyze", "power"))
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
@@ -59,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(*, history: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="experimentos",
         description="Turn A/B-test results into a Launch / Hold / Rollback decision.",
@@ -67,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_analyze(commands)
     _add_power(commands)
+    if not history:
+        return parser
     try:
         from experimentos import cli_history
     except ImportError:  # the history store is optional at import time
@@ -134,13 +139,12 @@ def _run_analyze(args: argparse.Namespace) -> int:
         variant_column=args.variant_column,
         user_column=args.user_column,
     )
-    data = args.file.read_bytes()
     thresholds = load_thresholds()
     if args.record:
         from experimentos.cli_record import analyze_and_record
 
         analysis, where = analyze_and_record(
-            data,
+            args.file.read_bytes(),
             file_name=args.file.name,
             options=options,
             thresholds=thresholds,
@@ -148,13 +152,15 @@ def _run_analyze(args: argparse.Namespace) -> int:
         )
         print(where, file=sys.stderr)
     else:
-        analysis = analyze(data, file_name=args.file.name, options=options, thresholds=thresholds)
+        # From the path: DuckDB reads a user-level file where it lies, never as Python bytes.
+        parsed = ingest.parse_path(args.file, options=options, thresholds=thresholds)
+        analysis = analyze_data(parsed, options=options, thresholds=thresholds)
     if args.chart is not None:
         _write_chart(analysis, args.chart)
     if args.format == "pdf":
         _write_pdf(analysis, args.out)
         return 0
-    output = formats[args.format](analysis)
+    output = formats[args.format]()(analysis)
     _emit(output, args.out)
     return 0
 

@@ -1,12 +1,9 @@
-"""Column names of real exports: normalisation, aliases, metric families, boolean cells."""
+"""Column names of real exports: normalisation, aliases, metric families, boolean words."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-
-import numpy as np
-import pandas as pd
 
 USER_ALIASES = ("user_id", "userid", "user id", "uid", "user")
 VARIANT_ALIASES = ("variant", "group", "test group", "version", "arm", "bucket")
@@ -45,15 +42,3 @@ def mean_metric_names(columns: Iterable[str]) -> list[str]:
         and not column[: -len("_sum")].endswith("_pre")
         and not column.endswith("_cross_sum")
     ]
-
-
-def as_binary(values: pd.Series) -> pd.Series | None:
-    """0/1 (as float, NaN for empty cells) if every non-empty cell is a boolean word, else None."""
-    lowered = values.str.casefold()
-    filled = lowered[lowered != ""]
-    if filled.empty or not filled.isin(TRUE_WORDS | FALSE_WORDS).all():
-        return None
-    result = pd.Series(np.nan, index=values.index)
-    result[lowered.isin(TRUE_WORDS)] = 1.0
-    result[lowered.isin(FALSE_WORDS)] = 0.0
-    return result

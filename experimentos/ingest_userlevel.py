@@ -1,19 +1,37 @@
-"""User-level files (one row per user) → the same per-arm sufficient statistics, vectorised."""
+"""User-level files (one row per user) → per-arm sufficient statistics, computed by DuckDB.
+
+The CSV is read by DuckDB straight from disk; Python sees only aggregates. The usual file — integer
+user ids, each once — takes one parallel pass (``ingest_userlevel_sql.first_pass``): counts, sums,
+sums of squares, the largest values (for the 99.9th percentile) and a bitmap of user ids that
+proves no user repeats. Anything else (repeated or crossed users, text ids, segments) takes the
+keyed path: one row per user in a DuckDB table, then the same aggregates from it.
+
+The rules are those of SPEC §2.1: cells are trimmed, labels case-folded, booleans are
+TRUE/FALSE/yes/no/1/0, the primary must be 0/1, a user in several variants is left out (Warning;
+Blocked above ``thresholds.duplicate_user_blocked_share``), a user's rows in one variant are merged
+(0/1 by max, numbers by sum), an extreme outlier (max > 10 × p99.9) is reported and the metric is
+also reported capped at p99.9, and a numeric ``pre_<m>`` column is the CUPED covariate of ``<m>``.
+"""
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
 
 from experimentos import ingest
-from experimentos.ingest_columns import (
-    USER_ALIASES,
-    VARIANT_ALIASES,
-    as_binary,
-    find_column,
-)
+from experimentos import ingest_userlevel_sql as q
+from experimentos.ingest_columns import USER_ALIASES, VARIANT_ALIASES, find_column
+from experimentos.ingest_head import Head
+from experimentos.ingest_sql import BitmapMiss, ConversionFailed, CsvFile, connect
+from experimentos.ingest_userlevel_sql import Layout, Relation, classify, guess_layout
 from experimentos.model import (
     ArmInput,
+    CovariateStats,
     ExperimentData,
     Finding,
     MeanStats,
@@ -24,252 +42,415 @@ from experimentos.model import (
 
 _OUTLIER_RATIO = 10.0
 """A value more than this multiple of the 99.9th percentile is an extreme outlier."""
+_QUANTILE = 0.999 * 100.0 / 100
+"""pandas hands numpy a percentage (99.9) that numpy divides by 100: the same float is used."""
 CAPPED_SUFFIX = " (capped at p99.9)"
+_MAX_RETRIES = 6
+
+Group = dict[str, Any]
+"""One aggregate row (an arm, or an arm in a segment) named as in ``ingest_userlevel_sql``."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Metrics:
+    """What the columns turned out to be over the whole file (column positions)."""
+
+    primary: int
+    binary: tuple[int, ...]
+    numeric: tuple[int, ...]
+    guardrails: tuple[int, ...]
+    means: tuple[int, ...]
+    pairs: dict[int, int]
+    """Mean column → its ``pre_`` covariate column."""
 
 
 def aggregate_user_level(
-    frame: pd.DataFrame, *, source: SourceInfo, options: Options, thresholds: Thresholds
+    path: Path,
+    *,
+    head: Head,
+    columns: tuple[str, ...],
+    temp_dir: Path,
+    source: SourceInfo,
+    options: Options,
+    thresholds: Thresholds,
 ) -> ExperimentData:
-    findings: list[Finding] = []
-    user = find_column(frame.columns, USER_ALIASES, override=options.user_column)
-    variant = find_column(frame.columns, VARIANT_ALIASES, override=options.variant_column)
+    """Aggregate the user-level CSV at ``path``, whose normalised header is ``columns``.
+
+    Raises ``ingest_sql.MalformedCsv`` and ``ingest_sql.NotUtf8`` for the caller to handle.
+    """
+    user = find_column(columns, USER_ALIASES, override=options.user_column)
+    variant = find_column(columns, VARIANT_ALIASES, override=options.variant_column)
     if user is None or variant is None:
-        return _missing(source, options, "variant" if variant is None else "user_id", frame)
-    segment = "segment" if "segment" in frame.columns else None
-    binary, numeric = _classify(frame, exclude={user, variant, segment})
+        what = "variant" if variant is None else "user_id"
+        aliases = VARIANT_ALIASES if what == "variant" else USER_ALIASES
+        message = (
+            f"No {what} column: name one of {', '.join(aliases)}, or say which column it is "
+            f"(the file has: {', '.join(columns)})."
+        )
+        finding = Finding("blocked", "missing_column", message, row=1, column=what)
+        return ingest.blocked_data(source, [finding], control=options.control)
     primary = options.primary or "converted"
-    if primary not in binary:
-        return _no_primary(source, options, primary, frame, binary)
-    frame = frame.assign(**{variant: frame[variant].str.casefold()})
-    findings += _cell_findings(frame, variant, primary, binary[primary])
-    findings += _count_findings(numeric)
-    keep = (frame[variant] != "") & binary[primary].notna()
-    frame, binary, numeric = frame[keep], _subset(binary, keep), _subset(numeric, keep)
-    frame, excluded = _drop_multi_variant_users(frame, user, variant, thresholds, findings)
-    binary, numeric = _subset(binary, ~excluded), _subset(numeric, ~excluded)
-    per_user = _per_user(frame, user, variant, segment, binary, numeric)
-    capped = _capped_outliers(per_user, numeric, findings)
-    guardrails = tuple(c for c in (*binary, *numeric) if c.startswith("guardrail_"))
-    counted = {c for c in binary if c != primary} | set(guardrails)
-    means = tuple(c for c in numeric if c not in guardrails and not c.startswith("pre_"))
-    rows = _arm_rows(per_user, primary, counted, (*means, *capped), segment=segment)
+    layout = guess_layout(
+        head, columns, user=user, variant=variant, primary=primary, size_bytes=source.size_bytes
+    )
+    con = connect(temp_dir)
+    try:
+        return _aggregate(con, path, head, layout, source, options, thresholds)
+    finally:
+        con.close()
+
+
+def _aggregate(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    head: Head,
+    layout: Layout,
+    source: SourceInfo,
+    options: Options,
+    thresholds: Thresholds,
+) -> ExperimentData:
+    layout, first = _first_pass(con, path, head, layout, size_bytes=source.size_bytes)
+    source = replace(source, rows=sum(g["rows"] for g in first))
+    if not first:
+        finding = Finding("blocked", "no_rows", "The file has a header but no data rows.")
+        return ingest.blocked_data(source, [finding], control=options.control)
+    metrics = _metrics(layout, first)
+    if metrics is None:
+        finding = _no_primary(layout, first)
+        return ingest.blocked_data(source, [finding], control=options.control)
+    csv_file = q.csv_for(path, head, layout)
+    findings = _cell_findings(con, csv_file, layout, metrics, first)
+    if q.proven_distinct(layout, first):
+        groups, tops = _fast_groups(con, csv_file, layout, metrics, first)
+        relation = Relation.raw(csv_file, layout, _blank(first))
+    else:
+        groups, tops, relation = _keyed_groups(
+            con, path, head, layout, metrics, first, thresholds, findings
+        )
+    caps = _capped_outliers(con, relation, layout, metrics, groups, tops, findings)
+    rows = [(g["arm"], g["seg"], _arm(g, layout, metrics, caps)) for g in groups]
+    counted = _counted(metrics)
+    name = layout.names.__getitem__
     return ingest.assemble_arms(
         rows,
         source=source,
         options=options,
         findings=findings,
-        guardrails=guardrails,
-        secondary=tuple(sorted(counted - set(guardrails))),
-        means=(*means, *capped),
-        primary_name=primary,
+        guardrails=tuple(name(i) for i in metrics.guardrails),
+        secondary=tuple(sorted(name(i) for i in counted if i not in metrics.guardrails)),
+        means=(*map(name, metrics.means), *(name(i) + CAPPED_SUFFIX for i in caps)),
+        primary_name=layout.primary,
     )
 
 
-def _classify(
-    frame: pd.DataFrame, *, exclude: set[str | None]
-) -> tuple[dict[str, pd.Series], dict[str, pd.Series]]:
-    binary: dict[str, pd.Series] = {}
-    numeric: dict[str, pd.Series] = {}
-    for column in frame.columns:
-        if column in exclude:
-            continue
-        as_01 = as_binary(frame[column])
-        if as_01 is not None:
-            binary[column] = as_01
-            continue
-        values = pd.to_numeric(frame[column], errors="coerce")
-        values = values.where(np.isfinite(values))  # "inf" is not a measurement
-        if (
-            values.notna().sum() == (frame[column] != "").sum()
-            and values.notna().any()
-            and np.isfinite(values.abs().sum())  # sums per arm cannot overflow
-        ):
-            numeric[column] = values
-    return binary, numeric
+# --------------------------------------------------------------------------- first pass
 
 
-def _subset(columns: dict[str, pd.Series], mask: pd.Series) -> dict[str, pd.Series]:
-    return {name: values[mask] for name, values in columns.items()}
+def _first_pass(
+    con: duckdb.DuckDBPyConnection, path: Path, head: Head, layout: Layout, *, size_bytes: int
+) -> tuple[Layout, list[Group]]:
+    """One parallel scan; a cell that does not fit its guessed type widens the guess and retries."""
+    for _ in range(_MAX_RETRIES):
+        try:
+            return layout, q.first_pass(con, q.csv_for(path, head, layout), layout, size_bytes)
+        except ConversionFailed as failure:
+            layout = layout.widened(failure.column, failure.value)
+        except BitmapMiss:
+            layout = q.wider_bitmap(layout)
+    layout = layout.widened(None, "")
+    return layout, q.first_pass(con, q.csv_for(path, head, layout), layout, size_bytes)
+
+
+def _metrics(layout: Layout, first: list[Group]) -> _Metrics | None:
+    binary, numeric = classify(layout, _total(first))
+    primary = layout.index(layout.primary)
+    if primary is None or primary not in binary:
+        return None
+    names = layout.names
+    guardrails = tuple(i for i in (*binary, *numeric) if names[i].startswith("guardrail_"))
+    means = tuple(i for i in numeric if not names[i].startswith(("guardrail_", "pre_")))
+    pre = {i: layout.index("pre_" + names[i]) for i in means}
+    pairs = {i: p for i, p in pre.items() if p is not None and p in numeric}
+    return _Metrics(primary, binary, numeric, guardrails, means, pairs)
+
+
+def _no_primary(layout: Layout, first: list[Group]) -> Finding:
+    primary = layout.primary
+    if primary in layout.names:
+        message = f"The primary metric {primary!r} must be 0/1 or TRUE/FALSE for every user."
+    else:
+        binary, _ = classify(layout, _total(first))
+        candidates = ", ".join(layout.names[i] for i in binary) or "none"
+        message = (
+            f"No {primary!r} column for the primary metric. Say which 0/1 column it is with "
+            f"primary (0/1 columns in the file: {candidates})."
+        )
+    return Finding("blocked", "missing_primary", message, row=1, column=primary)
 
 
 def _cell_findings(
-    frame: pd.DataFrame, variant: str, primary: str, values: pd.Series
+    con: duckdb.DuckDBPyConnection,
+    csv_file: CsvFile,
+    layout: Layout,
+    metrics: _Metrics,
+    first: list[Group],
 ) -> list[Finding]:
+    """Empty variant or primary cells; guardrail counts that are negative or not whole."""
+    empty = "have no {} value"
+    checks = [
+        (
+            "empty_cell",
+            layout.names[layout.variant],
+            empty,
+            q.empty_arm(_blank(first)),
+            sum(g["rows"] for g in first if not _label(g["a"])),
+        ),
+        (
+            "empty_cell",
+            layout.primary,
+            empty,
+            q.EMPTY_PRIMARY,
+            sum(g["rows"] for g in first if g["pm"]),
+        ),
+    ]
+    for i in metrics.numeric:
+        if i in metrics.guardrails:
+            what = "have a {} count that is negative or not whole"
+            count = sum(g.get(f"nc{i}") or 0 for g in first)
+            checks.append(("not_a_count", layout.names[i], what, q.not_a_count(i), count))
     findings = []
-    for column, bad in ((variant, frame[variant] == ""), (primary, values.isna())):
-        lines = (np.flatnonzero(bad.to_numpy()) + 2)[:3]
-        if len(lines):
+    for code, column, what, condition, count in checks:
+        if count:
+            lines = q.first_lines(con, csv_file, layout, condition)
             findings.append(
                 Finding(
                     "blocked",
-                    "empty_cell",
-                    f"{int(bad.sum())} row(s) have no {column} value (first at line "
+                    code,
+                    f"{count} row(s) {what.format(column)} (first at line "
                     f"{', '.join(map(str, lines))}).",
-                    row=int(lines[0]),
+                    row=lines[0] if lines else None,
                     column=column,
                 )
             )
     return findings
 
 
-def _count_findings(numeric: dict[str, pd.Series]) -> list[Finding]:
-    """Numeric guardrail columns count events per user: whole numbers, never negative."""
-    findings = []
-    for column, values in numeric.items():
-        if not column.startswith("guardrail_"):
-            continue
-        bad = ((values < 0) | (values % 1 != 0)).to_numpy()
-        lines = (np.flatnonzero(bad) + 2)[:3]
-        if len(lines):
-            findings.append(
-                Finding(
-                    "blocked", "not_a_count",
-                    f"{int(bad.sum())} row(s) have a {column} count that is negative or not whole "
-                    f"(first at line {', '.join(map(str, lines))}).", row=int(lines[0]), column=column,
-                )  # fmt: skip
-            )
-    return findings
+# --------------------------------------------------------------------------- fast path
 
 
-def _drop_multi_variant_users(
-    frame: pd.DataFrame, user: str, variant: str, thresholds: Thresholds, findings: list[Finding]
-) -> tuple[pd.DataFrame, pd.Series]:
-    arms_per_user = frame.groupby(user, sort=False)[variant].nunique()
-    crossed = arms_per_user[arms_per_user > 1]
-    excluded = frame[user].isin(crossed.index)
-    if len(crossed):
-        share = len(crossed) / len(arms_per_user)
-        severity = "blocked" if share > thresholds.duplicate_user_blocked_share else "warning"
-        first = int(np.flatnonzero(excluded.to_numpy())[0]) + 2
+def _fast_groups(
+    con: duckdb.DuckDBPyConnection,
+    csv_file: CsvFile,
+    layout: Layout,
+    metrics: _Metrics,
+    first: list[Group],
+) -> tuple[list[Group], dict[int, list[float]]]:
+    """Every row is a distinct user: the first pass already holds the per-arm figures."""
+    kept = [g for g in first if _label(g["a"]) and not g["pm"]]
+    tops = {i: [v for g in kept for v in g.get(f"top{i}") or []] for i in metrics.means}
+    groups = _merge([g | {"users": g["rows"]} for g in kept], key=_key)
+    order = _sample_order(layout, csv_file.head)
+    missing = [g["arm"] for g in groups if g["arm"] not in order]
+    if len(missing) > 1:  # a file sorted by variant, say: ask DuckDB where each arm starts
+        order = {}
+        lines = q.first_line_per_arm(con, csv_file, layout, _blank(first))
+        for raw, line in sorted(lines.items(), key=lambda item: item[1]):
+            order.setdefault(_label(raw), line)
+    return sorted(groups, key=lambda g: order.get(g["arm"], math.inf)), tops
+
+
+def _sample_order(layout: Layout, head: Head) -> dict[str, float]:
+    """Arms in the order they first appear among the sample's kept rows."""
+    order: dict[str, float] = {}
+    primary = layout.index(layout.primary)
+    assert primary is not None
+    for position, row in enumerate(head.rows):
+        arm = _label(row[layout.variant]) if len(row) == len(layout.names) else ""
+        if arm and row[primary].strip():
+            order.setdefault(arm, position)
+    return order
+
+
+# --------------------------------------------------------------------------- keyed path
+
+
+def _keyed_groups(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    head: Head,
+    layout: Layout,
+    metrics: _Metrics,
+    first: list[Group],
+    thresholds: Thresholds,
+    findings: list[Finding],
+) -> tuple[list[Group], dict[int, list[float]], Relation]:
+    """One row per user id in a DuckDB table: crossed users out, a user's rows merged."""
+    layout = layout.keyed()
+    labels = sorted({_label(g["a"]) for g in first} - {""})
+    codes = {label: code for code, label in enumerate(["", *labels])}
+    crossed, users, line = q.per_user_table(
+        con,
+        q.csv_for(path, head, layout),
+        layout,
+        binary=metrics.binary,
+        numeric=metrics.numeric,
+        primary=metrics.primary,
+        arm_codes={g["a"]: codes[_label(g["a"])] for g in first},
+    )
+    if crossed:
+        share = crossed / users
         findings.append(
             Finding(
-                severity,
+                "blocked" if share > thresholds.duplicate_user_blocked_share else "warning",
                 "user_in_several_variants",
-                f"{len(crossed)} users ({share:.2%}) appear in more than one variant (first at line "
-                f"{first}); they were left out of the analysis. Check the assignment.",
-                row=first,
-                column=user,
+                f"{crossed} users ({share:.2%}) appear in more than one variant (first at line "
+                f"{line}); they were left out of the analysis. Check the assignment.",
+                row=line,
+                column=layout.names[layout.user],
             )
         )
-    return frame[~excluded], excluded
+    relation = Relation.per_user(("", *labels))
+    rows = q.per_arm(
+        con, relation, binary=metrics.binary, numeric=metrics.numeric, pairs=metrics.pairs
+    )
+    groups = sorted(_merge(rows, key=_key), key=lambda g: g["first_line"])
+    return groups, q.top_values(con, relation, metrics.means, users=users), relation
 
 
-def _per_user(
-    frame: pd.DataFrame,
-    user: str,
-    variant: str,
-    segment: str | None,
-    binary: dict[str, pd.Series],
-    numeric: dict[str, pd.Series],
-) -> pd.DataFrame:
-    """One row per user: 0/1 metrics by max (converted at least once), numbers summed."""
-    work = pd.DataFrame({"__user": frame[user], "__arm": frame[variant]})
-    if segment:
-        work["__segment"] = frame[segment].str.casefold()
-    for name, values in binary.items():
-        work[name] = values.fillna(0.0)
-    for name, values in numeric.items():
-        work[name] = values
-    keys = ["__user", "__arm"]
-    if len(work) == work["__user"].nunique():  # the usual case: already one row per user
-        return work
-    how = dict.fromkeys(binary, "max") | dict.fromkeys(numeric, "sum")
-    if segment:
-        how["__segment"] = "first"
-    return work.groupby(keys, sort=False, as_index=False).agg(how)
+# --------------------------------------------------------------------------- outliers
 
 
 def _capped_outliers(
-    per_user: pd.DataFrame, numeric: dict[str, pd.Series], findings: list[Finding]
-) -> tuple[str, ...]:
-    capped = []
-    for name in numeric:
-        if name.startswith(("guardrail_", "pre_")):
+    con: duckdb.DuckDBPyConnection,
+    relation: Relation,
+    layout: Layout,
+    metrics: _Metrics,
+    groups: list[Group],
+    tops: dict[int, list[float]],
+    findings: list[Finding],
+) -> dict[int, float]:
+    """Metrics whose maximum is above 10 × their 99.9th percentile → {column: that percentile}."""
+    caps: dict[int, float] = {}
+    largest: dict[int, float] = {}
+    for i in metrics.means:
+        n = sum(g.get(f"nn{i}") or 0 for g in groups)
+        top = sorted(tops.get(i) or [], reverse=True)
+        if not n:
             continue
-        values = per_user[name]
-        cap = float(values.quantile(0.999))
-        top = float(values.max())
-        if cap > 0 and top > _OUTLIER_RATIO * cap:
-            median = float(values.median())
-            findings.append(
-                Finding(
-                    "info",
-                    "extreme_outlier",
-                    f"{name} has an extreme outlier: {top:,.0f} against a median of {median:,.0f} "
-                    f"and a 99.9th percentile of {cap:,.0f}. The metric is also reported capped "
-                    f"at {cap:,.0f}.",
-                    column=name,
-                )
+        cap = _quantile(n, top)
+        if cap > 0 and top[0] > _OUTLIER_RATIO * cap:
+            caps[i], largest[i] = cap, top[0]
+    if not caps:
+        return caps
+    medians, capped = q.capped_sums(con, relation, caps)
+    by_key = {(g["arm"], g["seg"]): g for g in groups}
+    for row in _merge(capped, key=_key):
+        group = by_key[(row["arm"], row["seg"])]
+        group.update({f: row[f] for f in row if f.startswith(("cs", "css"))})
+    for i, cap in caps.items():
+        findings.append(
+            Finding(
+                "info",
+                "extreme_outlier",
+                f"{layout.names[i]} has an extreme outlier: {largest[i]:,.0f} against a median of "
+                f"{medians[i]:,.0f} and a 99.9th percentile of {cap:,.0f}. The metric is also "
+                f"reported capped at {cap:,.0f}.",
+                column=layout.names[i],
             )
-            per_user[name + CAPPED_SUFFIX] = values.clip(upper=cap)
-            capped.append(name + CAPPED_SUFFIX)
-    return tuple(capped)
+        )
+    return caps
 
 
-def _arm_rows(
-    per_user: pd.DataFrame,
-    primary: str,
-    counted: set[str],
-    means: tuple[str, ...],
-    *,
-    segment: str | None,
-) -> list[tuple[str, str, ArmInput]]:
-    keys = ["__arm", "__segment"] if segment else ["__arm"]
-    grouped = per_user.groupby(keys, sort=False)
-    sums = grouped[[primary, *counted, *means]].sum()
-    sizes = grouped.size()
-    nonnull = grouped[list(means)].count() if means else None
-    squares = (
-        (per_user[list(means)] ** 2).groupby([per_user[k] for k in keys], sort=False).sum()
-        if means
-        else None
+def _quantile(n: int, top: list[float]) -> float:
+    """numpy's linear quantile (pandas' Series.quantile) of n values from the largest of them.
+
+    ``top`` is descending, so value i of the n in ascending order is ``top[n - 1 - i]``.
+    """
+    virtual = (n - 1) * _QUANTILE
+    if virtual >= n - 1:
+        return top[0]
+    below = math.floor(virtual)
+    a, b = top[n - 1 - below], top[n - 2 - below]
+    t = virtual - below
+    diff = b - a
+    return b - diff * (1 - t) if t >= 0.5 else a + diff * t
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+def _counted(metrics: _Metrics) -> list[int]:
+    counted = [i for i in metrics.binary if i != metrics.primary]
+    return counted + [i for i in metrics.guardrails if i not in counted]
+
+
+def _arm(g: Group, layout: Layout, metrics: _Metrics, caps: dict[int, float]) -> ArmInput:
+    name = layout.names.__getitem__
+    counts = {
+        name(i): int(_get(g, f"t{i}" if i in metrics.binary else f"s{i}"))
+        for i in _counted(metrics)
+    }
+    means = {name(i): _mean(g, i) for i in metrics.means}
+    for i in caps:
+        means[name(i) + CAPPED_SUFFIX] = _mean(g, i, total="cs", total_sq="css")
+    covariates = {
+        name(i): CovariateStats(
+            *_astuple(_mean(g, i)), *(_get(g, f"{f}{i}") for f in ("px", "pxx", "pxy"))
+        )
+        for i in metrics.pairs
+    }
+    return ArmInput(
+        g["arm"], int(g["users"]), int(_get(g, f"t{metrics.primary}")), counts, means, covariates
     )
-    rows = []
-    for key in sizes.index:
-        arm, seg = key if segment else (key, "")
-        stats = (
-            {
-                m: MeanStats(
-                    int(nonnull.loc[key, m]), float(sums.loc[key, m]), float(squares.loc[key, m])
-                )
-                for m in means
-            }
-            if means
-            else {}
-        )
-        counts = {c: int(sums.loc[key, c]) for c in counted}
-        rows.append(
-            (arm, seg, ArmInput(arm, int(sizes[key]), int(sums.loc[key, primary]), counts, stats))
-        )
-    return rows
 
 
-def _missing(
-    source: SourceInfo, options: Options, what: str, frame: pd.DataFrame
-) -> ExperimentData:
-    aliases = VARIANT_ALIASES if what == "variant" else USER_ALIASES
-    message = (
-        f"No {what} column: name one of {', '.join(aliases)}, or say which column it is "
-        f"(the file has: {', '.join(frame.columns)})."
-    )
-    finding = Finding("blocked", "missing_column", message, row=1, column=what)
-    return ingest.blocked_data(source, [finding], control=options.control)
+def _mean(g: Group, i: int, *, total: str = "s", total_sq: str = "ss") -> MeanStats:
+    return MeanStats(int(_get(g, f"nn{i}")), _get(g, f"{total}{i}"), _get(g, f"{total_sq}{i}"))
 
 
-def _no_primary(
-    source: SourceInfo,
-    options: Options,
-    primary: str,
-    frame: pd.DataFrame,
-    binary: dict[str, pd.Series],
-) -> ExperimentData:
-    if primary in frame.columns:
-        message = f"The primary metric {primary!r} must be 0/1 or TRUE/FALSE for every user."
-    else:
-        candidates = ", ".join(binary) or "none"
-        message = (
-            f"No {primary!r} column for the primary metric. Say which 0/1 column it is with "
-            f"primary (0/1 columns in the file: {candidates})."
-        )
-    finding = Finding("blocked", "missing_primary", message, row=1, column=primary)
-    return ingest.blocked_data(source, [finding], control=options.control)
+def _astuple(stats: MeanStats) -> tuple[int, float, float]:
+    return stats.n, stats.total, stats.total_sq
+
+
+def _get(g: Group, field: str) -> float:
+    """A sum of no rows is NULL in SQL and 0 here (pandas' sum of nothing)."""
+    return float(g.get(field) or 0)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _label(raw: str | None) -> str:
+    return (raw or "").strip().casefold()
+
+
+def _blank(first: list[Group]) -> tuple[str, ...]:
+    """Raw variant labels that are blank once trimmed."""
+    return tuple(g["a"] for g in first if not _label(g["a"]))
+
+
+def _key(g: Group) -> tuple[str, str]:
+    return _label(g["a"]), _label(g.get("g"))
+
+
+def _total(groups: list[Group]) -> Group:
+    return _merge(groups, key=lambda g: ("", ""))[0] if groups else {}
+
+
+def _merge(groups: Iterable[Group], *, key: Callable[[Group], tuple[str, str]]) -> list[Group]:
+    """Add up groups with the same key (labels that differ only in case or spaces, say)."""
+    merged: dict[tuple[str, str], Group] = {}
+    for g in groups:
+        k = key(g)
+        into = merged.get(k)
+        if into is None:
+            merged[k] = dict(g) | {"arm": k[0], "seg": k[1]}
+            continue
+        for field, value in g.items():
+            if field.startswith("top"):
+                into[field] = (into.get(field) or []) + (value or [])
+            elif field == "first_line":
+                into[field] = min(into[field], value)
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                into[field] = (into.get(field) or 0) + value
+    return list(merged.values())

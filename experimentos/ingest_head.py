@@ -1,0 +1,123 @@
+"""The head of a CSV file: is it text, which delimiter, the header and a sample of rows.
+
+Only the first megabyte is read in Python, so a 300 MB user-level export never becomes Python bytes
+or strings: the layout is decided from the header, and DuckDB reads the rest (``ingest_sql``). The
+checks are those a whole file gets in ``ingest._decode``, applied to the head.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from experimentos.errors import UnreadableFileError
+
+HEAD_BYTES = 1 << 20
+"""How much of a file is read to decide its layout and guess its column types."""
+SAMPLE_ROWS = 20_000
+_HTML = re.compile(rb"^\s*<(!doctype\s+html|html|head|body)\b", re.IGNORECASE)
+_CHECKED_BYTES = 65536
+
+Encoding = Literal["utf-8", "cp1252"]
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    delimiter: str
+    header: tuple[str, ...]
+    """The header's cells as written (not yet normalised)."""
+    rows: tuple[tuple[str, ...], ...]
+    """Up to SAMPLE_ROWS complete data rows from the head, cells as written."""
+    encoding: Encoding
+    blank_lines: int
+    """Empty lines before the header."""
+    complete: bool
+    """The head is the whole file."""
+
+
+def check_bytes(head: bytes, *, file_name: str, complete: bool) -> None:
+    """Raise UnreadableFileError for what is not a text file at all: empty, HTML, binary."""
+    if not head.strip():
+        if complete:
+            raise UnreadableFileError(f"{file_name} is empty.")
+        raise UnreadableFileError(f"{file_name} has no header row in its first megabyte.")
+    if _HTML.match(head[:512]):
+        raise UnreadableFileError(
+            f"{file_name} is an HTML page, not a CSV file (a login page is what a download "
+            "without access returns)."
+        )
+    if b"\x00" in head[:_CHECKED_BYTES]:
+        raise UnreadableFileError(f"{file_name} is a binary file, not a CSV text file.")
+
+
+def decode(data: bytes, *, file_name: str, complete: bool = True) -> tuple[str, Encoding]:
+    """UTF-8 (with or without BOM), else Windows-1252 unless it looks binary.
+
+    For a head (``complete=False``) a character cut at the end is dropped, not an error.
+    """
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError as error:
+        if not complete and error.start >= len(data) - 3 and error.end == len(data):
+            return data[: error.start].decode("utf-8-sig"), "utf-8"
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        raise UnreadableFileError(
+            f"{file_name} is not text in UTF-8 or Windows-1252: save it as a UTF-8 CSV."
+        ) from None
+    check_controls(text, file_name=file_name)
+    return text, "cp1252"
+
+
+def check_controls(text: str, *, file_name: str) -> None:
+    controls = sum(1 for ch in text[:_CHECKED_BYTES] if ord(ch) < 32 and ch not in "\r\n\t")
+    if controls > 0.01 * min(len(text), _CHECKED_BYTES):
+        raise UnreadableFileError(f"{file_name} is a binary file, not a CSV text file.")
+
+
+def sniff_delimiter(text: str) -> str:
+    sample = text[:8192]
+    try:
+        return csv.Sniffer().sniff(sample.split("\n", 1)[0] or sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def read_head(data: bytes, *, file_name: str, complete: bool) -> Head:
+    """Check, decode and parse the first bytes of a file (all of it when ``complete``)."""
+    check_bytes(data, file_name=file_name, complete=complete)
+    text, encoding = decode(data, file_name=file_name, complete=complete)
+    return parse_head(text, encoding=encoding, complete=complete)
+
+
+def parse_head(text: str, *, encoding: Encoding, complete: bool) -> Head:
+    delimiter = sniff_delimiter(text)
+    blank_lines = 0
+    for line in io.StringIO(text):
+        if line.strip("\r\n"):
+            break
+        blank_lines += 1
+    reader = csv.reader(
+        io.StringIO(text), delimiter=delimiter, quotechar='"', skipinitialspace=True, strict=False
+    )
+    rows: list[tuple[str, ...]] = []
+    header: tuple[str, ...] = ()
+    try:
+        for record in reader:
+            if not record:
+                continue
+            if not header:
+                header = tuple(record)
+                continue
+            rows.append(tuple(record))
+            if len(rows) > SAMPLE_ROWS:
+                break
+    except csv.Error:  # a NUL byte or a huge field further on: DuckDB judges the rest
+        complete = False
+    if not complete and rows:
+        rows.pop()  # the last line may be cut short
+    return Head(delimiter, header, tuple(rows[:SAMPLE_ROWS]), encoding, blank_lines, complete)

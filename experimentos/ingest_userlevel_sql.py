@@ -1,0 +1,446 @@
+"""The SQL of user-level files: column types guessed from a sample, and the queries DuckDB runs.
+
+Names in the queries: ``a`` the raw variant label, ``g`` the segment, ``u`` the user id, ``pm``
+"the primary cell is empty", and per column position i: ``b{i}`` a 0/1 value, ``v{i}`` a number,
+``s{i}`` a trimmed cell. Aggregates: ``rows``/``users``, ``t{i}`` the count of 1s, ``nn{i}`` the
+count of numbers, ``s{i}``/``ss{i}`` their sum and sum of squares, ``top{i}`` the largest values,
+``px{i}``/``pxx{i}``/``pxy{i}`` the CUPED sums with column i's ``pre_`` covariate.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+
+from experimentos.ingest_columns import FALSE_WORDS, TRUE_WORDS
+from experimentos.ingest_head import HEAD_BYTES, Head
+from experimentos.ingest_sql import (
+    BOOLEAN_WORDS,
+    FALSE_LIST,
+    TRUE_LIST,
+    CsvFile,
+    execute,
+    fetch,
+    literal,
+    trimmed,
+)
+
+__all__ = ["Head", "Layout", "Relation"]
+
+Kind = Literal["user", "arm", "segment", "bool", "num", "any", "text"]
+"""bool: every cell a boolean word (read as BOOLEAN); num: numbers (DOUBLE); any: undecided from
+the sample (VARCHAR, both readings computed); text: neither 0/1 nor numeric (not aggregated)."""
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+"""A number as pandas' parser reads it (ASCII digits, no thousands separators)."""
+_INTEGER = re.compile(r"-?\d{1,18}")
+EMPTY_PRIMARY = "pm"
+_MAX_BITMAP_BITS = 1 << 26
+_MIN_BITMAP_BITS = 1 << 16
+
+
+def empty_arm(blank: tuple[str, ...]) -> str:
+    """Rows whose variant label is blank; ``blank`` lists such raw labels (from the first pass)."""
+    return f"a IN ({', '.join(map(literal, blank))})" if blank else "false"
+
+
+def kept(blank: tuple[str, ...]) -> str:
+    return f"NOT pm AND NOT ({empty_arm(blank)})"
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """The role and read type of each column."""
+
+    names: tuple[str, ...]
+    kinds: tuple[Kind, ...]
+    user: int
+    variant: int
+    segment: int | None
+    primary: str
+    user_type: Literal["BIGINT", "VARCHAR"] = "VARCHAR"
+    bitmap: tuple[int, int] | None = None
+
+    def index(self, name: str) -> int | None:
+        return self.names.index(name) if name in self.names else None
+
+    @property
+    def metric_columns(self) -> tuple[int, ...]:
+        return tuple(i for i, k in enumerate(self.kinds) if k in ("bool", "num", "any"))
+
+    def types(self) -> tuple[str, ...]:
+        read = {"bool": "BOOLEAN", "num": "DOUBLE", "user": self.user_type}
+        return tuple(read.get(kind, "VARCHAR") for kind in self.kinds)
+
+    def widened(self, column: int | None, value: str) -> Layout:
+        """The layout once a cell (``value``, as read) did not fit the type guessed for ``column``."""
+        if column is None:  # unknown: read every metric as text and decide in SQL
+            kinds = tuple("any" if k in ("bool", "num") else k for k in self.kinds)
+            return replace(self, kinds=kinds, user_type="VARCHAR", bitmap=None)
+        if column == self.user or self.kinds[column] not in ("bool", "num"):
+            return replace(self, user_type="VARCHAR", bitmap=None)
+        cell = value.strip()
+        number = bool(_NUMBER.fullmatch(cell))
+        if not cell or (number and self.kinds[column] == "num"):
+            kind: Kind = "any"  # blank or odd white space around a number: trimmed in SQL
+        elif cell.casefold() in TRUE_WORDS | FALSE_WORDS and self.kinds[column] == "bool":
+            kind = "any"  # a boolean word with white space around it
+        elif number:
+            kind = "num"  # a 0/1 column with a count in it
+        else:  # a number column with a word in it, or text: neither 0/1 nor numeric
+            kind = "text"
+        return replace(self, kinds=(*self.kinds[:column], kind, *self.kinds[column + 1 :]))
+
+    def keyed(self) -> Layout:
+        """User ids compared as the trimmed strings they are."""
+        return replace(self, user_type="VARCHAR", bitmap=None)
+
+
+def guess_layout(
+    head: Head,
+    names: tuple[str, ...],
+    *,
+    user: str,
+    variant: str,
+    primary: str,
+    size_bytes: int,
+) -> Layout:
+    """Read types from the sample; a wrong guess costs a retry, never a wrong figure."""
+    segment = names.index("segment") if "segment" in names else None
+    roles: dict[int, Kind] = {names.index(user): "user", names.index(variant): "arm"}
+    if segment is not None:
+        roles.setdefault(segment, "segment")
+    rows = [r for r in head.rows if len(r) == len(names)]
+    columns = [set(c) for c in zip(*rows, strict=True)] if rows else [set() for _ in names]
+    kinds = tuple(roles.get(i) or _kind(columns[i]) for i in range(len(names)))
+    layout = Layout(names, kinds, names.index(user), names.index(variant), segment, primary)
+    ids = [c.strip() for c in columns[layout.user] if c.strip()]
+    if segment is not None or not ids or not all(_INTEGER.fullmatch(c) for c in ids):
+        return layout
+    rows_guess = len(rows) if head.complete else len(rows) * size_bytes // HEAD_BYTES
+    bitmap = _bitmap(min(map(int, ids)), max(map(int, ids)), rows_guess)
+    return replace(layout, user_type="BIGINT", bitmap=bitmap) if bitmap else layout
+
+
+def _bitmap(low: int, high: int, rows: int) -> tuple[int, int] | None:
+    """Id range for the bitmap: from 0 for small positive ids, with room for ids not yet seen."""
+    start = 0 if low >= 0 and high < _MAX_BITMAP_BITS else low - _MAX_BITMAP_BITS // 4
+    needed = max(4 * (high - start + 1), 2 * rows, _MIN_BITMAP_BITS)
+    bits = min(1 << (needed - 1).bit_length(), _MAX_BITMAP_BITS)
+    return (start, start + bits - 1) if high < start + bits else None
+
+
+def wider_bitmap(layout: Layout) -> Layout:
+    """After an id outside the bitmap: the largest bitmap, else no bitmap (the keyed path)."""
+    if layout.bitmap and layout.bitmap[1] - layout.bitmap[0] + 1 < _MAX_BITMAP_BITS:
+        start = layout.bitmap[0]
+        return replace(layout, bitmap=(start, start + _MAX_BITMAP_BITS - 1))
+    return layout.keyed()
+
+
+def _kind(cells: set[str]) -> Kind:
+    filled = {c.strip() for c in cells} - {""}
+    if not filled or any(c and not c.strip() for c in cells):
+        return "any"  # nothing to go by, or blank cells that a typed read would reject
+    if {c.casefold() for c in filled} <= TRUE_WORDS | FALSE_WORDS:
+        return "bool" if all(c == c.strip() for c in cells) else "any"
+    if all(_NUMBER.fullmatch(c) for c in filled):
+        return "num" if all(c.strip(" \t") == c.strip() for c in cells) else "any"
+    return "text"
+
+
+def classify(layout: Layout, totals: dict[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(0/1 columns, numeric columns) over the whole file, in file order (pandas' rules)."""
+    binary, numeric = [], []
+    for i in layout.metric_columns:
+        kind = layout.kinds[i]
+        if kind == "bool":
+            binary.append(i)
+            continue
+        filled = totals.get(f"ne{i}") or 0
+        if kind == "any" and filled and totals.get(f"w{i}") == filled:
+            binary.append(i)
+            continue
+        numbers = totals.get(f"nn{i}") or 0
+        squares = totals.get(f"ss{i}")
+        if kind == "num":
+            filled = numbers
+        finite = squares is not None and math.isfinite(squares)
+        if kind in ("num", "any") and numbers and numbers == filled and finite:
+            numeric.append(i)
+    return tuple(binary), tuple(numeric)
+
+
+def csv_for(path: Path, head: Head, layout: Layout) -> CsvFile:
+    return CsvFile(path, head, layout.types())
+
+
+# --------------------------------------------------------------------------- projections
+
+
+def _projection(layout: Layout, *, keyed: bool = False) -> list[str]:
+    """The per-row expressions every query starts from."""
+    columns = [f"coalesce(c{layout.variant}, '') AS a", f"{_primary_missing(layout)} AS pm"]
+    if keyed:
+        columns.append(f"coalesce({trimmed(f'c{layout.user}')}, '') AS u")
+        segment = (
+            "''" if layout.segment is None else f"coalesce({trimmed(f'c{layout.segment}')}, '')"
+        )
+        columns.append(f"{segment} AS g")
+    elif layout.bitmap:
+        columns.append(f"c{layout.user} AS u")
+    for i in layout.metric_columns:
+        kind = layout.kinds[i]
+        if kind == "bool":
+            columns.append(f"c{i} AS b{i}")
+        elif kind == "num":
+            columns.append(f"c{i} AS v{i}")
+        else:
+            columns.append(f"{trimmed(f'c{i}')} AS s{i}")
+            columns.append(f"TRY_CAST({trimmed(f'c{i}')} AS DOUBLE) AS v{i}")
+    return columns
+
+
+def _primary_missing(layout: Layout) -> str:
+    p = layout.index(layout.primary)
+    if p is None or layout.kinds[p] not in ("bool", "any"):
+        return "false"
+    if layout.kinds[p] == "bool":
+        return f"c{p} IS NULL"
+    return f"{trimmed(f'c{p}')} IS NULL"
+
+
+def _rows(csv_file: CsvFile, layout: Layout, *, lines: bool = False, keyed: bool = False) -> str:
+    select = ", ".join(_projection(layout, keyed=keyed))
+    if lines:  # a streaming window: numbers rows in file order (the line is the number + 1)
+        select = f"row_number() OVER () + 1 AS line, {select}"
+    return f"(SELECT {select} FROM {csv_file.read()})"
+
+
+# --------------------------------------------------------------------------- first pass
+
+
+def first_pass(
+    con: duckdb.DuckDBPyConnection, csv_file: CsvFile, layout: Layout, size_bytes: int
+) -> list[dict[str, Any]]:
+    """Per raw label × "primary empty": everything the fast path and the column rules need."""
+    most_rows = size_bytes // max(len(layout.names), 1) + 1
+    keep = math.ceil(0.001 * most_rows) + 3  # enough largest values for the 99.9th percentile
+    aggregates = ["count(*) AS rows", *_column_aggregates(layout, keep)]
+    if layout.bitmap:
+        low, high = layout.bitmap
+        aggregates += ["count(u) AS un", f"bitstring_agg(u, {low}, {high}) AS ubm"]
+    sql = f"SELECT a, pm, {', '.join(aggregates)} FROM {_rows(csv_file, layout)} GROUP BY a, pm"
+    if layout.bitmap:
+        sql = f"SELECT * EXCLUDE (ubm), bit_count(bit_or(ubm) OVER ()) AS ubits FROM ({sql})"
+    return fetch(con, sql)
+
+
+def _column_aggregates(layout: Layout, keep: int) -> list[str]:
+    out = []
+    for i in layout.metric_columns:
+        kind, name = layout.kinds[i], layout.names[i]
+        if kind == "bool":  # the sample showed a filled cell, and every cell is a boolean word
+            out.append(f"count_if(b{i}) AS t{i}")
+            continue
+        if kind == "any":
+            word = f"lower(s{i})"
+            out += [
+                f"count(s{i}) AS ne{i}",
+                f"count_if({word} IN {BOOLEAN_WORDS}) AS w{i}",
+                f"count_if({word} IN {TRUE_LIST}) AS t{i}",
+            ]
+        out += _numeric_aggregates(i)
+        if name.startswith("guardrail_"):
+            out.append(f"count_if({not_a_count(i)}) AS nc{i}")
+        elif not name.startswith("pre_"):
+            out.append(f"max(v{i}, {keep}) AS top{i}")
+            pre = layout.index("pre_" + name)
+            if pre is not None and layout.kinds[pre] in ("num", "any"):
+                out += _pair_aggregates(i, pre)
+    return out
+
+
+def _numeric_aggregates(i: int) -> list[str]:
+    return [f"count(v{i}) AS nn{i}", f"sum(v{i}) AS s{i}", f"sum(v{i} * v{i}) AS ss{i}"]
+
+
+def _pair_aggregates(i: int, pre: int) -> list[str]:
+    present = f"FILTER (WHERE v{i} IS NOT NULL)"
+    return [
+        f"sum(v{pre}) {present} AS px{i}",
+        f"sum(v{pre} * v{pre}) {present} AS pxx{i}",
+        f"sum(v{i} * v{pre}) AS pxy{i}",
+    ]
+
+
+def not_a_count(i: int) -> str:
+    return f"(v{i} IS NULL OR v{i} < 0 OR v{i} <> trunc(v{i}))"
+
+
+def proven_distinct(layout: Layout, first: list[dict[str, Any]]) -> bool:
+    """The bitmap holds as many ids as rows with an id, and at most one row has none."""
+    if not layout.bitmap or layout.segment is not None or not first:
+        return False
+    rows = sum(g["rows"] for g in first)
+    with_id = sum(g["un"] for g in first)
+    return first[0]["ubits"] == with_id and rows - with_id <= 1
+
+
+def first_lines(
+    con: duckdb.DuckDBPyConnection, csv_file: CsvFile, layout: Layout, condition: str
+) -> list[int]:
+    """The first three lines where ``condition`` holds (the scan stops there)."""
+    sql = f"SELECT line FROM {_rows(csv_file, layout, lines=True)} WHERE {condition} LIMIT 3"
+    return [row["line"] for row in fetch(con, sql)]
+
+
+def first_line_per_arm(
+    con: duckdb.DuckDBPyConnection, csv_file: CsvFile, layout: Layout, blank: tuple[str, ...]
+) -> dict[str, int]:
+    sql = (
+        f"SELECT a, min(line) AS line FROM {_rows(csv_file, layout, lines=True)} "
+        f"WHERE {kept(blank)} GROUP BY a"
+    )
+    return {row["a"]: row["line"] for row in fetch(con, sql)}
+
+
+# --------------------------------------------------------------------------- keyed path
+
+
+def per_user_table(
+    con: duckdb.DuckDBPyConnection,
+    csv_file: CsvFile,
+    layout: Layout,
+    *,
+    binary: tuple[int, ...],
+    numeric: tuple[int, ...],
+    primary: int,
+    arm_codes: dict[str, int],
+) -> tuple[int, int, int | None]:
+    """Table ``per_user``: one row per user id of the kept rows. → (crossed, users, first line).
+
+    ``arm_codes`` numbers every raw variant label by its normalised label (0: blank), so that a
+    user seen under "Control" and "control " is in one arm, not two.
+    """
+    execute(con, "CREATE OR REPLACE TEMP TABLE arm_codes (raw VARCHAR, code INTEGER)")
+    con.executemany("INSERT INTO arm_codes VALUES (?, ?)", list(arm_codes.items()))
+    values = [
+        "min(m.code) AS a",
+        "min(m.code) <> max(m.code) AS crossed",
+        "min(line) AS first_line",
+    ]
+    values.append("arg_min(g, line) AS g" if layout.segment is not None else "'' AS g")
+    values += [f"max({_binary_value(layout, i, primary)}) AS b{i}" for i in binary]
+    values += [f"sum(v{i}) AS v{i}" for i in numeric]
+    rows = _rows(csv_file, layout, lines=True, keyed=True)
+    execute(
+        con,
+        f"CREATE OR REPLACE TEMP TABLE per_user AS SELECT u, {', '.join(values)} FROM {rows} r "
+        "JOIN arm_codes m ON m.raw = r.a WHERE m.code > 0 AND NOT r.pm GROUP BY u",
+    )
+    (row,) = fetch(
+        con,
+        "SELECT count_if(crossed) AS crossed, count(*) AS users, "
+        "min(first_line) FILTER (WHERE crossed) AS line FROM per_user",
+    )
+    return row["crossed"], row["users"], row["line"]
+
+
+def _binary_value(layout: Layout, i: int, primary: int) -> str:
+    if layout.kinds[i] == "bool":
+        value = f"b{i}::INTEGER"
+    else:
+        value = (
+            f"CASE WHEN lower(s{i}) IN {TRUE_LIST} THEN 1 "
+            f"WHEN lower(s{i}) IN {FALSE_LIST} THEN 0 END"
+        )
+    return value if i == primary else f"coalesce({value}, 0)"
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """Rows that are users: the CSV itself when ids are distinct, else the per_user table."""
+
+    source: str
+    where: str
+    keys: tuple[str, ...]
+    labels: tuple[str, ...] = ()
+    """For the per_user table: the arm label of each arm code."""
+
+    @staticmethod
+    def raw(csv_file: CsvFile, layout: Layout, blank: tuple[str, ...]) -> Relation:
+        return Relation(f"{_rows(csv_file, layout)} r", kept(blank), ("a",))
+
+    @staticmethod
+    def per_user(labels: tuple[str, ...]) -> Relation:
+        return Relation("per_user", "NOT crossed", ("a", "g"), labels)
+
+    def labelled(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Rows with the arm as a label (the per_user table holds arm codes)."""
+        if not self.labels:
+            return rows
+        return [r | {"a": self.labels[r["a"]] if r["a"] is not None else None} for r in rows]
+
+
+def per_arm(
+    con: duckdb.DuckDBPyConnection,
+    relation: Relation,
+    *,
+    binary: tuple[int, ...],
+    numeric: tuple[int, ...],
+    pairs: dict[int, int],
+) -> list[dict[str, Any]]:
+    aggregates = ["min(first_line) AS first_line", "count(*) AS users"]
+    aggregates += [f"sum(b{i}) AS t{i}" for i in binary]
+    for i in numeric:
+        aggregates += _numeric_aggregates(i)
+    for i, pre in pairs.items():
+        aggregates += _pair_aggregates(i, pre)
+    keys = ", ".join(relation.keys)
+    rows = fetch(
+        con,
+        f"SELECT {keys}, {', '.join(aggregates)} FROM {relation.source} "
+        f"WHERE {relation.where} GROUP BY {keys}",
+    )
+    return relation.labelled(rows)
+
+
+def top_values(
+    con: duckdb.DuckDBPyConnection, relation: Relation, columns: tuple[int, ...], *, users: int
+) -> dict[int, list[float]]:
+    if not columns:
+        return {}
+    keep = math.ceil(0.001 * users) + 3
+    select = ", ".join(f"max(v{i}, {keep}) AS top{i}" for i in columns)
+    (row,) = fetch(con, f"SELECT {select} FROM {relation.source} WHERE {relation.where}")
+    return {i: row[f"top{i}"] or [] for i in columns}
+
+
+def capped_sums(
+    con: duckdb.DuckDBPyConnection, relation: Relation, caps: dict[int, float]
+) -> tuple[dict[int, float], list[dict[str, Any]]]:
+    """Medians, and per group Σ min(x, cap) and Σ min(x, cap)² (NULL stays NULL)."""
+    aggregates = []
+    for i in caps:
+        capped = f"(CASE WHEN v{i} > $cap{i} THEN $cap{i} ELSE v{i} END)"
+        aggregates += [
+            f"median(v{i}) AS med{i}",
+            f"sum({capped}) AS cs{i}",
+            f"sum({capped} * {capped}) AS css{i}",
+        ]
+    keys = ", ".join(relation.keys)
+    rows = fetch(
+        con,
+        f"SELECT {keys}, grouping({keys}) AS everything, {', '.join(aggregates)} "
+        f"FROM {relation.source} WHERE {relation.where} GROUP BY GROUPING SETS (({keys}), ())",
+        {f"cap{i}": cap for i, cap in caps.items()},
+    )
+    (total,) = [r for r in rows if r["everything"]]
+    medians = {i: float(total[f"med{i}"]) for i in caps}
+    return medians, relation.labelled([r for r in rows if not r["everything"]])
