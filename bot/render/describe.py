@@ -111,6 +111,9 @@ def guardrail_line(guardrail: GuardrailResult, *, with_arm: bool) -> str:
     )
     if guardrail.multi_count:
         text += " · _several events per user: read with care_"
+    if guardrail.margin_rel is not None:
+        verdict = "within margin" if guardrail.within_margin else "breaches margin"
+        text += f" · {verdict} ({guardrail.margin_rel:.1%} relative, one-sided)"
     return text
 
 

@@ -30,6 +30,7 @@ def render_details(analysis: Analysis) -> list[Block]:
         *_overall(analysis),
         *_srm(analysis),
         *_guardrails(analysis),
+        *_segments(analysis),
         *_secondary(analysis),
         *_bayes(analysis),
         *_findings(analysis),
@@ -112,6 +113,30 @@ def _guardrails(analysis: Analysis) -> list[Block]:
         lines.append(
             f"{d.guardrail_line(g, with_arm=True)} · {pct(m.control.value)} → {pct(m.treatment.value)},"
             f" 95% CI {ci_pp(m.comparison.abs_ci)}; thresholds {g.worsened_pp:g} / {g.severe_pp:g} pp"
+        )
+    return [b.section("\n".join(lines))]
+
+
+MAX_SEGMENT_LINES = 15
+
+
+def _segments(analysis: Analysis) -> list[Block]:
+    """Per-segment lift and SRM as text lines (the message's one table is the primary's)."""
+    if not analysis.segments:
+        return []
+    lines = ["*Segments* (primary metric per segment)"]
+    for r in analysis.segments[:MAX_SEGMENT_LINES]:
+        srm = f" · SRM {p_value(r.srm_p_value)}" if r.srm_p_value is not None else ""
+        lines.append(
+            f"• {esc(r.segment)} · {d.label(r.metric.arm)}: {d.lift_line(r.metric, adjusted=False)}{srm}"
+        )
+    if len(analysis.segments) > MAX_SEGMENT_LINES:
+        lines.append(f"…{len(analysis.segments) - MAX_SEGMENT_LINES} more in the memo.")
+    for h in analysis.heterogeneity:
+        simpson = " · :warning: *Simpson's paradox*" if h.simpsons_paradox else ""
+        lines.append(
+            f"Heterogeneity for {d.label(h.arm)}: Cochran's Q = {h.q:.2f}, df {h.dof}, "
+            f"{p_value(h.p_value)}{simpson}"
         )
     return [b.section("\n".join(lines))]
 
