@@ -1,7 +1,8 @@
 """The decision rules of SPEC §2.9: the first rule that applies wins.
 
 1. Health Blocked → Hold (fix the data).
-2. SRM Warning or Blocked → Hold (investigate assignment).
+2. SRM Warning or Blocked → Hold (investigate assignment). An SRM at the Blocked level blocks the
+   health too; when it is the only blocking finding, this rule's reason and actions are given.
 3. Primary significant, lift < 0 → Rollback.
 4. Primary significant, lift > 0, any severe guardrail → Rollback.
 5. Primary significant, lift > 0, any worsened guardrail → Hold.
@@ -45,8 +46,9 @@ def decide(
     sequential: LookStatus | None,
     thresholds: Thresholds,
 ) -> Verdict:
-    if health.blocked:
-        blocking = [f.message for f in health.findings if f.severity == "blocked"]
+    blocked_by = [f for f in health.findings if f.severity == "blocked"]
+    if blocked_by and not all(f.code.startswith("srm") for f in blocked_by):
+        blocking = [f.message for f in blocked_by]
         return Verdict(
             kind="hold",
             rule=1,

@@ -255,17 +255,19 @@ def _counts(
 ) -> pd.Series | None:
     """Whole, non-negative numbers of a column, or None for a column of text (not a metric)."""
     raw = frame[column]
-    values = pd.to_numeric(raw.str.replace(",", "", regex=False), errors="coerce")
-    bad = values.isna()
+    numbers = pd.to_numeric(raw.str.replace(",", "", regex=False), errors="coerce")
+    values = numbers.to_numpy(dtype=float)  # numpy, not Series arithmetic: 10× less overhead
+    bad = np.isnan(values)
     if not required and bad.all():
         return None
-    for index in bad[bad].index[:3]:
+    for index in np.flatnonzero(bad)[:3].tolist():
         shown = raw.iloc[index] or "an empty cell"
         findings.append(
             _finding("not_a_number", f"{column} is {shown!r}, not a number.", index + 2, column)
         )
-    problems = ((values < 0) | (values % 1 != 0) | (values > _MAX_COUNT)) & ~bad
-    for index in problems[problems].index[:3]:
+    with np.errstate(invalid="ignore"):  # inf % 1 is NaN: not whole, so a problem
+        problems = ~bad & ((values < 0) | (values % 1 != 0) | (values > _MAX_COUNT))
+    for index in np.flatnonzero(problems)[:3].tolist():
         findings.append(
             _finding(
                 "not_a_count",
@@ -275,7 +277,7 @@ def _counts(
                 column,
             )
         )
-    return values.where(~problems)
+    return pd.Series(np.where(problems, np.nan, values), index=raw.index)
 
 
 def _row_means(

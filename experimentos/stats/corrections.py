@@ -25,7 +25,7 @@ def adjust_p_values(p_values: Sequence[float], *, method: Correction = "holm") -
     elif method == "bh":
         order = np.argsort(p)[::-1]
         ranks = m - np.arange(m)  # rank of each p in ascending order, walking from the largest
-        stepped = np.minimum.accumulate(p[order] * m / ranks)
+        stepped = np.minimum.accumulate(p[order] * (m / ranks))  # factor 1.0 exactly at rank m
         adjusted = np.empty(m)
         adjusted[order] = np.minimum(stepped, 1.0)
     else:

@@ -41,15 +41,20 @@ def cuped_comparison(
     raw_var = control.post.variance / control.n + treatment.post.variance / treatment.n
     se = math.sqrt(var_t + var_c)
     diff = mean_t - mean_c
-    dof = (var_t + var_c) ** 2 / (var_t**2 / (treatment.n - 1) + var_c**2 / (control.n - 1))
+    if se > 0 and min(control.n, treatment.n) >= 2:  # Welch–Satterthwaite, scale-free
+        share_t, share_c = var_t / (var_t + var_c), var_c / (var_t + var_c)
+        dof = 1 / (share_t**2 / (treatment.n - 1) + share_c**2 / (control.n - 1))
+    else:
+        dof = math.nan
     t_stat = diff / se if se > 0 else 0.0
     t_crit = float(stats.t.ppf(1 - alpha / 2, dof)) if se > 0 else math.nan
-    # Relative lift against the control's unadjusted mean: D / ȳ_c by the delta method.
+    # Relative lift against the control's unadjusted mean, D / ȳ_c, by the delta method with the
+    # adjusted variances of both arms (as gbstats): never negative, however strong the covariate.
     rel, rel_ci = relative_lift(
         control.post.mean + diff,
-        var_t + var_c - control.post.variance / control.n,
+        var_t,
         control.post.mean,
-        control.post.variance / control.n,
+        var_c,
         z_crit=float(stats.norm.ppf(1 - alpha / 2)),
     )
     comparison = Comparison(

@@ -35,7 +35,8 @@ def welch_comparison(
             ci_method="welch",
             standard_error=se,
         )
-    dof = (var_t + var_c) ** 2 / (var_t**2 / (treatment.n - 1) + var_c**2 / (control.n - 1))
+    share_t, share_c = var_t / (var_t + var_c), var_c / (var_t + var_c)  # scale-free
+    dof = 1 / (share_t**2 / (treatment.n - 1) + share_c**2 / (control.n - 1))
     t_stat = diff / se
     t_crit = stats.t.ppf(1 - alpha / 2, dof)
     rel, rel_ci = relative_lift(

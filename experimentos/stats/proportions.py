@@ -6,9 +6,12 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from experimentos.model import Comparison, ProportionStats
+
+# The normal cdf and quantile are special.ndtr and special.ndtri, the functions stats.norm calls
+# underneath, without its 50 µs of argument checking per call.
 
 
 def compare_proportions(
@@ -46,10 +49,12 @@ def _wald(control: ProportionStats, treatment: ProportionStats, *, alpha: float)
     var_t = p_t * (1 - p_t) / treatment.users
     se = math.sqrt(var_c + var_t)
     diff = p_t - p_c
-    z_crit = stats.norm.ppf(1 - alpha / 2)
+    z_crit = float(special.ndtri(1 - alpha / 2))
     if se > 0:
         z = diff / se
-        p_value = float(2 * stats.norm.sf(abs(z)))
+        p_value = float(2 * special.ndtr(-abs(z)))
+    elif diff:  # one arm at 0%, the other at 100%: the limit z = ±∞ (as statsmodels reports)
+        z, p_value = math.copysign(math.inf, diff), 0.0
     else:  # both arms at 0% or 100%: no evidence of a difference
         z, p_value = 0.0, 1.0
     rel, rel_ci = relative_lift(p_t, var_t, p_c, var_c, z_crit=z_crit)
@@ -73,7 +78,7 @@ def _fisher_newcombe(
         [treatment.conversions, treatment.users - treatment.conversions],
         [control.conversions, control.users - control.conversions],
     ]
-    _, p_value = stats.fisher_exact(table, alternative="two-sided")
+    p_value = fisher_exact_p(table)
     p_c, p_t = control.rate, treatment.rate
     lo_t, hi_t = wilson_interval(treatment.conversions, treatment.users, alpha=alpha)
     lo_c, hi_c = wilson_interval(control.conversions, control.users, alpha=alpha)
@@ -82,7 +87,7 @@ def _fisher_newcombe(
     upper = diff + math.sqrt((hi_t - p_t) ** 2 + (p_c - lo_c) ** 2)
     var_c = p_c * (1 - p_c) / control.users
     var_t = p_t * (1 - p_t) / treatment.users
-    rel, rel_ci = relative_lift(p_t, var_t, p_c, var_c, z_crit=stats.norm.ppf(1 - alpha / 2))
+    rel, rel_ci = relative_lift(p_t, var_t, p_c, var_c, z_crit=float(special.ndtri(1 - alpha / 2)))
     return Comparison(
         abs_lift=diff,
         abs_ci=(lower, upper),
@@ -96,9 +101,35 @@ def _fisher_newcombe(
     )
 
 
+_FISHER_TIE = 1 + 1e-7
+"""Tables this close in probability to the observed one count as equally likely (R's fisher.test)."""
+
+
+def fisher_exact_p(table: Sequence[Sequence[int]]) -> float:
+    """Two-sided p-value of Fisher's exact test for the 2×2 table [[a, b], [c, d]] (Fisher 1935).
+
+    The probability, margins fixed, of every table no more likely than the observed one. The
+    hypergeometric terms come from the ratio of consecutive ones,
+      P(x + 1) / P(x) = (r₁ − x)(c₁ − x) / ((x + 1)(r₂ − c₁ + x + 1)),
+    over the support only (its size is the smallest margin + 1), so the cost does not grow with
+    the number of users as scipy's ``fisher_exact`` does (2 s at 10⁹ users per arm).
+    """
+    (a, b), (c, d) = table
+    r1, r2, c1 = a + b, c + d, a + c
+    low, high = max(0, c1 - r2), min(r1, c1)
+    if low == high:
+        return 1.0
+    x = np.arange(low, high, dtype=float)
+    ratio = (r1 - x) / (x + 1) * ((c1 - x) / (r2 - c1 + x + 1))
+    log_terms = np.concatenate([[0.0], np.cumsum(np.log(ratio))])
+    terms = np.exp(log_terms - log_terms.max())
+    observed = terms[a - low]
+    return float(min(terms[terms <= observed * _FISHER_TIE].sum() / terms.sum(), 1.0))
+
+
 def wilson_interval(successes: int, n: int, *, alpha: float = 0.05) -> tuple[float, float]:
     """Wilson score interval for one proportion (Wilson 1927)."""
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = float(special.ndtri(1 - alpha / 2))
     p = successes / n
     denom = 1 + z**2 / n
     centre = (p + z**2 / (2 * n)) / denom
@@ -111,12 +142,13 @@ def relative_lift(
 ) -> tuple[float, tuple[float, float]]:
     """Relative lift t/c − 1 and its CI by the delta method.
 
-    Var(t/c) ≈ Var(t)/c² + t²·Var(c)/c⁴ (first-order Taylor expansion, independent arms).
+    Var(t/c) ≈ Var(t)/c² + t²·Var(c)/c⁴ (first-order Taylor expansion, independent arms),
+    computed as (Var(t) + (t/c)²·Var(c)) / c², which cannot underflow to 0 for tiny c.
     """
     if mean_c == 0 or not math.isfinite(mean_c):
         return math.nan, (math.nan, math.nan)
     ratio = mean_t / mean_c
-    se = math.sqrt(var_t / mean_c**2 + mean_t**2 * var_c / mean_c**4)
+    se = math.sqrt(var_t + ratio * ratio * var_c) / abs(mean_c)
     return ratio - 1, (ratio - 1 - z_crit * se, ratio - 1 + z_crit * se)
 
 
@@ -150,7 +182,7 @@ def compare_rates(
     var_t = treatment.conversions / treatment.users**2
     se = math.sqrt(var_c + var_t)
     diff = r_t - r_c
-    z_crit = stats.norm.ppf(1 - alpha / 2)
+    z_crit = float(special.ndtri(1 - alpha / 2))
     z = diff / se if se > 0 else 0.0
     rel, rel_ci = relative_lift(r_t, var_t, r_c, var_c, z_crit=z_crit)
     return Comparison(
@@ -158,7 +190,7 @@ def compare_rates(
         abs_ci=(diff - z_crit * se, diff + z_crit * se),
         rel_lift=rel,
         rel_ci=rel_ci,
-        p_value=float(2 * stats.norm.sf(abs(z))) if se > 0 else 1.0,
+        p_value=float(2 * special.ndtr(-abs(z))) if se > 0 else 1.0,
         statistic=z,
         method="poisson rate z-test",
         ci_method="wald",
@@ -176,10 +208,10 @@ def non_inferiority_p(
     relative lift (recovered from its CI). Small p: within the margin.
     """
     low, high = comparison.rel_ci
-    se = (high - low) / (2 * stats.norm.ppf(1 - alpha / 2))
+    se = (high - low) / (2 * float(special.ndtri(1 - alpha / 2)))
     if not se > 0 or not math.isfinite(comparison.rel_lift):
         return math.nan
     distance = (
         comparison.rel_lift + margin_rel if higher_is_better else margin_rel - comparison.rel_lift
     )
-    return float(stats.norm.sf(distance / se))
+    return float(special.ndtr(-distance / se))
