@@ -53,8 +53,8 @@ def test_cuped_matches_gbstats_absolute() -> None:
 
 
 def test_cuped_relative_lift_close_to_gbstats() -> None:
-    """Relative lift: same point estimate; gbstats' CI also carries the covariance of the
-    adjusted numerator with the control mean, ours does not, so the widths differ slightly."""
+    """Relative lift: same point estimate and the same delta-method formula on both arms'
+    adjusted variances, so the CI widths agree closely (asserted within 1%)."""
     rng = np.random.default_rng(8)
     control, _, _ = _covariate_arm(rng, 6000, 0.0)
     treatment, _, _ = _covariate_arm(rng, 6000, 0.12)
@@ -65,7 +65,7 @@ def test_cuped_relative_lift_close_to_gbstats() -> None:
     assert ours.rel_lift == pytest.approx(theirs.expected, rel=1e-9)
     ours_width = ours.rel_ci[1] - ours.rel_ci[0]
     theirs_width = theirs.ci[1] - theirs.ci[0]
-    assert ours_width == pytest.approx(theirs_width, rel=0.1)
+    assert ours_width == pytest.approx(theirs_width, rel=0.01)
 
 
 def test_cuped_theta_is_the_pooled_regression_slope() -> None:
