@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.experiments import find_experiment
+from bot.history import StoredLook, latest_look
 from bot.render import history
 from bot.services import Services
 from experimentos.store import ExperimentRecord
@@ -32,3 +33,18 @@ async def experiment_or_explain(
         text, blocks = history.not_found(ref)
     await respond(text=text, blocks=blocks, response_type="ephemeral")
     return None
+
+
+async def latest_look_or_explain(
+    ref: str, command: dict[str, Any], respond: AsyncRespond, services: Services
+) -> tuple[ExperimentRecord, StoredLook] | None:
+    """The named experiment and its latest look, or an ephemeral answer saying why not."""
+    experiment = await experiment_or_explain(ref, command, respond, services, usage="EXP-n|name")
+    if experiment is None:
+        return None
+    look = await latest_look(services.store, command["team_id"], experiment)
+    if look is None:
+        text, blocks = history.no_looks_yet(experiment)
+        await respond(text=text, blocks=blocks, response_type="ephemeral")
+        return None
+    return experiment, look

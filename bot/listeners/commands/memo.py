@@ -7,8 +7,8 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.files import upload_memo
-from bot.history import latest_look, memo_documents
-from bot.listeners.commands.lookup import experiment_or_explain
+from bot.history import memo_documents
+from bot.listeners.commands.lookup import latest_look_or_explain
 from bot.render import history
 from bot.render.format import esc
 from bot.render.messages import memo_comment
@@ -27,15 +27,11 @@ async def run_memo(
 ) -> None:
     """Upload the latest look's memo, ending with the decision audit trail, to the thread."""
     await ack()
-    experiment = await experiment_or_explain(args, command, respond, services, usage="EXP-n|name")
-    if experiment is None:
+    found = await latest_look_or_explain(args, command, respond, services)
+    if found is None:
         return
+    experiment, look = found
     team = command["team_id"]
-    look = await latest_look(services.store, team, experiment)
-    if look is None:
-        text, blocks = history.no_looks_yet(experiment)
-        await respond(text=text, blocks=blocks, response_type="ephemeral")
-        return
     markdown, html = await memo_documents(services, team, look)
     channel = look.channel if look.thread_ts else command["channel_id"]
     await upload_memo(

@@ -6,8 +6,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.history import latest_look
-from bot.listeners.commands.lookup import experiment_or_explain
+from bot.listeners.commands.lookup import latest_look_or_explain
 from bot.render import history
 from bot.render.card import card_text, render_card
 from bot.render.format import esc
@@ -26,14 +25,10 @@ async def run_show(
 ) -> None:
     """Re-post the latest card of an experiment in its thread."""
     await ack()
-    experiment = await experiment_or_explain(args, command, respond, services, usage="EXP-n|name")
-    if experiment is None:
+    found = await latest_look_or_explain(args, command, respond, services)
+    if found is None:
         return
-    look = await latest_look(services.store, command["team_id"], experiment)
-    if look is None:
-        text, blocks = history.no_looks_yet(experiment)
-        await respond(text=text, blocks=blocks, response_type="ephemeral")
-        return
+    experiment, look = found
     channel = look.channel if look.thread_ts else command["channel_id"]
     posted = await client.chat_postMessage(
         channel=channel,
