@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from scipy import stats as scipy_stats
-
 from experimentos import decision, ingest
 from experimentos.config import load_thresholds
 from experimentos.health import check_health, with_findings
@@ -32,6 +30,7 @@ from experimentos.model import (
 )
 from experimentos.stats import bayes, corrections, proportions, segments, sequential
 from experimentos.stats.cuped import cuped_comparison
+from experimentos.stats.distributions import norm_isf
 from experimentos.stats.means import welch_comparison
 
 _PP_TOLERANCE = 1e-9
@@ -228,7 +227,7 @@ def _look_status(
     comparison = primary[0].comparison
     z = comparison.statistic
     if math.isnan(z):  # Fisher: the z with the same two-sided p, signed like the lift
-        z = math.copysign(float(scipy_stats.norm.isf(comparison.p_value / 2)), comparison.abs_lift)
+        z = math.copysign(float(norm_isf(comparison.p_value / 2)), comparison.abs_lift)
     fractions = list(options.look_fractions or ())
     if len(fractions) != options.look:
         fractions = [k / options.of_looks for k in range(1, options.look + 1)]

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import special, stats
-from scipy.integrate import cumulative_trapezoid, trapezoid
+from scipy import special
 
 from experimentos.model import BayesArm, BayesView, ProportionStats
+from experimentos.stats.distributions import beta_pdf, cumulative_trapezoid, trapezoid
 
 _TAIL = 1e-12
 _POINTS_PER_ARM = 4001
@@ -34,7 +34,7 @@ def beta_view(arms: Sequence[tuple[str, ProportionStats]], *, control: str) -> B
     alpha = np.array([1.0 + s.conversions for _, s in arms])
     beta = np.array([1.0 + (s.users - s.conversions) for _, s in arms])
     grid = _grid(alpha, beta)
-    pdf = stats.beta.pdf(grid, alpha[:, None], beta[:, None])
+    pdf = beta_pdf(grid, alpha[:, None], beta[:, None])
     cdf = _cumulative(pdf, grid)
     labels = [label for label, _ in arms]
     control_index = labels.index(control)
@@ -63,7 +63,7 @@ def _cumulative(pdf: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """F_k on the grid by the cumulative trapezoid rule, normalised to end at 1: the same rule as
     the integrals above (P(beat control) within 2·10⁻⁶ of the exact closed form), and 0.1 ms
     where the regularised incomplete beta function takes 7 ms for two arms at 100,000 users."""
-    cdf = cumulative_trapezoid(pdf, grid, initial=0.0, axis=1)
+    cdf = cumulative_trapezoid(pdf, grid)
     total = cdf[:, -1:]
     return np.divide(cdf, total, out=np.zeros_like(cdf), where=total > 0)
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import stats
-
 from experimentos.model import Comparison, CovariateStats
+from experimentos.stats.distributions import norm_ppf, t_ppf, t_sf
 from experimentos.stats.proportions import relative_lift
 
 
@@ -47,7 +46,7 @@ def cuped_comparison(
     else:
         dof = math.nan
     t_stat = diff / se if se > 0 else 0.0
-    t_crit = float(stats.t.ppf(1 - alpha / 2, dof)) if se > 0 else math.nan
+    t_crit = float(t_ppf(1 - alpha / 2, dof)) if se > 0 else math.nan
     # Relative lift against the control's unadjusted mean, D / ȳ_c, by the delta method with the
     # adjusted variances of both arms (as gbstats): never negative, however strong the covariate.
     rel, rel_ci = relative_lift(
@@ -55,14 +54,14 @@ def cuped_comparison(
         var_t,
         control.post.mean,
         var_c,
-        z_crit=float(stats.norm.ppf(1 - alpha / 2)),
+        z_crit=float(norm_ppf(1 - alpha / 2)),
     )
     comparison = Comparison(
         abs_lift=diff,
         abs_ci=(diff - t_crit * se, diff + t_crit * se),
         rel_lift=rel,
         rel_ci=rel_ci,
-        p_value=float(2 * stats.t.sf(abs(t_stat), dof)) if se > 0 else 1.0,
+        p_value=float(2 * t_sf(abs(t_stat), dof)) if se > 0 else 1.0,
         statistic=t_stat,
         method="cuped welch t-test",
         ci_method="welch",

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats
-
 from experimentos.model import Comparison, MeanStats
+from experimentos.stats.distributions import norm_ppf, t_ppf, t_sf
 from experimentos.stats.proportions import relative_lift
 
 
@@ -38,16 +37,16 @@ def welch_comparison(
     share_t, share_c = var_t / (var_t + var_c), var_c / (var_t + var_c)  # scale-free
     dof = 1 / (share_t**2 / (treatment.n - 1) + share_c**2 / (control.n - 1))
     t_stat = diff / se
-    t_crit = stats.t.ppf(1 - alpha / 2, dof)
+    t_crit = t_ppf(1 - alpha / 2, dof)
     rel, rel_ci = relative_lift(
-        treatment.mean, var_t, control.mean, var_c, z_crit=stats.norm.ppf(1 - alpha / 2)
+        treatment.mean, var_t, control.mean, var_c, z_crit=norm_ppf(1 - alpha / 2)
     )
     return Comparison(
         abs_lift=diff,
         abs_ci=(diff - t_crit * se, diff + t_crit * se),
         rel_lift=rel,
         rel_ci=rel_ci,
-        p_value=float(2 * stats.t.sf(abs(t_stat), dof)),
+        p_value=float(2 * t_sf(abs(t_stat), dof)),
         statistic=t_stat,
         method="welch t-test",
         ci_method="welch",

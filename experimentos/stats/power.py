@@ -30,8 +30,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
-from scipy import optimize, stats
-
+from experimentos.stats.distributions import norm_isf, root
 from experimentos.stats.sequential import (
     LookBoundary,
     Spending,
@@ -170,7 +169,7 @@ def _control_users(
     baseline: float, delta: float, alpha: float, power: float, *, ratio: float, sd: float | None
 ) -> float:
     """Unrounded control-arm n for one comparison with n_t = ratio·n_c."""
-    z_a, z_b = stats.norm.isf(alpha / 2.0), stats.norm.isf(1.0 - power)
+    z_a, z_b = norm_isf(alpha / 2.0), norm_isf(1.0 - power)
     if sd is not None:  # Chow, Shao & Wang §3.2
         return sd**2 * (1.0 + 1.0 / ratio) * (z_a + z_b) ** 2 / delta**2
     p_c, p_t = baseline, baseline + delta  # Fleiss et al. ch. 4; Chow, Shao & Wang §4.2
@@ -184,7 +183,7 @@ def _mde_one(
     baseline: float, n_control: int, alpha: float, power: float, ratio: float, sd: float | None
 ) -> float:
     if sd is not None:
-        z_a, z_b = stats.norm.isf(alpha / 2.0), stats.norm.isf(1.0 - power)
+        z_a, z_b = norm_isf(alpha / 2.0), norm_isf(1.0 - power)
         return sd * math.sqrt(1.0 + 1.0 / ratio) * (z_a + z_b) / math.sqrt(n_control)
 
     def surplus(delta: float) -> float:
@@ -196,7 +195,7 @@ def _mde_one(
             f"{n_control} users per variant cannot detect any lift from a baseline of "
             f"{baseline} with power {power}"
         )
-    return float(optimize.brentq(surplus, top * 1e-9, top, xtol=1e-14, rtol=1e-12))
+    return root(surplus, top * 1e-9, top, xtol=1e-14, rtol=1e-12)
 
 
 def _with_looks(plan: SampleSizePlan, *, looks: int, fixed_total: float) -> SampleSizePlan:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
+
+from experimentos.stats.distributions import chi2_sf
 
 
 def cochran_q(
@@ -28,7 +29,7 @@ def cochran_q(
     q = float((w * (d - mean) ** 2).sum())
     dof = k - 1
     i2 = max(0.0, (q - dof) / q) if q > 0 else 0.0
-    return q, dof, float(stats.chi2.sf(q, dof)), i2
+    return q, dof, float(chi2_sf(q, dof)), i2
 
 
 def simpsons_paradox(pooled_lift: float, segment_lifts: Sequence[float]) -> bool:

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import optimize, stats
 
 from experimentos.model import LookStatus
+from experimentos.stats.distributions import norm_cdf, norm_isf, norm_pdf, norm_sf, root
 
 Spending = Literal["obf", "pocock"]
 
@@ -65,7 +65,7 @@ def alpha_spent(t: float, *, alpha: float = 0.05, spending: Spending = "obf") ->
     if t == 0.0:
         return 0.0
     if spending == "obf":
-        per_side = 2.0 * stats.norm.sf(stats.norm.isf(alpha / 4.0) / math.sqrt(t))
+        per_side = 2.0 * norm_sf(norm_isf(alpha / 4.0) / math.sqrt(t))
     else:
         per_side = alpha / 2.0 * math.log(1.0 + (math.e - 1.0) * t)
     return 2.0 * per_side
@@ -94,7 +94,7 @@ def boundaries(
     for look, t in enumerate(fractions, start=1):
         spent = alpha_spent(t, alpha=alpha, spending=spending)
         z = _solve_boundary(previous, t, spent - spent_before)
-        nominal_p = 2.0 * stats.norm.sf(z) if math.isfinite(z) else 0.0
+        nominal_p = 2.0 * norm_sf(z) if math.isfinite(z) else 0.0
         looks.append(LookBoundary(look, t, z, nominal_p, spent))
         previous = previous.advance(t, z, drift=0.0)
         spent_before = spent
@@ -150,12 +150,12 @@ def sample_size_inflation(
         raise ValueError(f"power must be between 0 and 1 (got {power})")
     fractions = [k / looks for k in range(1, looks + 1)]
     bounds = [b.z for b in boundaries(fractions, alpha=alpha, spending=spending)]
-    fixed_drift = stats.norm.isf(alpha / 2.0) + stats.norm.isf(1.0 - power)
+    fixed_drift = norm_isf(alpha / 2.0) + norm_isf(1.0 - power)
 
     def shortfall(drift: float) -> float:
         return _upper_crossing(fractions, bounds, drift) - power
 
-    drift = optimize.brentq(shortfall, fixed_drift * 0.5, fixed_drift * 2.0, xtol=1e-10)
+    drift = root(shortfall, fixed_drift * 0.5, fixed_drift * 2.0, xtol=1e-10)
     return float((drift / fixed_drift) ** 2)
 
 
@@ -183,8 +183,8 @@ class _Density:
         if not math.isfinite(b):
             return 0.0, 0.0
         mean, sd = self._transition(t, drift)
-        upper = stats.norm.sf((b * math.sqrt(t) - mean) / sd)
-        lower = stats.norm.cdf((-b * math.sqrt(t) - mean) / sd)
+        upper = norm_sf((b * math.sqrt(t) - mean) / sd)
+        lower = norm_cdf((-b * math.sqrt(t) - mean) / sd)
         return float(self.mass @ upper), float(self.mass @ lower)
 
     def advance(self, t: float, b: float, drift: float) -> _Density:
@@ -192,7 +192,7 @@ class _Density:
         points, weights = _grid(drift * math.sqrt(t), b)
         mean, sd = self._transition(t, drift)
         # density of Z_t = S_t/√t given S_prev: √t/sd · φ((z√t − mean)/sd)
-        kernel = stats.norm.pdf((points[:, None] * math.sqrt(t) - mean[None, :]) / sd)
+        kernel = norm_pdf((points[:, None] * math.sqrt(t) - mean[None, :]) / sd)
         density = kernel @ self.mass * (math.sqrt(t) / sd)
         return _Density(t, points, weights * density)
 
@@ -242,7 +242,7 @@ def _solve_boundary(previous: _Density, t: float, increment: float) -> float:
 
     if increment <= 0.0 or excess(_Z_MAX) >= 0.0:
         return math.inf
-    return float(optimize.brentq(excess, 0.0, _Z_MAX, xtol=1e-12, rtol=1e-12))
+    return root(excess, 0.0, _Z_MAX, xtol=1e-12, rtol=1e-12)
 
 
 def _upper_crossing(fractions: Sequence[float], bounds: Sequence[float], drift: float) -> float:
