@@ -144,8 +144,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
         from experimentos.cli_record import analyze_and_record
 
         analysis, where = analyze_and_record(
-            args.file.read_bytes(),
-            file_name=args.file.name,
+            args.file,
             options=options,
             thresholds=thresholds,
             database_url=args.database_url,

@@ -8,8 +8,10 @@ peeking when no looks were planned).
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
-from experimentos.analysis import analyze
+from experimentos import ingest
+from experimentos.analysis import analyze_data
 from experimentos.model import Analysis, Options, Thresholds
 from experimentos.store import HistoryStore, fields_from_analysis
 from experimentos.store.migrate import run_sync
@@ -19,33 +21,33 @@ CLI_CHANNEL = "cli"
 
 
 def analyze_and_record(
-    data: bytes,
+    path: Path,
     *,
-    file_name: str,
     options: Options,
     thresholds: Thresholds,
     database_url: str | None,
 ) -> tuple[Analysis, str]:
-    """The analysis and a line saying where it was recorded (e.g. "EXP-3, look 2")."""
-    return run_sync(_record(data, file_name, options, thresholds, database_url))
+    """The analysis of the file at ``path`` and a line saying where it was recorded (e.g.
+    "EXP-3, look 2"). A user-level file is read by DuckDB where it lies, as without --record."""
+    return run_sync(_record(path, options, thresholds, database_url))
 
 
 async def _record(
-    data: bytes,
-    file_name: str,
+    path: Path,
     options: Options,
     thresholds: Thresholds,
     database_url: str | None,
 ) -> tuple[Analysis, str]:
     store = await HistoryStore.open(database_url)
     try:
-        name = options.name or file_name.rsplit("/", 1)[-1].removesuffix(".csv")
+        name = options.name or path.name.removesuffix(".csv")
         existing = await store.get_experiment(CLI_TEAM, name, channel_id=CLI_CHANNEL)
         if existing is not None and existing.name != name:
             existing = None  # a partial-name match is another experiment
         prior = existing.look_count if existing else 0
         options = dataclasses.replace(options, name=name, prior_looks=prior)
-        analysis = analyze(data, file_name=file_name, options=options, thresholds=thresholds)
+        parsed = ingest.parse_path(path, options=options, thresholds=thresholds)
+        analysis = analyze_data(parsed, options=options, thresholds=thresholds)
         record = await store.record_analysis(
             team_id=CLI_TEAM,
             channel_id=CLI_CHANNEL,

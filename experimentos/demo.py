@@ -31,8 +31,7 @@ def main() -> int:
     thresholds = load_thresholds()
     for path in sorted(EXAMPLES.glob("*.csv")):
         analysis, where = analyze_and_record(
-            path.read_bytes(),
-            file_name=path.name,
+            path,
             options=Options(),
             thresholds=thresholds,
             database_url=None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,13 +13,14 @@ import pytest
 from tests.conftest import EXAMPLES
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "experimentos.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -128,6 +130,26 @@ def test_record_keeps_looks_and_history_lists_them(tmp_path: Path) -> None:
     history = run("history", "--database-url", url, "--format", "json")
     assert history.returncode == 0, history.stderr
     assert '"launch"' in history.stdout
+
+
+def test_record_reads_a_user_level_file_where_it_lies(tmp_path: Path) -> None:
+    """--record takes the same path as a plain analyze: a user-level file goes to DuckDB from
+    disk, so the in-memory size limit (here set below the file's size) does not apply to it."""
+    csv = tmp_path / "users.csv"
+    rows = [f"{i},{'control' if i % 2 else 'treatment'},{int(i % 7 == 0)}" for i in range(4000)]
+    csv.write_text("user_id,variant,converted\n" + "\n".join(rows) + "\n")
+    limit = {"EXPERIMENTOS_MAX_FILE_BYTES": str(csv.stat().st_size // 2)}
+    url = f"sqlite+aiosqlite:///{tmp_path / 'history.db'}"
+    plain = run("analyze", str(csv), "--format", "json", env=limit)
+    recorded = run(
+        "analyze", str(csv), "--format", "json", "--record", "--database-url", url, env=limit
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert recorded.returncode == 0, recorded.stderr
+    assert "recorded as EXP-1, look 1" in recorded.stderr
+    ours, theirs = json.loads(plain.stdout), json.loads(recorded.stdout)
+    assert ours["experiment"]["rows"] == theirs["experiment"]["rows"] == 4000
+    assert ours["primary"] == theirs["primary"]
 
 
 def test_blocks_format_prints_the_card_the_bot_posts() -> None:
