@@ -1,10 +1,11 @@
 """User-level files (one row per user) → per-arm sufficient statistics, computed by DuckDB.
 
 The CSV is read by DuckDB straight from disk; Python sees only aggregates. The usual file — integer
-user ids, each once — takes one parallel pass (``ingest_userlevel_sql.first_pass``): counts, sums,
-sums of squares, the largest values (for the 99.9th percentile) and a bitmap of user ids that
-proves no user repeats. Anything else (repeated or crossed users, text ids, segments) takes the
-keyed path: one row per user in a DuckDB table, then the same aggregates from it.
+user ids, each once, with or without a segment column — takes one parallel pass
+(``ingest_userlevel_sql.first_pass``): counts, sums, sums of squares, the largest values (for the
+99.9th percentile) and a bitmap of user ids that proves no user repeats. Anything else (repeated or
+crossed users, text ids) takes the keyed path: one row per user in a DuckDB table, then the same
+aggregates from it.
 
 The rules are those of SPEC §2.1: cells are trimmed, labels case-folded, booleans are
 TRUE/FALSE/yes/no/1/0, the primary must be 0/1, a user in several variants is left out (Warning;
@@ -250,24 +251,27 @@ def _fast_groups(
     tops = {i: [v for g in kept for v in g.get(f"top{i}") or []] for i in metrics.means}
     groups = _merge([g | {"users": g["rows"]} for g in kept], key=_key)
     order = _sample_order(layout, csv_file.head)
-    missing = [g["arm"] for g in groups if g["arm"] not in order]
-    if len(missing) > 1:  # a file sorted by variant, say: ask DuckDB where each arm starts
+    missing = [g for g in groups if (g["arm"], g["seg"]) not in order]
+    if len(missing) > 1:  # a file sorted by variant, say: ask DuckDB where each group starts
         order = {}
-        lines = q.first_line_per_arm(con, csv_file, layout, _blank(first))
-        for raw, line in sorted(lines.items(), key=lambda item: item[1]):
-            order.setdefault(_label(raw), line)
-    return sorted(groups, key=lambda g: order.get(g["arm"], math.inf)), tops
+        lines = q.first_line_per_group(con, csv_file, layout, _blank(first))
+        for (raw_arm, raw_segment), line in sorted(lines.items(), key=lambda item: item[1]):
+            order.setdefault((_label(raw_arm), _label(raw_segment)), line)
+    return sorted(groups, key=lambda g: order.get((g["arm"], g["seg"]), math.inf)), tops
 
 
-def _sample_order(layout: Layout, head: Head) -> dict[str, float]:
-    """Arms in the order they first appear among the sample's kept rows."""
-    order: dict[str, float] = {}
+def _sample_order(layout: Layout, head: Head) -> dict[tuple[str, str], float]:
+    """(arm, segment) groups in the order they first appear among the sample's kept rows."""
+    order: dict[tuple[str, str], float] = {}
     primary = layout.index(layout.primary)
     assert primary is not None
     for position, row in enumerate(head.rows):
-        arm = _label(row[layout.variant]) if len(row) == len(layout.names) else ""
+        if len(row) != len(layout.names):
+            continue
+        arm = _label(row[layout.variant])
+        segment = "" if layout.segment is None else _label(row[layout.segment])
         if arm and row[primary].strip():
-            order.setdefault(arm, position)
+            order.setdefault((arm, segment), position)
     return order
 
 

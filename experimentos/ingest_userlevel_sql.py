@@ -120,7 +120,7 @@ def guess_layout(
     kinds = tuple(roles.get(i) or _kind(columns[i]) for i in range(len(names)))
     layout = Layout(names, kinds, names.index(user), names.index(variant), segment, primary)
     ids = [c.strip() for c in columns[layout.user] if c.strip()]
-    if segment is not None or not ids or not all(_INTEGER.fullmatch(c) for c in ids):
+    if not ids or not all(_INTEGER.fullmatch(c) for c in ids):
         return layout
     rows_guess = len(rows) if head.complete else len(rows) * size_bytes // HEAD_BYTES
     bitmap = _bitmap(min(map(int, ids)), max(map(int, ids)), rows_guess)
@@ -186,12 +186,10 @@ def csv_for(path: Path, head: Head, layout: Layout) -> CsvFile:
 def _projection(layout: Layout, *, keyed: bool = False) -> list[str]:
     """The per-row expressions every query starts from."""
     columns = [f"coalesce(c{layout.variant}, '') AS a", f"{_primary_missing(layout)} AS pm"]
+    segment = "''" if layout.segment is None else f"coalesce({trimmed(f'c{layout.segment}')}, '')"
+    columns.append(f"{segment} AS g")
     if keyed:
         columns.append(f"coalesce({trimmed(f'c{layout.user}')}, '') AS u")
-        segment = (
-            "''" if layout.segment is None else f"coalesce({trimmed(f'c{layout.segment}')}, '')"
-        )
-        columns.append(f"{segment} AS g")
     elif layout.bitmap:
         columns.append(f"c{layout.user} AS u")
     for i in layout.metric_columns:
@@ -228,14 +226,16 @@ def _rows(csv_file: CsvFile, layout: Layout, *, lines: bool = False, keyed: bool
 def first_pass(
     con: duckdb.DuckDBPyConnection, csv_file: CsvFile, layout: Layout, size_bytes: int
 ) -> list[dict[str, Any]]:
-    """Per raw label × "primary empty": everything the fast path and the column rules need."""
+    """Per raw label × segment × "primary empty": everything the fast path and the column rules
+    need (the segment is a group key only when the file has one)."""
     most_rows = size_bytes // max(len(layout.names), 1) + 1
     keep = math.ceil(0.001 * most_rows) + 3  # enough largest values for the 99.9th percentile
     aggregates = ["count(*) AS rows", *_column_aggregates(layout, keep)]
     if layout.bitmap:
         low, high = layout.bitmap
         aggregates += ["count(u) AS un", f"bitstring_agg(u, {low}, {high}) AS ubm"]
-    sql = f"SELECT a, pm, {', '.join(aggregates)} FROM {_rows(csv_file, layout)} GROUP BY a, pm"
+    keys = "a, pm" if layout.segment is None else "a, g, pm"
+    sql = f"SELECT {keys}, {', '.join(aggregates)} FROM {_rows(csv_file, layout)} GROUP BY {keys}"
     if layout.bitmap:
         sql = f"SELECT * EXCLUDE (ubm), bit_count(bit_or(ubm) OVER ()) AS ubits FROM ({sql})"
     return fetch(con, sql)
@@ -285,7 +285,7 @@ def not_a_count(i: int) -> str:
 
 def proven_distinct(layout: Layout, first: list[dict[str, Any]]) -> bool:
     """The bitmap holds as many ids as rows with an id, and at most one row has none."""
-    if not layout.bitmap or layout.segment is not None or not first:
+    if not layout.bitmap or not first:
         return False
     rows = sum(g["rows"] for g in first)
     with_id = sum(g["un"] for g in first)
@@ -300,14 +300,15 @@ def first_lines(
     return [row["line"] for row in fetch(con, sql)]
 
 
-def first_line_per_arm(
+def first_line_per_group(
     con: duckdb.DuckDBPyConnection, csv_file: CsvFile, layout: Layout, blank: tuple[str, ...]
-) -> dict[str, int]:
+) -> dict[tuple[str, str], int]:
+    """The first line of each raw (variant, segment) pair among the kept rows."""
     sql = (
-        f"SELECT a, min(line) AS line FROM {_rows(csv_file, layout, lines=True)} "
-        f"WHERE {kept(blank)} GROUP BY a"
+        f"SELECT a, g, min(line) AS line FROM {_rows(csv_file, layout, lines=True)} "
+        f"WHERE {kept(blank)} GROUP BY a, g"
     )
-    return {row["a"]: row["line"] for row in fetch(con, sql)}
+    return {(row["a"], row["g"]): row["line"] for row in fetch(con, sql)}
 
 
 # --------------------------------------------------------------------------- keyed path
@@ -375,7 +376,8 @@ class Relation:
 
     @staticmethod
     def raw(csv_file: CsvFile, layout: Layout, blank: tuple[str, ...]) -> Relation:
-        return Relation(f"{_rows(csv_file, layout)} r", kept(blank), ("a",))
+        keys = ("a",) if layout.segment is None else ("a", "g")
+        return Relation(f"{_rows(csv_file, layout)} r", kept(blank), keys)
 
     @staticmethod
     def per_user(labels: tuple[str, ...]) -> Relation:

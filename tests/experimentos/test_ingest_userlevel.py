@@ -248,6 +248,8 @@ def keyed_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         (4, {"text_ids": True, "segments": True, "crossed": 0.03}, True),
         (5, {"segments": True, "empty": 0.01, "repeats": 0.02}, True),
         (6, {"empty": 0.01, "outlier": True}, False),
+        (7, {"segments": True, "outlier": True}, False),  # distinct ids: segments in one pass
+        (8, {"segments": True, "empty": 0.01}, False),
     ],
 )
 def test_duckdb_aggregates_match_a_pandas_groupby(
