@@ -11,8 +11,8 @@ in a temporary directory, then times, interleaved, in the same run:
 (b) the whole ``experimentos analyze FILE --format json`` command as a subprocess, with its peak
     RSS (``os.wait4``'s ru_maxrss, the whole process tree's largest resident set).
 
-Then the same for a 90,000-row file (Cookie Cats sized) and, when present, the real Cookie Cats
-export. Goal: (b) within 1.1x of (a), peak RSS under 1.5 GB. Medians are printed; on a busy
+Then the same for a 90,000-row file (Cookie Cats sized), a 10M-row file with a segment column
+(grouped by variant and segment) and, when present, the real Cookie Cats export. Goal: (b) within 1.1x of (a), peak RSS under 1.5 GB. Medians are printed; on a busy
 machine compare CPU seconds too.
 """
 
@@ -49,13 +49,23 @@ FROM read_csv(?) GROUP BY version
 """
 
 
-def write_file(path: Path, rows: int) -> None:
-    """Sorted integer ids, two arms, 10% converting with revenue, 2% guardrail events."""
+SEGMENTED_SQL = BASELINE_SQL.replace("variant", "variant, segment")
+
+
+def write_file(path: Path, rows: int, *, segments: bool = False) -> None:
+    """Sorted integer ids, two arms, 10% converting with revenue, 2% guardrail events; with
+    ``segments``, a third column: ios, android or web."""
+    segment = (
+        "CASE hash(i * 3) % 3 WHEN 0 THEN 'ios' WHEN 1 THEN 'android' ELSE 'web' END AS segment,"
+        if segments
+        else ""
+    )
     con = duckdb.connect()
     con.execute(
         f"""COPY (
           SELECT 10000000 + i AS user_id,
                  CASE WHEN hash(i) % 2 = 0 THEN 'control' ELSE 'treatment' END AS variant,
+                 {segment}
                  CASE WHEN hash(i * 7) % 10 = 0 THEN 1 ELSE 0 END AS converted,
                  CASE WHEN hash(i * 7) % 10 = 0 THEN round((hash(i * 13) % 10000) / 100.0, 2)
                       ELSE 0 END AS revenue,
@@ -137,12 +147,17 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="ingest-bench-") as temp:
         big, small = Path(temp) / "users_10m.csv", Path(temp) / "users_90k.csv"
+        segmented = Path(temp) / "users_10m_segments.csv"
         start = time.perf_counter()
         write_file(big, args.rows)
         write_file(small, 90_000)
+        write_file(segmented, args.rows, segments=True)
         print(f"wrote the files in {time.perf_counter() - start:.1f} s")
         compare(f"{args.rows:,} rows", big, args.repeat)
         compare("90,000 rows", small, max(args.repeat, 5))
+        compare(
+            f"{args.rows:,} rows with a segment column", segmented, args.repeat, sql=SEGMENTED_SQL
+        )
     if COOKIE_CATS.exists():
         flags = ("--control", "gate_30", "--primary", "retention_7")
         compare("Cookie Cats", COOKIE_CATS, max(args.repeat, 5), *flags, sql=COOKIE_CATS_SQL)
