@@ -157,7 +157,10 @@ class RatioStats:
         ratio = self.num_total / self.den_total
         var_x, var_y = self.numerator.variance, self.denominator.variance
         linearised = var_x - 2 * ratio * self.covariance + ratio * ratio * var_y
-        return max(linearised, 0.0) / (self.n * mean_y * mean_y)
+        scale = self.n * mean_y * mean_y
+        if not scale > 0:  # ȳ so small that ȳ² underflows: no usable variance
+            return math.nan
+        return max(linearised, 0.0) / scale
 
     def __add__(self, other: RatioStats) -> RatioStats:
         return RatioStats(
