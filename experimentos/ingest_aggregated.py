@@ -156,9 +156,8 @@ def _aggregated(frame: pd.DataFrame, *, source: SourceInfo, options: Options) ->
     assert variant is not None
     segment = "segment" if "segment" in frame.columns else None
     ratios, ratio_taken = _ratio_metrics(frame.columns, findings)
-    means = [
-        m for m in mean_metric_names(frame.columns) if f"{m}_sum" not in ratio_taken
-    ]  # r_num_sum with r_num_sum_sq is a ratio's numerator, not a continuous metric r_num
+    # r_num_sum with r_num_sum_sq is a ratio's numerator, not a continuous metric "r_num"
+    means = [m for m in mean_metric_names(frame.columns) if f"{m}_sum" not in ratio_taken]
     mean_columns = {
         f"{m}{suffix}" for m in means for suffix in (*MEAN_SUFFIXES, *COVARIATE_SUFFIXES)
     }
