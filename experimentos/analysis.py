@@ -32,6 +32,7 @@ from experimentos.stats import bayes, corrections, proportions, segments, sequen
 from experimentos.stats.cuped import cuped_comparison
 from experimentos.stats.distributions import norm_isf
 from experimentos.stats.means import welch_comparison
+from experimentos.stats.ratios import ratio_comparison
 
 _PP_TOLERANCE = 1e-9
 """Rates are ratios of integers: a Δ of exactly 0.1 pp must not read as 0.1000000001 pp."""
@@ -375,7 +376,33 @@ def _secondary(
             for metric in data.mean_columns
             if metric in control.means and metric in arm.means
         ]
+        results += [
+            _ratio_result(metric, control, arm, thresholds)
+            for metric in data.ratio_columns
+            if metric in control.ratios and metric in arm.ratios
+        ]
     return tuple(results)
+
+
+def _ratio_result(
+    metric: str, control: ArmInput, arm: ArmInput, thresholds: Thresholds
+) -> MetricResult:
+    """Σx / Σy per arm by the delta method; reported only, uncorrected like the other secondary
+    metrics (they never enter the verdict)."""
+    c_stats, t_stats = control.ratios[metric], arm.ratios[metric]
+    result = ratio_comparison(c_stats, t_stats, alpha=thresholds.alpha)
+    comparison = result.comparison
+    return MetricResult(
+        name=metric,
+        kind="ratio",
+        role="secondary",
+        control=ArmSummary(control.arm, c_stats.n, c_stats.value),
+        treatment=ArmSummary(arm.arm, t_stats.n, t_stats.value),
+        comparison=comparison,
+        p_value_adjusted=comparison.p_value,
+        significant=bool(comparison.p_value < thresholds.alpha),
+        notes=(result.note,) if result.note else (),
+    )
 
 
 def _mean_result(

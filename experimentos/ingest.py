@@ -255,6 +255,7 @@ def assemble_arms(
     secondary: tuple[str, ...],
     means: tuple[str, ...],
     primary_name: str,
+    ratios: tuple[str, ...] = (),
 ) -> ExperimentData:
     """Pool rows per arm (over segments) in the order arms first appear in the file."""
     pooled: dict[str, ArmInput] = {}
@@ -274,6 +275,7 @@ def assemble_arms(
         findings=tuple(findings),
         segments=tuple((name, tuple(arms)) for name, arms in by_segment.items()),
         primary_name=primary_name,
+        ratio_columns=ratios,
     )
 
 
@@ -283,6 +285,7 @@ def _add(a: ArmInput, b: ArmInput) -> ArmInput:
     covariates = {
         k: a.covariates[k] + b.covariates[k] for k in a.covariates.keys() & b.covariates.keys()
     }
+    ratios = {k: a.ratios[k] + b.ratios[k] for k in a.ratios.keys() & b.ratios.keys()}
     return ArmInput(
-        a.arm, a.users + b.users, a.conversions + b.conversions, counts, means, covariates
+        a.arm, a.users + b.users, a.conversions + b.conversions, counts, means, covariates, ratios
     )

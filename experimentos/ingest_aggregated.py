@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,8 +24,11 @@ from experimentos.ingest_columns import (
     find_column,
     mean_metric_names,
     normalise_header,
+    ratio_columns,
+    ratio_metric_names,
 )
 from experimentos.ingest_head import check_bytes, decode, sniff_delimiter
+from experimentos.ingest_ratios import row_ratios
 from experimentos.model import (
     ArmInput,
     CovariateStats,
@@ -151,11 +155,13 @@ def _aggregated(frame: pd.DataFrame, *, source: SourceInfo, options: Options) ->
         return ingest.blocked_data(source, findings, control=options.control)
     assert variant is not None
     segment = "segment" if "segment" in frame.columns else None
-    means = mean_metric_names(frame.columns)
+    ratios, ratio_taken = _ratio_metrics(frame.columns, findings)
+    # r_num_sum with r_num_sum_sq is a ratio's numerator, not a continuous metric "r_num"
+    means = [m for m in mean_metric_names(frame.columns) if f"{m}_sum" not in ratio_taken]
     mean_columns = {
         f"{m}{suffix}" for m in means for suffix in (*MEAN_SUFFIXES, *COVARIATE_SUFFIXES)
     }
-    taken = {variant, "users", conversions, segment, *mean_columns}
+    taken = {variant, "users", conversions, segment, *mean_columns, *ratio_taken}
     guardrails = tuple(c for c in frame.columns if c.startswith("guardrail_"))
     others = tuple(
         c
@@ -233,7 +239,11 @@ def _aggregated(frame: pd.DataFrame, *, source: SourceInfo, options: Options) ->
                 )
         arm_means = _row_means(frame, index, means, n, line, findings)
         arm_covariates = _row_covariates(frame, index, arm_means, line, findings)
-        rows.append((label, seg, ArmInput(label, n, k, arm_counts, arm_means, arm_covariates)))
+        arm_ratios, ratio_findings = row_ratios(frame, index, ratios, users=n, line=line)
+        findings += ratio_findings
+        rows.append(
+            (label, seg, ArmInput(label, n, k, arm_counts, arm_means, arm_covariates, arm_ratios))
+        )
     return ingest.assemble_arms(
         rows,
         source=source,
@@ -243,7 +253,28 @@ def _aggregated(frame: pd.DataFrame, *, source: SourceInfo, options: Options) ->
         secondary=secondary,
         means=tuple(means),
         primary_name=conversions,
+        ratios=tuple(ratios),
     )
+
+
+def _ratio_metrics(columns: Iterable[str], findings: list[Finding]) -> tuple[list[str], set[str]]:
+    """Ratio metrics (all five sums present) and every column they take, so that none of those
+    columns is read as a continuous or count metric. An ``<r>_num_den_sum`` whose companions
+    are missing is a warning, and is itself left out (Σxy alone measures nothing)."""
+    names = list(columns)
+    ratios, incomplete = ratio_metric_names(names)
+    for metric, missing in incomplete.items():
+        findings.append(
+            Finding(
+                "warning",
+                "incomplete_ratio",
+                f"Ratio metric {metric!r} is missing {', '.join(missing)}: it is not analysed.",
+                row=1,
+                column=f"{metric}_num_den_sum",
+            )
+        )
+    taken = ratio_columns(ratios, names) | {f"{m}_num_den_sum" for m in incomplete}
+    return ratios, taken
 
 
 def _finding(code: str, message: str, line: int, column: str | None) -> Finding:

@@ -9,6 +9,8 @@ USER_ALIASES = ("user_id", "userid", "user id", "uid", "user")
 VARIANT_ALIASES = ("variant", "group", "test group", "version", "arm", "bucket")
 MEAN_SUFFIXES = ("_sum", "_sum_sq", "_n")
 COVARIATE_SUFFIXES = ("_pre_sum", "_pre_sum_sq", "_cross_sum")
+RATIO_SUFFIXES = ("_num_sum", "_num_sum_sq", "_den_sum", "_den_sum_sq", "_num_den_sum")
+"""A ratio metric r = Σx / Σy: Σx, Σx², Σy, Σy², Σxy (optional ``<r>_n``: users, by default)."""
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"0", "false", "no", "n", "f"})
@@ -42,3 +44,37 @@ def mean_metric_names(columns: Iterable[str]) -> list[str]:
         and not column[: -len("_sum")].endswith("_pre")
         and not column.endswith("_cross_sum")
     ]
+
+
+def ratio_metric_names(columns: Iterable[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Ratio metrics given as the five sums of :data:`RATIO_SUFFIXES`, and the incomplete ones.
+
+    A ratio ``r`` is recognised by ``r_num_den_sum`` (Σxy, the column no other family uses) with
+    the four others present; the second value maps each incomplete one to its missing columns.
+    """
+    names = list(columns)
+    present = set(names)
+    complete: list[str] = []
+    incomplete: dict[str, list[str]] = {}
+    cross = RATIO_SUFFIXES[-1]
+    for column in names:
+        metric = column[: -len(cross)]
+        if not column.endswith(cross) or not metric:
+            continue
+        missing = [f"{metric}{s}" for s in RATIO_SUFFIXES if f"{metric}{s}" not in present]
+        if missing:
+            incomplete[metric] = missing
+        else:
+            complete.append(metric)
+    return complete, incomplete
+
+
+def ratio_columns(metrics: Iterable[str], columns: Iterable[str]) -> set[str]:
+    """Every column that belongs to the ratio metrics (their five sums and any ``<r>_n``)."""
+    present = set(columns)
+    taken = set()
+    for metric in metrics:
+        taken |= {f"{metric}{s}" for s in RATIO_SUFFIXES}
+        if f"{metric}_n" in present:
+            taken.add(f"{metric}_n")
+    return taken

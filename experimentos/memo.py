@@ -157,8 +157,9 @@ def _metric_table(metrics: Iterable[MetricResult], esc: Escape) -> list[str]:
         fmt = rate if m.kind == "proportion" else number
         delta = pp if m.kind == "proportion" else _signed_number
         p_text = pvalue(m.p_value_adjusted) + (" (adj.)" if m.p_value_adjusted != c.p_value else "")
+        name = esc(m.name) + (" (ratio)" if m.kind == "ratio" else "")
         rows.append(
-            f"| {esc(m.name)} | {esc(m.arm)} vs {esc(m.control.arm)} | {fmt(m.control.value)} "
+            f"| {name} | {esc(m.arm)} vs {esc(m.control.arm)} | {fmt(m.control.value)} "
             f"(n={m.control.n:,}) | {fmt(m.treatment.value)} (n={m.treatment.n:,}) | "
             f"{delta(c.abs_lift)} {interval(*c.abs_ci, fmt=delta)} | {pct(c.rel_lift)} "
             f"{interval(*c.rel_ci, fmt=pct)} | {p_text} | {c.method} |"
@@ -269,6 +270,7 @@ def _assumptions(a: Analysis) -> list[str]:
         f"{t.guardrail_worsened_pp} pp or significant; severe above {t.guardrail_severe_pp} pp.",
         f"- Minimum users per arm: {t.min_users_per_arm}.",
         "- Continuous metrics: Welch's t-test from sufficient statistics.",
+        *_ratio_assumption(a),
         "- Bayesian view: Beta(1,1) priors, exact numerical integration; explanatory only.",
         f"- Methods used here: {', '.join(methods) or 'none (data blocked)'}.",
     ]
@@ -280,6 +282,16 @@ def _assumptions(a: Analysis) -> list[str]:
             f"|z| ≥ {s.boundary_z:.3f}; crossed: {'yes' if s.crossed else 'no'}."
         )
     return [*lines, ""]
+
+
+def _ratio_assumption(a: Analysis) -> list[str]:
+    if not any(m.kind == "ratio" for m in a.secondary):
+        return []
+    return [
+        "- Ratio metrics (Σ numerator / Σ denominator per arm, the user the unit): variance by "
+        "the delta method (Deng et al. 2018), z-test with the CI from the same standard error; "
+        "relative lift CI by the delta method. Reported only, never part of the verdict."
+    ]
 
 
 _HTML_PAGE = """<!doctype html>

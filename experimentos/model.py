@@ -16,7 +16,7 @@ from typing import Any, Literal
 Severity = Literal["info", "warning", "blocked"]
 HealthStatus = Literal["healthy", "warning", "blocked"]
 VerdictKind = Literal["launch", "hold", "rollback"]
-MetricKind = Literal["proportion", "mean"]
+MetricKind = Literal["proportion", "mean", "ratio"]
 MetricRole = Literal["primary", "guardrail", "secondary"]
 GuardrailStatus = Literal["ok", "worsened", "severe"]
 Correction = Literal["holm", "bonferroni", "bh"]
@@ -104,6 +104,76 @@ class CovariateStats:
 
 
 @dataclass(frozen=True, slots=True)
+class RatioStats:
+    """A ratio metric Σx / Σy in one arm, the user the unit: n, Σx, Σx², Σy, Σy², Σxy.
+
+    x is the numerator (e.g. revenue) and y the denominator (e.g. orders) of each user. The ratio
+    of sums is a ratio of means, x̄ / ȳ, whose users are independent but whose orders are not:
+    its variance comes from the delta method (:attr:`variance`), not from treating orders as
+    independent units.
+    """
+
+    n: int
+    num_total: float
+    num_total_sq: float
+    den_total: float
+    den_total_sq: float
+    cross_total: float
+    """Σ x·y over users."""
+
+    @property
+    def numerator(self) -> MeanStats:
+        return MeanStats(self.n, self.num_total, self.num_total_sq)
+
+    @property
+    def denominator(self) -> MeanStats:
+        return MeanStats(self.n, self.den_total, self.den_total_sq)
+
+    @property
+    def value(self) -> float:
+        """Σx / Σy (NaN when Σy = 0)."""
+        return self.num_total / self.den_total if self.den_total else math.nan
+
+    @property
+    def covariance(self) -> float:
+        """Unbiased sample covariance of x and y."""
+        if self.n < 2:
+            return math.nan
+        return (self.cross_total - self.num_total * self.den_total / self.n) / (self.n - 1)
+
+    @property
+    def variance(self) -> float:
+        """Delta-method variance of the ratio of means R = x̄ / ȳ (NaN when undefined).
+
+        Var(R) ≈ (1/n)·(σx²/μy² − 2·μx·σxy/μy³ + μx²·σy²/μy⁴), with the unbiased (n − 1)
+        variances and covariance: Deng, Knoblich & Lu (2018), "Applying the Delta Method in
+        Metric Analytics" (KDD), §2 (gbstats' ``RatioStatistic.variance`` is the bracket).
+        Computed as Var(x − R·y) / (n·μy²), the same expression factored, which is never
+        negative for moments of real data; rounding below zero is clamped to 0.
+        """
+        if self.n < 2 or not self.den_total:
+            return math.nan
+        mean_y = self.den_total / self.n
+        ratio = self.num_total / self.den_total
+        var_x, var_y = self.numerator.variance, self.denominator.variance
+        linearised = var_x - 2 * ratio * self.covariance + ratio * ratio * var_y
+        scale = self.n * mean_y * mean_y
+        if not scale > 0:  # ȳ so small that ȳ² underflows: no usable variance
+            return math.nan
+        return max(linearised, 0.0) / scale
+
+    def __add__(self, other: RatioStats) -> RatioStats:
+        return RatioStats(
+            self.n + other.n,
+            self.num_total + other.num_total,
+            self.num_total_sq + other.num_total_sq,
+            self.den_total + other.den_total,
+            self.den_total_sq + other.den_total_sq,
+            self.cross_total + other.cross_total,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ArmInput:
     """Everything measured in one arm (one segment of it, when the file is segmented)."""
 
@@ -116,6 +186,8 @@ class ArmInput:
     """Continuous metrics by name."""
     covariates: Mapping[str, CovariateStats] = field(default_factory=dict)
     """Continuous metrics that have a pre-period covariate (CUPED), by metric name."""
+    ratios: Mapping[str, RatioStats] = field(default_factory=dict)
+    """Ratio metrics Σx / Σy (e.g. revenue per order), by metric name."""
 
     @property
     def primary(self) -> ProportionStats:
@@ -159,6 +231,8 @@ class ExperimentData:
     findings: tuple[Finding, ...]
     segments: tuple[tuple[str, tuple[ArmInput, ...]], ...] = ()
     primary_name: str = "conversion"
+    ratio_columns: tuple[str, ...] = ()
+    """Ratio metrics by name (``<r>_num_sum``, … in an aggregated file)."""
 
     def arm(self, label: str) -> ArmInput:
         for arm in self.arms:

@@ -47,8 +47,9 @@ def _metric_line(m: MetricResult) -> str:
     else:
         values = f"{number(m.control.value)} → {number(m.treatment.value)}"
         delta = f"{c.abs_lift:+.4g} [{c.abs_ci[0]:+.4g}, {c.abs_ci[1]:+.4g}]"
+    kind = "ratio, delta method; " if m.kind == "ratio" else ""
     return (
-        f"{m.name} ({m.arm} vs {m.control.arm}): {values}, {delta}, {pct(c.rel_lift)}, "
+        f"{m.name} ({kind}{m.arm} vs {m.control.arm}): {values}, {delta}, {pct(c.rel_lift)}, "
         f"{pvalue(m.p_value_adjusted)}"
     )
 

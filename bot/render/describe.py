@@ -36,6 +36,7 @@ METHOD_NAMES = {
     "fisher exact test": "Fisher's exact test",
     "poisson rate z-test": "Poisson-rate z-test",
     "welch t-test": "Welch's t-test",
+    "delta-method z-test": "delta-method z-test (ratio)",
     "holm": "Holm",
     "bonferroni": "Bonferroni",
     "bh": "Benjamini–Hochberg",
@@ -77,7 +78,7 @@ def finding_line(finding: Finding) -> str:
 
 def arm_rate(result: MetricResult, which: str) -> str:
     arm = result.control if which == "control" else result.treatment
-    if result.kind == "mean":
+    if result.kind in ("mean", "ratio"):
         return f"{label(arm.arm)} {number(arm.value)} (n = {count(arm.n)})"
     conversions = f"{count(arm.conversions)} / " if arm.conversions is not None else ""
     return f"{label(arm.arm)} {pct(arm.value)} ({conversions}{count(arm.n)})"
@@ -86,7 +87,7 @@ def arm_rate(result: MetricResult, which: str) -> str:
 def lift_line(result: MetricResult, *, adjusted: bool) -> str:
     """``Lift *+1.00 pp* (95% CI …) · relative +10.0% · p = 0.021``."""
     c = result.comparison
-    if result.kind == "mean":
+    if result.kind in ("mean", "ratio"):
         lift = f"*{signed_number(c.abs_lift)}* (95% CI {ci_number(c.abs_ci)})"
     else:
         lift = f"*{pp(c.abs_lift)}* (95% CI {ci_pp(c.abs_ci)})"

@@ -147,7 +147,7 @@ def _secondary(analysis: Analysis) -> list[Block]:
         return []
     parts: list[Block] = [b.section("*Other metrics* (reported only; never part of the verdict)")]
     for m in metrics:
-        kind = "mean" if m.kind == "mean" else "rate"
+        kind = {"mean": "mean", "ratio": "ratio"}.get(m.kind, "rate")
         parts.append(
             b.section(
                 f"{d.label(m.name)} ({kind}) · {d.arm_rate(m, 'control')} → {d.arm_rate(m, 'treatment')}\n"

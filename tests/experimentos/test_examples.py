@@ -18,6 +18,7 @@ DOCUMENTED = {
     "blocked.csv": ("hold", 1),
     "three_arms.csv": ("launch", 6),
     "continuous.csv": ("launch", 6),
+    "ratio.csv": ("launch", 6),
 }
 
 
@@ -54,6 +55,21 @@ def test_continuous_example_reports_welch() -> None:
     assert revenue.comparison.method == "welch t-test"
     assert revenue.control.value == pytest.approx(5.0)
     assert revenue.treatment.value == pytest.approx(5.4)
+
+
+def test_ratio_example_reports_the_ratio_but_never_decides_on_it() -> None:
+    """More orders, smaller orders: revenue per order falls significantly while conversion
+    rises. The ratio is a secondary metric, so the verdict is still Launch (rule 6)."""
+    analysis = analyze((EXAMPLES / "ratio.csv").read_bytes(), file_name="ratio.csv")
+    (ratio,) = [m for m in analysis.secondary if m.name == "revenue_per_order"]
+    assert ratio.kind == "ratio" and ratio.role == "secondary"
+    assert ratio.comparison.method == "delta-method z-test"
+    assert ratio.control.value == pytest.approx(125522.66 / 3130)  # Σ revenue / Σ orders
+    assert ratio.treatment.value == pytest.approx(133905.60 / 3577)
+    assert ratio.significant and ratio.comparison.abs_lift < 0
+    assert analysis.verdict.kind == "launch"
+    names = {m.name for m in analysis.secondary}
+    assert not names & {"revenue_per_order_num", "revenue_per_order_den"}  # not read as means
 
 
 def test_cookie_cats_real_export(cookie_cats: bytes) -> None:

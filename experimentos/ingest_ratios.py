@@ -1,0 +1,122 @@
+"""Ratio-metric cells of an aggregated file (one row per arm) → RatioStats, or findings.
+
+A ratio ``r`` has five sums per row — ``r_num_sum`` (Σx), ``r_num_sum_sq`` (Σx²), ``r_den_sum``
+(Σy), ``r_den_sum_sq`` (Σy²), ``r_num_den_sum`` (Σxy) — over the ``r_n`` users (the row's
+``users`` when absent). A cell that is not a finite number, or moments that no data could have
+(a negative or too small sum of squares, a covariance beyond Cauchy–Schwarz), is a finding that
+names its line and column; the metric is then left out of that row.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from experimentos.ingest_columns import RATIO_SUFFIXES
+from experimentos.model import Finding, RatioStats
+
+_ROUNDING = 1e-9
+"""Relative slack for moments computed in floating point by the exporting tool."""
+
+
+def row_ratios(
+    frame: pd.DataFrame, index: int, metrics: list[str], *, users: int, line: int
+) -> tuple[dict[str, RatioStats], list[Finding]]:
+    """The ratio metrics of one row, and the findings of the cells that could not be read."""
+    result: dict[str, RatioStats] = {}
+    findings: list[Finding] = []
+    for metric in metrics:
+        columns = [f"{metric}{suffix}" for suffix in RATIO_SUFFIXES]
+        values, bad = _numbers(frame, index, columns, line)
+        n, n_finding = _units(frame, index, f"{metric}_n", users=users, line=line)
+        findings += bad + ([n_finding] if n_finding else [])
+        if bad or n_finding or n is None:
+            continue
+        stats = RatioStats(n, *values)
+        if problem := _impossible(stats, metric, line):
+            findings.append(problem)
+            continue
+        result[metric] = stats
+    return result, findings
+
+
+def _finding(code: str, message: str, line: int, column: str) -> Finding:
+    return Finding("blocked", code, f"Line {line}: {message}", row=line, column=column)
+
+
+def _numbers(
+    frame: pd.DataFrame, index: int, columns: list[str], line: int
+) -> tuple[list[float], list[Finding]]:
+    values, findings = [], []
+    for column in columns:
+        raw = frame[column].iloc[index]
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not math.isfinite(value):
+            shown = raw or "an empty cell"
+            findings.append(
+                _finding(
+                    "not_a_number", f"{column} is {shown!r}, not a finite number.", line, column
+                )
+            )
+        values.append(value)
+    return values, findings
+
+
+def _units(
+    frame: pd.DataFrame, index: int, column: str, *, users: int, line: int
+) -> tuple[int | None, Finding | None]:
+    if column not in frame.columns:
+        return users, None
+    raw = frame[column].iloc[index]
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0 and value % 1 == 0):
+        message = f"{column} is {raw or 'an empty cell'!r}; a count of users must be whole and not negative."
+        return None, _finding("not_a_count", message, line, column)
+    return int(value), None
+
+
+def _impossible(stats: RatioStats, metric: str, line: int) -> Finding | None:
+    """Moments no data could have: Σx² < (Σx)²/n, or (Sxy)² > Sxx·Syy (Cauchy–Schwarz)."""
+    n = stats.n
+    for part, total, total_sq in (
+        ("num", stats.num_total, stats.num_total_sq),
+        ("den", stats.den_total, stats.den_total_sq),
+    ):
+        column = f"{metric}_{part}_sum_sq"
+        if total_sq < 0:
+            return _finding(
+                "negative_sum_of_squares",
+                f"{column} is {total_sq:g}; a sum of squares cannot be negative.",
+                line,
+                column,
+            )
+        if n > 0 and total_sq * n < total * total * (1 - _ROUNDING):
+            return _finding(
+                "inconsistent_moments",
+                f"{column} {total_sq:g} is impossible for n={n} and {metric}_{part}_sum "
+                f"{total:g} (it must be at least sum²/n).",
+                line,
+                column,
+            )
+    if n > 0:
+        sxx = max(stats.num_total_sq - stats.num_total**2 / n, 0.0)
+        syy = max(stats.den_total_sq - stats.den_total**2 / n, 0.0)
+        sxy = stats.cross_total - stats.num_total * stats.den_total / n
+        scale = stats.num_total_sq * stats.den_total_sq  # the slack follows the raw magnitudes
+        if sxy * sxy > sxx * syy + _ROUNDING * scale:
+            column = f"{metric}_num_den_sum"
+            return _finding(
+                "inconsistent_moments",
+                f"{column} {stats.cross_total:g} is impossible with the numerator's and "
+                "denominator's sums and sums of squares (|covariance| above √(var·var)).",
+                line,
+                column,
+            )
+    return None
