@@ -10,10 +10,8 @@ gbstats' ``RatioStatistic``):
 
 The arms are independent, so the difference R_t − R_c has variance Var(R_t) + Var(R_c); it is
 tested with a two-sided z-test and its CI built from the same standard error. The relative lift
-R_t / R_c − 1 has, by the delta method again, Var ≈ Var(R_t)/R_c² + R_t²·Var(R_c)/R_c⁴.
-
-Only numpy/scipy and the model are imported; the normal cdf and quantile are ``scipy.special``'s
-ndtr / ndtri (what ``scipy.stats.norm`` calls underneath, without importing scipy.stats).
+R_t / R_c − 1 has, by the delta method again, Var ≈ Var(R_t)/R_c² + R_t²·Var(R_c)/R_c⁴
+(``proportions.relative_lift``, shared with the other metrics).
 """
 
 from __future__ import annotations
@@ -21,9 +19,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import special
-
 from experimentos.model import Comparison, Interval, RatioStats
+from experimentos.stats.distributions import norm_ppf, norm_sf
+from experimentos.stats.proportions import relative_lift
 
 METHOD = "delta-method z-test"
 CI_METHOD = "delta-method"
@@ -56,7 +54,7 @@ def ratio_comparison(
         return RatioComparison(
             _undefined(diff), "No variance in either arm: the ratio metric cannot be tested."
         )
-    z_crit = float(special.ndtri(1 - alpha / 2))
+    z_crit = float(norm_ppf(1 - alpha / 2))
     z = diff / se
     rel, rel_ci = relative_lift(treatment.value, var_t, control.value, var_c, z_crit=z_crit)
     comparison = Comparison(
@@ -64,30 +62,13 @@ def ratio_comparison(
         abs_ci=(diff - z_crit * se, diff + z_crit * se),
         rel_lift=rel,
         rel_ci=rel_ci,
-        p_value=float(2 * special.ndtr(-abs(z))),
+        p_value=float(2 * norm_sf(abs(z))),
         statistic=z,
         method=METHOD,
         ci_method=CI_METHOD,
         standard_error=se,
     )
     return RatioComparison(comparison)
-
-
-def relative_lift(
-    ratio_t: float, var_t: float, ratio_c: float, var_c: float, *, z_crit: float
-) -> tuple[float, Interval]:
-    """R_t / R_c − 1 and its delta-method CI with the normal quantile.
-
-    Var(R_t / R_c) ≈ Var(R_t)/R_c² + R_t²·Var(R_c)/R_c⁴ (first-order Taylor expansion of a
-    quotient of independent estimates; Deng et al. 2018, §2), computed as
-    (Var(R_t) + (R_t/R_c)²·Var(R_c)) / R_c² so that a tiny R_c cannot underflow it to 0.
-    """
-    if ratio_c == 0 or not math.isfinite(ratio_c):
-        return math.nan, _NAN_PAIR
-    quotient = ratio_t / ratio_c
-    se = math.sqrt(var_t + quotient * quotient * var_c) / abs(ratio_c)
-    lift = quotient - 1
-    return lift, (lift - z_crit * se, lift + z_crit * se)
 
 
 def _degenerate(control: RatioStats, treatment: RatioStats) -> str | None:
