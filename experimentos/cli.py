@@ -102,6 +102,10 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
         help="Lan–DeMets spending function for the looks (default obf)",
     )
     p.add_argument("--margins", help="non-inferiority margins, e.g. guardrail_checkout=1%%")
+    p.add_argument(
+        "--ratio",
+        help="ratio metrics of a user-level file, e.g. revenue_per_order=revenue/orders",
+    )
     p.add_argument("--format", default="text", help="text, md, html, json, pdf (or a plugin's)")
     p.add_argument("--out", type=Path, help="write to this file instead of stdout")
     p.add_argument("--chart", type=Path, help="also write the forest plot to this PNG file")
@@ -136,6 +140,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
         of_looks=args.of_looks,
         spending=args.spending,
         margins=args.margins,
+        ratios=args.ratio,
         variant_column=args.variant_column,
         user_column=args.user_column,
     )

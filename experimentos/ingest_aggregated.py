@@ -156,6 +156,7 @@ def _aggregated(frame: pd.DataFrame, *, source: SourceInfo, options: Options) ->
     assert variant is not None
     segment = "segment" if "segment" in frame.columns else None
     ratios, ratio_taken = _ratio_metrics(frame.columns, findings)
+    findings += _ratio_option_findings(options, ratios)
     # r_num_sum with r_num_sum_sq is a ratio's numerator, not a continuous metric "r_num"
     means = [m for m in mean_metric_names(frame.columns) if f"{m}_sum" not in ratio_taken]
     mean_columns = {
@@ -275,6 +276,23 @@ def _ratio_metrics(columns: Iterable[str], findings: list[Finding]) -> tuple[lis
         )
     taken = ratio_columns(ratios, names) | {f"{m}_num_den_sum" for m in incomplete}
     return ratios, taken
+
+
+def _ratio_option_findings(options: Options, ratios: list[str]) -> list[Finding]:
+    """A ratio option names two per-user columns, which an aggregated file does not have."""
+    return [
+        Finding(
+            "warning",
+            "ratio_column",
+            f"Ratio {spec.name} ({spec.numerator} / {spec.denominator}) is not analysed: an "
+            f"aggregated file gives a ratio by five columns per row, {spec.name}_num_sum, "
+            f"{spec.name}_num_sum_sq, {spec.name}_den_sum, {spec.name}_den_sum_sq and "
+            f"{spec.name}_num_den_sum.",
+            row=1,
+        )
+        for spec in options.ratios
+        if spec.name not in ratios
+    ]
 
 
 def _finding(code: str, message: str, line: int, column: str | None) -> Finding:

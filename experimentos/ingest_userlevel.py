@@ -37,6 +37,7 @@ from experimentos.model import (
     Finding,
     MeanStats,
     Options,
+    RatioStats,
     SourceInfo,
     Thresholds,
 )
@@ -63,6 +64,8 @@ class _Metrics:
     means: tuple[int, ...]
     pairs: dict[int, int]
     """Mean column → its ``pre_`` covariate column."""
+    ratios: dict[int, tuple[int, int]]
+    """Ratio k of ``Layout.ratios`` whose two columns are numeric → (numerator, denominator)."""
 
 
 def aggregate_user_level(
@@ -94,6 +97,12 @@ def aggregate_user_level(
     layout = guess_layout(
         head, columns, user=user, variant=variant, primary=primary, size_bytes=source.size_bytes
     )
+    ratios = tuple(
+        (spec.name, columns.index(spec.numerator), columns.index(spec.denominator))
+        for spec in options.ratios
+        if spec.numerator in columns and spec.denominator in columns
+    )
+    layout = replace(layout, ratios=ratios)
     con = connect(temp_dir)
     try:
         return _aggregate(con, path, head, layout, source, options, thresholds)
@@ -120,8 +129,9 @@ def _aggregate(
         finding = _no_primary(layout, first)
         return ingest.blocked_data(source, [finding], control=options.control)
     csv_file = q.csv_for(path, head, layout)
-    findings = _cell_findings(con, csv_file, layout, metrics, first)
-    if q.proven_distinct(layout, first):
+    findings = _ratio_findings(layout, metrics, options)
+    findings += _cell_findings(con, csv_file, layout, metrics, first)
+    if q.proven_distinct(layout, first) and not _blank_binary_ratio_part(layout, metrics, first):
         groups, tops = _fast_groups(con, csv_file, layout, metrics, first)
         relation = Relation.raw(csv_file, layout, _blank(first))
     else:
@@ -141,6 +151,7 @@ def _aggregate(
         secondary=tuple(sorted(name(i) for i in counted if i not in metrics.guardrails)),
         means=(*map(name, metrics.means), *(name(i) + CAPPED_SUFFIX for i in caps)),
         primary_name=layout.primary,
+        ratios=tuple(layout.ratios[k][0] for k in metrics.ratios),
     )
 
 
@@ -172,7 +183,49 @@ def _metrics(layout: Layout, first: list[Group]) -> _Metrics | None:
     means = tuple(i for i in numeric if not names[i].startswith(("guardrail_", "pre_")))
     pre = {i: layout.index("pre_" + names[i]) for i in means}
     pairs = {i: p for i, p in pre.items() if p is not None and p in numeric}
-    return _Metrics(primary, binary, numeric, guardrails, means, pairs)
+    measured = {*binary, *numeric}
+    ratios = {
+        k: (x, y) for k, (_, x, y) in enumerate(layout.ratios) if x in measured and y in measured
+    }
+    return _Metrics(primary, binary, numeric, guardrails, means, pairs, ratios)
+
+
+def _blank_binary_ratio_part(layout: Layout, metrics: _Metrics, first: list[Group]) -> bool:
+    """A ratio part read as text that turned out 0/1 with blank cells: the first pass left those
+    users out of the ratio, where a blank 0/1 cell counts as 0. The keyed path reads it right."""
+    parts = {i for pair in metrics.ratios.values() for i in pair}
+    total = _total(first)
+    return any(
+        layout.kinds[i] == "any" and i in metrics.binary and total.get(f"ne{i}") != total["rows"]
+        for i in parts
+    )
+
+
+def _ratio_findings(layout: Layout, metrics: _Metrics, options: Options) -> list[Finding]:
+    """A ratio asked for whose columns are missing or not numeric: reported, not analysed."""
+    findings = []
+    resolved = {name: k for k, (name, _, _) in enumerate(layout.ratios)}
+    for spec in options.ratios:
+        k = resolved.get(spec.name)
+        if k is not None and k in metrics.ratios:
+            continue
+        parts = (spec.numerator, spec.denominator)
+        missing = [c for c in parts if c not in layout.names]
+        problem = (
+            f"the file has no {' or '.join(map(repr, missing))} column"
+            if missing
+            else "both of its columns must be numbers or 0/1 for every user"
+        )
+        findings.append(
+            Finding(
+                "warning",
+                "ratio_column",
+                f"Ratio {spec.name} ({spec.numerator} / {spec.denominator}) is not analysed: "
+                f"{problem}.",
+                column=missing[0] if missing else spec.numerator,
+            )
+        )
+    return findings
 
 
 def _no_primary(layout: Layout, first: list[Group]) -> Finding:
@@ -315,7 +368,12 @@ def _keyed_groups(
         )
     relation = Relation.per_user(("", *labels))
     rows = q.per_arm(
-        con, relation, binary=metrics.binary, numeric=metrics.numeric, pairs=metrics.pairs
+        con,
+        relation,
+        binary=metrics.binary,
+        numeric=metrics.numeric,
+        pairs=metrics.pairs,
+        ratios=metrics.ratios,
     )
     groups = sorted(_merge(rows, key=_key), key=lambda g: g["first_line"])
     return groups, q.top_values(con, relation, metrics.means, users=users), relation
@@ -403,8 +461,20 @@ def _arm(g: Group, layout: Layout, metrics: _Metrics, caps: dict[int, float]) ->
         )
         for i in metrics.pairs
     }
+    ratios = {
+        layout.ratios[k][0]: RatioStats(
+            int(_get(g, f"rn{k}")), *(_get(g, f"{f}{k}") for f in ("rx", "rxx", "ry", "ryy", "rxy"))
+        )
+        for k in metrics.ratios
+    }
     return ArmInput(
-        g["arm"], int(g["users"]), int(_get(g, f"t{metrics.primary}")), counts, means, covariates
+        g["arm"],
+        int(g["users"]),
+        int(_get(g, f"t{metrics.primary}")),
+        counts,
+        means,
+        covariates,
+        ratios,
     )
 
 

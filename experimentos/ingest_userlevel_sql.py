@@ -4,7 +4,9 @@ Names in the queries: ``a`` the raw variant label, ``g`` the segment, ``u`` the 
 "the primary cell is empty", and per column position i: ``b{i}`` a 0/1 value, ``v{i}`` a number,
 ``s{i}`` a trimmed cell. Aggregates: ``rows``/``users``, ``t{i}`` the count of 1s, ``nn{i}`` the
 count of numbers, ``s{i}``/``ss{i}`` their sum and sum of squares, ``top{i}`` the largest values,
-``px{i}``/``pxx{i}``/``pxy{i}`` the CUPED sums with column i's ``pre_`` covariate.
+``px{i}``/``pxx{i}``/``pxy{i}`` the CUPED sums with column i's ``pre_`` covariate, and per ratio
+metric k ``rn{k}`` the users with both parts and ``rx``/``rxx``/``ry``/``ryy``/``rxy{k}`` the sums
+of its numerator x and denominator y.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class Layout:
     primary: str
     user_type: Literal["BIGINT", "VARCHAR"] = "VARCHAR"
     bitmap: tuple[int, int] | None = None
+    ratios: tuple[tuple[str, int, int], ...] = ()
+    """Ratio metrics whose two columns the file has: (name, numerator, denominator positions)."""
 
     def index(self, name: str) -> int | None:
         return self.names.index(name) if name in self.names else None
@@ -231,6 +235,9 @@ def first_pass(
     most_rows = size_bytes // max(len(layout.names), 1) + 1
     keep = math.ceil(0.001 * most_rows) + 3  # enough largest values for the 99.9th percentile
     aggregates = ["count(*) AS rows", *_column_aggregates(layout, keep)]
+    for k, (_, x, y) in enumerate(layout.ratios):
+        if layout.kinds[x] != "text" and layout.kinds[y] != "text":
+            aggregates += ratio_aggregates(k, _raw_value(layout, x), _raw_value(layout, y))
     if layout.bitmap:
         low, high = layout.bitmap
         aggregates += ["count(u) AS un", f"bitstring_agg(u, {low}, {high}) AS ubm"]
@@ -277,6 +284,29 @@ def _pair_aggregates(i: int, pre: int) -> list[str]:
         f"sum(v{pre} * v{pre}) {present} AS pxx{i}",
         f"sum(v{i} * v{pre}) AS pxy{i}",
     ]
+
+
+def ratio_aggregates(k: int, x: str, y: str) -> list[str]:
+    """Ratio k's sufficient statistics over the rows (users) that have both of its parts."""
+    both = f"FILTER (WHERE {x} IS NOT NULL AND {y} IS NOT NULL)"
+    return [
+        f"count(*) {both} AS rn{k}",
+        f"sum({x}) {both} AS rx{k}",
+        f"sum({x} * {x}) {both} AS rxx{k}",
+        f"sum({y}) {both} AS ry{k}",
+        f"sum({y} * {y}) {both} AS ryy{k}",
+        f"sum({x} * {y}) AS rxy{k}",
+    ]
+
+
+def _raw_value(layout: Layout, i: int) -> str:
+    """Column i of a raw row as a number: 0/1 for boolean words, NULL when blank or text."""
+    if layout.kinds[i] == "bool":  # a blank 0/1 cell is a 0, as in the counts
+        return f"coalesce(b{i}::DOUBLE, 0.0)"
+    if layout.kinds[i] == "num":
+        return f"v{i}"
+    word = f"lower(s{i})"
+    return f"coalesce(v{i}, CASE WHEN {word} IN {TRUE_LIST} THEN 1.0 WHEN {word} IN {FALSE_LIST} THEN 0.0 END)"
 
 
 def not_a_count(i: int) -> str:
@@ -397,6 +427,7 @@ def per_arm(
     binary: tuple[int, ...],
     numeric: tuple[int, ...],
     pairs: dict[int, int],
+    ratios: dict[int, tuple[int, int]],
 ) -> list[dict[str, Any]]:
     aggregates = ["min(first_line) AS first_line", "count(*) AS users"]
     aggregates += [f"sum(b{i}) AS t{i}" for i in binary]
@@ -404,6 +435,9 @@ def per_arm(
         aggregates += _numeric_aggregates(i)
     for i, pre in pairs.items():
         aggregates += _pair_aggregates(i, pre)
+    for k, (x, y) in ratios.items():  # per_user holds a 0/1 column as b, a number as v
+        value = {i: f"b{i}" if i in binary else f"v{i}" for i in (x, y)}
+        aggregates += ratio_aggregates(k, f"{value[x]}::DOUBLE", f"{value[y]}::DOUBLE")
     keys = ", ".join(relation.keys)
     rows = fetch(
         con,

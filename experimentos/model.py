@@ -256,6 +256,15 @@ class GuardrailSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RatioSpec:
+    """A ratio metric of a user-level file: Σ numerator / Σ denominator over users."""
+
+    name: str
+    numerator: str
+    denominator: str
+
+
+@dataclass(frozen=True, slots=True)
 class Options:
     """What the caller says about the experiment: the CLI's flags, a Slack message's lines."""
 
@@ -272,6 +281,9 @@ class Options:
     margins: tuple[tuple[str, float], ...] = ()
     """Relative non-inferiority margins by guardrail: (("guardrail_checkout", 0.01),)."""
     correction: Correction = "holm"
+    ratios: tuple[RatioSpec, ...] = ()
+    """Ratio metrics of a user-level file from two of its columns (an aggregated file names its
+    ratios by their five sum columns instead)."""
     look: int | None = None
     of_looks: int | None = None
     look_fractions: tuple[float, ...] | None = None

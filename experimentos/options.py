@@ -7,7 +7,8 @@ import re
 from typing import Literal
 
 from experimentos.errors import OptionError
-from experimentos.model import Correction, GuardrailSpec, Options
+from experimentos.ingest_columns import normalise_header
+from experimentos.model import Correction, GuardrailSpec, Options, RatioSpec
 
 _MESSAGE_KEYS = {
     "name",
@@ -23,6 +24,8 @@ _MESSAGE_KEYS = {
     "user-column",
     "margins",
     "spending",
+    "ratio",
+    "ratios",
 }
 _LINE = re.compile(r"^\s*([A-Za-z][A-Za-z _-]*?)\s*[:=]\s*(.*?)\s*$")
 
@@ -66,6 +69,33 @@ def parse_margins(text: str) -> tuple[tuple[str, float], ...]:
     return tuple(margins)
 
 
+_RATIO = re.compile(r"^([\w .-]+?)\s*=\s*([\w .-]+?)\s*/\s*([\w .-]+?)$")
+
+
+def parse_ratios(text: str) -> tuple[RatioSpec, ...]:
+    """``"revenue_per_order=revenue/orders, clicks_per_session=clicks/sessions"`` → specs.
+
+    Names are case-folded like the columns of a file's header.
+    """
+    specs = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        match = _RATIO.match(part)
+        if not match:
+            raise OptionError(
+                f"ratio must look like revenue_per_order=revenue/orders (got {part!r})."
+            )
+        name, numerator, denominator = map(normalise_header, match.groups())
+        if numerator == denominator:
+            raise OptionError(f"ratio {name!r} divides {numerator!r} by itself.")
+        specs.append(RatioSpec(name, numerator, denominator))
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise OptionError(f"ratio names must differ (got {', '.join(names)}).")
+    return tuple(specs)
+
+
 def _names(text: str) -> frozenset[str]:
     return frozenset(n.strip().lower() for n in re.split(r"[,\s]+", text) if n.strip())
 
@@ -88,7 +118,7 @@ def parse_message_options(text: str | None) -> Options:
     """Options from the lines of a Slack message posted with a file.
 
     Lines look like ``name: Checkout v2``, ``split: 60/40``, ``guardrails: a, b``,
-    ``control: gate_30``, ``primary: retention_7``; other lines are ignored, so a PM can write
+    ``control: gate_30``, ``primary: retention_7``, ``ratio: aov = revenue / orders``; other lines are ignored, so a PM can write
     prose around them.
     """
     values: dict[str, str] = {}
@@ -112,6 +142,7 @@ def parse_message_options(text: str | None) -> Options:
         user_column=values.get("user-column"),
         margins=values.get("margins"),
         spending=values.get("spending"),
+        ratios=values.get("ratio") or values.get("ratios"),
     )
 
 
@@ -130,6 +161,7 @@ def build_options(
     user_column: str | None = None,
     margins: str | None = None,
     spending: str | None = None,
+    ratios: str | None = None,
 ) -> Options:
     """One place that turns raw strings (CLI flags or message lines) into validated Options."""
     better = _names(higher_is_better or "")
@@ -147,6 +179,7 @@ def build_options(
         guardrails=specs,
         higher_is_better=better,
         correction=parse_correction(correction) if correction else "holm",
+        ratios=parse_ratios(ratios) if ratios else (),
         look=look_k,
         of_looks=look_of,
     )

@@ -30,7 +30,7 @@ def render_help(*, unknown: str | None = None) -> list[Block]:
             "I answer in the thread with *Launch*, *Hold* or *Rollback* and why.\n"
             "Options go in the message with the file, one per line:\n"
             "```name: Checkout v2\nsplit: 60/40\nguardrails: guardrail_error, guardrail_refund\n"
-            "control: gate_30\nprimary: retention_7```"
+            "control: gate_30\nprimary: retention_7\nratio: aov = revenue / orders```"
         ),
         b.section(
             f"*Size an experiment* — `{USAGE}`\n"

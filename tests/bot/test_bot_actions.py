@@ -71,6 +71,30 @@ async def test_details_posts_every_arm_in_the_thread(
     assert next(iter(standin.upload_bodies.values())).startswith(b"\x89PNG")
 
 
+async def test_a_ratio_named_in_the_message_reaches_the_details(
+    bot: RunningBot, standin: SlackStandIn
+) -> None:
+    """A user-level file with ``ratio: aov = revenue / orders`` in its message."""
+    rows = [
+        f"{i},{'control' if i % 2 else 'treatment'},{int(i % 3 == 0)},{(i % 3 == 0) * (30 + i % 7)},"
+        f"{(i % 3 == 0) * (1 + i % 4)}"
+        for i in range(600)
+    ]
+    content = ("user_id,variant,converted,revenue,orders\n" + "\n".join(rows) + "\n").encode()
+    ts = await bot.upload(
+        [standin.add_file("users.csv", content)], text="name: Basket\nratio: aov = revenue / orders"
+    )
+    [card] = await standin.wait_for(lambda: standin.cards(CHANNEL, ts))
+    await bot.idle()
+    value = next(b for b in card.blocks if b["type"] == "actions")["elements"][0]["value"]
+    status, _ = await bot.action(ACTION_DETAILS, value, thread_ts=ts)
+    assert status == 200
+    details = await standin.wait_for(
+        lambda: [m for m in standin.thread(CHANNEL, ts) if header_of(m).startswith("Details")]
+    )
+    assert "`aov` (ratio)" in json.dumps(details[0].blocks)
+
+
 @pytest.mark.parametrize("key", ["gone", "999999"])
 async def test_a_card_whose_analysis_is_not_in_the_history_is_explained(
     bot: RunningBot, standin: SlackStandIn, key: str

@@ -152,6 +152,24 @@ def test_record_reads_a_user_level_file_where_it_lies(tmp_path: Path) -> None:
     assert ours["primary"] == theirs["primary"]
 
 
+def test_ratio_flag_reports_a_ratio_metric_of_a_user_level_file(tmp_path: Path) -> None:
+    csv = tmp_path / "orders.csv"
+    rows = [
+        f"{i},{'control' if i % 2 else 'treatment'},{int(i % 3 == 0)},{(i % 3 == 0) * (30 + i % 7)},"
+        f"{(i % 3 == 0) * (1 + i % 4)}"
+        for i in range(900)
+    ]
+    csv.write_text("user_id,variant,converted,revenue,orders\n" + "\n".join(rows) + "\n")
+    result = run("analyze", str(csv), "--ratio", "aov=revenue/orders", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    (aov,) = [m for m in json.loads(result.stdout)["secondary"] if m["name"] == "aov"]
+    assert aov["kind"] == "ratio"
+    assert aov["comparison"]["ci_method"] == "delta-method"
+    bad = run("analyze", str(csv), "--ratio", "aov=revenue")
+    assert bad.returncode == 2
+    assert "ratio must look like revenue_per_order=revenue/orders" in bad.stderr
+
+
 def test_blocks_format_prints_the_card_the_bot_posts() -> None:
     from slack_sdk.models.blocks import Block
 
