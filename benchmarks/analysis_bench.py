@@ -9,7 +9,8 @@ corrections, Bayes, verdict) plus ``render_markdown()``. gbstats: for each treat
 the frequentist ``TwoSidedTTest`` and the Bayesian ``EffectBayesianABTest`` on the primary, the
 5 guardrails and the continuous metric, starting from numbers already parsed (so gbstats is
 spared the CSV parsing, health checks and memo that ours includes). Median of ``--repeat`` runs
-after a warm-up, ``time.perf_counter``.
+after a warm-up, ``time.perf_counter``. Last, the time to compute five Lan–DeMets boundaries
+by numerical integration (done at every sequential look).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from gbstats.models.statistics import ProportionStatistic, SampleMeanStatistic
 from experimentos.analysis import analyze
 from experimentos.memo import render_markdown
 from experimentos.model import Options, Thresholds
+from experimentos.stats.sequential import boundaries
 
 GUARDRAILS = [f"guardrail_{name}" for name in ("errors", "refunds", "latency", "crash", "churn")]
 Arm = dict[str, float]
@@ -114,6 +116,9 @@ def main() -> None:
         mine = median_ms(ours(data), args.repeat)
         theirs = median_ms(gbstats(arms), args.repeat)
         print(f"{count} arms, 7 metrics    {mine:9.2f} {theirs:11.2f} {mine / theirs:13.2f}")
+    fractions = (0.2, 0.4, 0.6, 0.8, 1.0)
+    spent = median_ms(lambda: boundaries(fractions), args.repeat)
+    print(f"5 Lan-DeMets boundaries (no peer) {spent:.1f} ms")
     if args.profile:
         run = ours(to_csv(make_arms(4)))
         run()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -212,13 +211,3 @@ def test_type_one_error_of_repeated_looks_on_binary_ab_tests():
     )
     assert 0.035 <= sequential <= 0.065
     assert naive > 0.10
-
-
-def test_five_boundaries_compute_fast():
-    timings = []
-    for _ in range(5):
-        start = time.perf_counter()
-        boundaries(FIVE_LOOKS)
-        timings.append(time.perf_counter() - start)
-    print(f"\n5 boundaries: best {min(timings) * 1000:.1f} ms")
-    assert min(timings) < 0.1
