@@ -21,7 +21,6 @@ import pandas as pd
 import pytest
 
 from experimentos import ingest
-from experimentos import ingest_userlevel_sql as sql
 from experimentos.errors import UnreadableFileError
 from experimentos.ingest_head import HEAD_BYTES
 from experimentos.model import ArmInput, CovariateStats, ExperimentData, MeanStats, Options
@@ -223,20 +222,6 @@ def user_level_csv(
 
 def read(text: str, **options: str) -> ExperimentData:
     return ingest.parse(text.encode(), file_name="users.csv", options=Options(**options))
-
-
-@pytest.fixture
-def keyed_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the files that took the keyed path (one row per user in a DuckDB table)."""
-    calls: list[int] = []
-    original = sql.per_user_table
-
-    def counting(*args: object, **kwargs: object) -> tuple[int, int, int | None]:
-        calls.append(1)
-        return original(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(sql, "per_user_table", counting)
-    return calls
 
 
 @pytest.mark.parametrize(

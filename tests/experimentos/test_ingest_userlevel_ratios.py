@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 from experimentos import ingest
-from experimentos import ingest_userlevel_sql as sql
 from experimentos.analysis import analyze_data
 from experimentos.config import load_thresholds
 from experimentos.errors import OptionError
@@ -88,20 +87,6 @@ def reference(text: str) -> dict[tuple[str, str], tuple[float, ...]]:
 def read(text: str, **options: object) -> ExperimentData:
     opts = Options(ratios=parse_ratios(RATIOS), **options)  # type: ignore[arg-type]
     return ingest.parse(text.encode(), file_name="users.csv", options=opts)
-
-
-@pytest.fixture
-def keyed_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the files that took the keyed path (one row per user in a DuckDB table)."""
-    calls: list[int] = []
-    original = sql.per_user_table
-
-    def counting(*args: object, **kwargs: object) -> tuple[int, int, int | None]:
-        calls.append(1)
-        return original(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(sql, "per_user_table", counting)
-    return calls
 
 
 @pytest.mark.parametrize(
