@@ -9,7 +9,9 @@ in a temporary directory, then times, interleaved, in the same run:
     Σ revenue, Σ revenue², guardrail count), in this process on a fresh connection; and the same
     query as a fresh ``python -c 'import duckdb …'`` process, to show what a process start costs;
 (b) the whole ``experimentos analyze FILE --format json`` command as a subprocess, with its peak
-    RSS (``os.wait4``'s ru_maxrss, the whole process tree's largest resident set).
+    RSS (ru_maxrss of the command's process tree, measured by a launcher process); and, to show
+    where the time goes, the project's ingest alone in this process (``ingest.parse_path``:
+    the DuckDB scan with its extra per-row work, and the SHA-256 alongside).
 
 Then the same for a 90,000-row file (Cookie Cats sized), a 10M-row file with a segment column
 (grouped by variant and segment) and, when present, the real Cookie Cats export. Goal: (b) within 1.1x of (a), peak RSS under 1.5 GB. Medians are printed; on a busy
@@ -19,6 +21,7 @@ machine compare CPU seconds too.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -28,6 +31,9 @@ import time
 from pathlib import Path
 
 import duckdb
+
+from experimentos import ingest
+from experimentos.model import Options
 
 ROOT = Path(__file__).resolve().parent.parent
 COOKIE_CATS = ROOT.parent / "shared" / "data" / "cookie_cats.csv"
@@ -85,16 +91,39 @@ def baseline_in_process(path: Path, sql: str) -> tuple[float, float]:
     return elapsed
 
 
+def ingest_in_process(path: Path, options: Options) -> tuple[float, float]:
+    """The project's ingest alone (DuckDB scan, SHA-256 alongside, aggregation): no process
+    start, no imports, no statistics or rendering."""
+    start, cpu = time.perf_counter(), time.process_time()
+    ingest.parse_path(path, options=options)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+_LAUNCHER = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+wall = time.perf_counter() - start
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps([code.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss]))
+sys.stderr.write(code.stderr.decode())
+"""
+
+
 def run_child(command: list[str]) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds and peak RSS (MB) of one child process."""
-    start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - start
-    stderr = child.stderr.read().decode() if child.stderr else ""
+    """Wall seconds, CPU seconds and peak RSS (MB) of one child process.
+
+    The child is started by a small launcher process: Linux carries a parent's peak RSS over
+    fork and exec into the child's, so a child of this process (which has just run DuckDB) would
+    report this process's peak, not its own.
+    """
+    launched = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, *command], capture_output=True, text=True, check=False
+    )
+    status, wall, cpu, rss_kb = json.loads(launched.stdout)
     if status != 0:
-        raise SystemExit(f"{' '.join(command)} failed ({status}):\n{stderr}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+        raise SystemExit(f"{' '.join(command)} failed ({status}):\n{launched.stderr}")
+    return wall, cpu, rss_kb / 1024
 
 
 def baseline_process(path: Path, sql: str) -> tuple[float, float, float]:
@@ -107,13 +136,26 @@ def analyze_command(path: Path, *extra: str) -> tuple[float, float, float]:
     return run_child([*cli, *extra])
 
 
-def compare(label: str, path: Path, repeat: int, *extra: str, sql: str = BASELINE_SQL) -> None:
+def compare(
+    label: str,
+    path: Path,
+    repeat: int,
+    *extra: str,
+    sql: str = BASELINE_SQL,
+    options: Options = Options(),
+) -> None:
     size_mb = path.stat().st_size / 1e6
-    runs: dict[str, list[tuple[float, ...]]] = {"duckdb": [], "duckdb process": [], "analyze": []}
+    runs: dict[str, list[tuple[float, ...]]] = {
+        "duckdb": [],
+        "duckdb process": [],
+        "ingest": [],
+        "analyze": [],
+    }
     analyze_command(path, *extra)  # warm the page cache and .pyc files
     for _ in range(repeat):
         runs["duckdb"].append(baseline_in_process(path, sql))
         runs["duckdb process"].append(baseline_process(path, sql))
+        runs["ingest"].append(ingest_in_process(path, options))
         runs["analyze"].append(analyze_command(path, *extra))
     wall = {k: statistics.median(r[0] for r in v) for k, v in runs.items()}
     cpu = {k: statistics.median(r[1] for r in v) for k, v in runs.items()}
@@ -127,6 +169,9 @@ def compare(label: str, path: Path, repeat: int, *extra: str, sql: str = BASELIN
     )
     print(
         f"  (b) experimentos analyze --format json       {wall['analyze']:7.3f} s   cpu {cpu['analyze']:6.3f} s"
+    )
+    print(
+        f"      of which the ingest alone, in process    {wall['ingest']:7.3f} s   cpu {cpu['ingest']:6.3f} s"
     )
     ratio, ratio_process = (
         wall["analyze"] / wall["duckdb"],
@@ -160,7 +205,15 @@ def main() -> None:
         )
     if COOKIE_CATS.exists():
         flags = ("--control", "gate_30", "--primary", "retention_7")
-        compare("Cookie Cats", COOKIE_CATS, max(args.repeat, 5), *flags, sql=COOKIE_CATS_SQL)
+        options = Options(control="gate_30", primary="retention_7")
+        compare(
+            "Cookie Cats",
+            COOKIE_CATS,
+            max(args.repeat, 5),
+            *flags,
+            sql=COOKIE_CATS_SQL,
+            options=options,
+        )
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -190,7 +190,8 @@ def csv_for(path: Path, head: Head, layout: Layout) -> CsvFile:
 def _projection(layout: Layout, *, keyed: bool = False) -> list[str]:
     """The per-row expressions every query starts from."""
     columns = [f"coalesce(c{layout.variant}, '') AS a", f"{_primary_missing(layout)} AS pm"]
-    segment = "''" if layout.segment is None else f"coalesce({trimmed(f'c{layout.segment}')}, '')"
+    # Raw labels, as for the variant: the few groups are trimmed and case-folded in Python.
+    segment = "''" if layout.segment is None else f"coalesce(c{layout.segment}, '')"
     columns.append(f"{segment} AS g")
     if keyed:
         columns.append(f"coalesce({trimmed(f'c{layout.user}')}, '') AS u")
