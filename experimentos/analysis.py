@@ -8,11 +8,10 @@ from dataclasses import replace
 from experimentos import decision, ingest
 from experimentos.config import load_thresholds
 from experimentos.health import check_health, with_findings
+from experimentos.metric_results import mean_result, proportion_result, ratio_result
 from experimentos.model import (
     Analysis,
     ArmInput,
-    ArmSummary,
-    Comparison,
     ExperimentData,
     ExperimentInfo,
     Finding,
@@ -24,15 +23,11 @@ from experimentos.model import (
     MetricResult,
     OmnibusTest,
     Options,
-    ProportionStats,
     SegmentResult,
     Thresholds,
 )
 from experimentos.stats import bayes, corrections, proportions, segments, sequential
-from experimentos.stats.cuped import cuped_comparison
 from experimentos.stats.distributions import norm_isf
-from experimentos.stats.means import welch_comparison
-from experimentos.stats.ratios import ratio_comparison
 
 _PP_TOLERANCE = 1e-9
 """Rates are ratios of integers: a Δ of exactly 0.1 pp must not read as 0.1000000001 pp."""
@@ -172,7 +167,7 @@ def _primary(
         else (f"p-values adjusted for {len(treatments)} comparisons ({correction}).",)
     )
     return tuple(
-        _proportion_result(
+        proportion_result(
             name,
             "primary",
             control.primary,
@@ -185,38 +180,6 @@ def _primary(
             notes,
         )
         for arm, comparison, p_adj in zip(treatments, comparisons, adjusted, strict=True)
-    )
-
-
-def _proportion_result(
-    name: str,
-    role: str,
-    control: ProportionStats,
-    treatment: ProportionStats,
-    control_label: str,
-    treatment_label: str,
-    comparison: Comparison,
-    p_adjusted: float,
-    alpha: float,
-    notes: tuple[str, ...] = (),
-) -> MetricResult:
-    if comparison.method.startswith("fisher"):
-        notes = (
-            *notes,
-            "Fisher's exact test and the Newcombe interval: some expected cell counts are below 5.",
-        )
-    return MetricResult(
-        name=name,
-        kind="proportion",
-        role=role,  # type: ignore[arg-type]
-        control=ArmSummary(control_label, control.users, control.rate, control.conversions),
-        treatment=ArmSummary(
-            treatment_label, treatment.users, treatment.rate, treatment.conversions
-        ),
-        comparison=comparison,
-        p_value_adjusted=p_adjusted,
-        significant=bool(p_adjusted < alpha),
-        notes=notes,
     )
 
 
@@ -291,7 +254,7 @@ def _guardrail(
         comparison = proportions.compare_proportions(
             c, t, alpha=thresholds.alpha, fisher_min_expected=thresholds.fisher_min_expected
         )
-    metric = _proportion_result(
+    metric = proportion_result(
         spec.name,
         "guardrail",
         c,
@@ -359,7 +322,7 @@ def _secondary(
             )
             comparison = compare(c, t, alpha=thresholds.alpha)
             results.append(
-                _proportion_result(
+                proportion_result(
                     column,
                     "secondary",
                     c,
@@ -372,71 +335,16 @@ def _secondary(
                 )
             )
         results += [
-            _mean_result(metric, control, arm, thresholds)
+            mean_result(metric, control, arm, thresholds)
             for metric in data.mean_columns
             if metric in control.means and metric in arm.means
         ]
         results += [
-            _ratio_result(metric, control, arm, thresholds)
+            ratio_result(metric, control, arm, thresholds)
             for metric in data.ratio_columns
             if metric in control.ratios and metric in arm.ratios
         ]
     return tuple(results)
-
-
-def _ratio_result(
-    metric: str, control: ArmInput, arm: ArmInput, thresholds: Thresholds
-) -> MetricResult:
-    """Σx / Σy per arm by the delta method; reported only, uncorrected like the other secondary
-    metrics (they never enter the verdict)."""
-    c_stats, t_stats = control.ratios[metric], arm.ratios[metric]
-    result = ratio_comparison(c_stats, t_stats, alpha=thresholds.alpha)
-    comparison = result.comparison
-    return MetricResult(
-        name=metric,
-        kind="ratio",
-        role="secondary",
-        control=ArmSummary(control.arm, c_stats.n, c_stats.value),
-        treatment=ArmSummary(arm.arm, t_stats.n, t_stats.value),
-        comparison=comparison,
-        p_value_adjusted=comparison.p_value,
-        significant=bool(comparison.p_value < thresholds.alpha),
-        notes=(result.note,) if result.note else (),
-    )
-
-
-def _mean_result(
-    metric: str, control: ArmInput, arm: ArmInput, thresholds: Thresholds
-) -> MetricResult:
-    """Welch's t-test; CUPED-adjusted when both arms carry the pre-period covariate."""
-    c_stats, t_stats = control.means[metric], arm.means[metric]
-    theta = reduction = None
-    notes: tuple[str, ...] = ()
-    if metric in control.covariates and metric in arm.covariates:
-        raw_p = welch_comparison(c_stats, t_stats, alpha=thresholds.alpha).p_value
-        cuped = cuped_comparison(
-            control.covariates[metric], arm.covariates[metric], alpha=thresholds.alpha
-        )
-        comparison, theta, reduction = cuped.comparison, cuped.theta, cuped.variance_reduction
-        notes = (
-            f"CUPED with the pre-period value: θ = {theta:.3f}, variance reduced by "
-            f"{reduction:.0%} (unadjusted p = {raw_p:.3g}).",
-        )
-    else:
-        comparison = welch_comparison(c_stats, t_stats, alpha=thresholds.alpha)
-    return MetricResult(
-        name=metric,
-        kind="mean",
-        role="secondary",
-        control=ArmSummary(control.arm, c_stats.n, c_stats.mean),
-        treatment=ArmSummary(arm.arm, t_stats.n, t_stats.mean),
-        comparison=comparison,
-        p_value_adjusted=comparison.p_value,
-        significant=bool(comparison.p_value < thresholds.alpha),
-        notes=notes,
-        theta=theta,
-        variance_reduction=reduction,
-    )
 
 
 _SPENDING_NAMES = {"obf": "O'Brien–Fleming-type", "pocock": "Pocock-type"}
@@ -505,7 +413,7 @@ def _segments(
             comparison = proportions.compare_proportions(
                 control.primary, arm.primary, alpha=thresholds.alpha
             )
-            segment_metric = _proportion_result(
+            segment_metric = proportion_result(
                 metric.name,
                 "primary",
                 control.primary,

@@ -1,0 +1,127 @@
+"""One treatment arm against control on one metric, as a :class:`MetricResult`: the statistics
+layer's comparison with the arms' summaries, the role and the notes a reader needs."""
+
+from __future__ import annotations
+
+from experimentos.model import (
+    ArmInput,
+    ArmSummary,
+    Comparison,
+    MetricKind,
+    MetricResult,
+    ProportionStats,
+    Thresholds,
+)
+from experimentos.stats.cuped import cuped_comparison
+from experimentos.stats.means import welch_comparison
+from experimentos.stats.ratios import ratio_comparison
+
+
+def proportion_result(
+    name: str,
+    role: str,
+    control: ProportionStats,
+    treatment: ProportionStats,
+    control_label: str,
+    treatment_label: str,
+    comparison: Comparison,
+    p_adjusted: float,
+    alpha: float,
+    notes: tuple[str, ...] = (),
+) -> MetricResult:
+    if comparison.method.startswith("fisher"):
+        notes = (
+            *notes,
+            "Fisher's exact test and the Newcombe interval: some expected cell counts are below 5.",
+        )
+    return MetricResult(
+        name=name,
+        kind="proportion",
+        role=role,  # type: ignore[arg-type]
+        control=ArmSummary(control_label, control.users, control.rate, control.conversions),
+        treatment=ArmSummary(
+            treatment_label, treatment.users, treatment.rate, treatment.conversions
+        ),
+        comparison=comparison,
+        p_value_adjusted=p_adjusted,
+        significant=bool(p_adjusted < alpha),
+        notes=notes,
+    )
+
+
+def ratio_result(
+    metric: str, control: ArmInput, arm: ArmInput, thresholds: Thresholds
+) -> MetricResult:
+    """Σx / Σy per arm by the delta method; reported only, uncorrected like the other secondary
+    metrics (they never enter the verdict)."""
+    c_stats, t_stats = control.ratios[metric], arm.ratios[metric]
+    result = ratio_comparison(c_stats, t_stats, alpha=thresholds.alpha)
+    return reported(
+        metric,
+        "ratio",
+        ArmSummary(control.arm, c_stats.n, c_stats.value),
+        ArmSummary(arm.arm, t_stats.n, t_stats.value),
+        result.comparison,
+        thresholds,
+        notes=(result.note,) if result.note else (),
+    )
+
+
+def mean_result(
+    metric: str, control: ArmInput, arm: ArmInput, thresholds: Thresholds
+) -> MetricResult:
+    """Welch's t-test; CUPED-adjusted when both arms carry the pre-period covariate."""
+    c_stats, t_stats = control.means[metric], arm.means[metric]
+    theta = reduction = None
+    notes: tuple[str, ...] = ()
+    if metric in control.covariates and metric in arm.covariates:
+        raw_p = welch_comparison(c_stats, t_stats, alpha=thresholds.alpha).p_value
+        cuped = cuped_comparison(
+            control.covariates[metric], arm.covariates[metric], alpha=thresholds.alpha
+        )
+        comparison, theta, reduction = cuped.comparison, cuped.theta, cuped.variance_reduction
+        notes = (
+            f"CUPED with the pre-period value: θ = {theta:.3f}, variance reduced by "
+            f"{reduction:.0%} (unadjusted p = {raw_p:.3g}).",
+        )
+    else:
+        comparison = welch_comparison(c_stats, t_stats, alpha=thresholds.alpha)
+    return reported(
+        metric,
+        "mean",
+        ArmSummary(control.arm, c_stats.n, c_stats.mean),
+        ArmSummary(arm.arm, t_stats.n, t_stats.mean),
+        comparison,
+        thresholds,
+        notes=notes,
+        theta=theta,
+        variance_reduction=reduction,
+    )
+
+
+def reported(
+    metric: str,
+    kind: MetricKind,
+    control: ArmSummary,
+    treatment: ArmSummary,
+    comparison: Comparison,
+    thresholds: Thresholds,
+    *,
+    notes: tuple[str, ...] = (),
+    theta: float | None = None,
+    variance_reduction: float | None = None,
+) -> MetricResult:
+    """A secondary metric: reported with its own p-value, never part of the verdict."""
+    return MetricResult(
+        name=metric,
+        kind=kind,
+        role="secondary",
+        control=control,
+        treatment=treatment,
+        comparison=comparison,
+        p_value_adjusted=comparison.p_value,
+        significant=bool(comparison.p_value < thresholds.alpha),
+        notes=notes,
+        theta=theta,
+        variance_reduction=variance_reduction,
+    )
