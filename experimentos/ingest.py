@@ -231,6 +231,11 @@ def header_findings(raw_columns: list[str]) -> list[Finding]:
     return findings
 
 
+def row_finding(code: str, message: str, line: int, column: str | None) -> Finding:
+    """A blocking problem with one cell of an aggregated file, its line named first."""
+    return Finding("blocked", code, f"Line {line}: {message}", row=line, column=column)
+
+
 def blocked_data(
     source: SourceInfo, findings: list[Finding], *, control: str | None
 ) -> ExperimentData:

@@ -185,12 +185,14 @@ def _aggregated(frame: pd.DataFrame, *, source: SourceInfo, options: Options) ->
         label = labels.iloc[index]
         seg = segments.iloc[index] if segments is not None else ""
         if not label:
-            findings.append(_finding("empty_label", "The variant label is empty.", line, variant))
+            findings.append(
+                ingest.row_finding("empty_label", "The variant label is empty.", line, variant)
+            )
             continue
         if (label, seg) in seen:
             where = f" in segment {seg!r}" if seg else ""
             findings.append(
-                _finding(
+                ingest.row_finding(
                     "duplicate_variant",
                     f"Variant {label!r}{where} appears twice (lines {seen[(label, seg)]} and {line}).",
                     line,
@@ -208,12 +210,12 @@ def _aggregated(frame: pd.DataFrame, *, source: SourceInfo, options: Options) ->
         n, k = int(n), int(k)
         if n == 0:
             findings.append(
-                _finding("zero_users", f"Variant {label!r} has 0 users.", line, "users")
+                ingest.row_finding("zero_users", f"Variant {label!r} has 0 users.", line, "users")
             )
             continue
         if k > n:
             findings.append(
-                _finding(
+                ingest.row_finding(
                     "conversions_exceed_users",
                     f"Variant {label!r} has {k} {conversions} but only {n} users.",
                     line,
@@ -295,10 +297,6 @@ def _ratio_option_findings(options: Options, ratios: list[str]) -> list[Finding]
     ]
 
 
-def _finding(code: str, message: str, line: int, column: str | None) -> Finding:
-    return Finding("blocked", code, f"Line {line}: {message}", row=line, column=column)
-
-
 def _counts(
     frame: pd.DataFrame, column: str, findings: list[Finding], *, required: bool = False
 ) -> pd.Series | None:
@@ -312,13 +310,15 @@ def _counts(
     for index in np.flatnonzero(bad)[:3].tolist():
         shown = raw.iloc[index] or "an empty cell"
         findings.append(
-            _finding("not_a_number", f"{column} is {shown!r}, not a number.", index + 2, column)
+            ingest.row_finding(
+                "not_a_number", f"{column} is {shown!r}, not a number.", index + 2, column
+            )
         )
     with np.errstate(invalid="ignore"):  # inf % 1 is NaN: not whole, so a problem
         problems = ~bad & ((values < 0) | (values % 1 != 0) | (values > _MAX_COUNT))
     for index in np.flatnonzero(problems)[:3].tolist():
         findings.append(
-            _finding(
+            ingest.row_finding(
                 "not_a_count",
                 f"{column} is {raw.iloc[index]!r}; counts must be whole, not negative and at "
                 "most 2⁵³.",
@@ -348,7 +348,7 @@ def _row_means(
                 raise ValueError(metric)
         except (ValueError, OverflowError):
             findings.append(
-                _finding(
+                ingest.row_finding(
                     "not_a_number",
                     f"{metric}_sum, _sum_sq and _n must be numbers.",
                     line,
@@ -358,7 +358,7 @@ def _row_means(
             continue
         if n < 2 or total_sq < 0 or total_sq * n < total * total * (1 - 1e-9):
             findings.append(
-                _finding(
+                ingest.row_finding(
                     "inconsistent_moments",
                     f"{metric}: sum of squares {total_sq:g} is impossible for n={n} and sum {total:g} "
                     "(it must be at least sum²/n).",
@@ -384,12 +384,14 @@ def _row_covariates(
             pre_total, pre_total_sq, cross = (float(frame[c].iloc[index]) for c in columns)
         except ValueError:
             findings.append(
-                _finding("not_a_number", f"{', '.join(columns)} must be numbers.", line, columns[0])
+                ingest.row_finding(
+                    "not_a_number", f"{', '.join(columns)} must be numbers.", line, columns[0]
+                )
             )
             continue
         if not all(math.isfinite(v) for v in (pre_total, pre_total_sq, cross)):
             findings.append(
-                _finding("not_a_number", f"{columns[0]} is not finite.", line, columns[0])
+                ingest.row_finding("not_a_number", f"{columns[0]} is not finite.", line, columns[0])
             )
             continue
         result[metric] = CovariateStats(

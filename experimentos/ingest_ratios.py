@@ -13,6 +13,7 @@ import math
 
 import pandas as pd
 
+from experimentos import ingest
 from experimentos.ingest_columns import RATIO_SUFFIXES
 from experimentos.model import Finding, RatioStats
 
@@ -41,10 +42,6 @@ def row_ratios(
     return result, findings
 
 
-def _finding(code: str, message: str, line: int, column: str) -> Finding:
-    return Finding("blocked", code, f"Line {line}: {message}", row=line, column=column)
-
-
 def _numbers(
     frame: pd.DataFrame, index: int, columns: list[str], line: int
 ) -> tuple[list[float], list[Finding]]:
@@ -58,7 +55,7 @@ def _numbers(
         if not math.isfinite(value):
             shown = raw or "an empty cell"
             findings.append(
-                _finding(
+                ingest.row_finding(
                     "not_a_number", f"{column} is {shown!r}, not a finite number.", line, column
                 )
             )
@@ -78,7 +75,7 @@ def _units(
         value = math.nan
     if not (math.isfinite(value) and value >= 0 and value % 1 == 0):
         message = f"{column} is {raw or 'an empty cell'!r}; a count of users must be whole and not negative."
-        return None, _finding("not_a_count", message, line, column)
+        return None, ingest.row_finding("not_a_count", message, line, column)
     return int(value), None
 
 
@@ -91,14 +88,14 @@ def _impossible(stats: RatioStats, metric: str, line: int) -> Finding | None:
     ):
         column = f"{metric}_{part}_sum_sq"
         if total_sq < 0:
-            return _finding(
+            return ingest.row_finding(
                 "negative_sum_of_squares",
                 f"{column} is {total_sq:g}; a sum of squares cannot be negative.",
                 line,
                 column,
             )
         if n > 0 and total_sq * n < total * total * (1 - _ROUNDING):
-            return _finding(
+            return ingest.row_finding(
                 "inconsistent_moments",
                 f"{column} {total_sq:g} is impossible for n={n} and {metric}_{part}_sum "
                 f"{total:g} (it must be at least sum²/n).",
@@ -112,7 +109,7 @@ def _impossible(stats: RatioStats, metric: str, line: int) -> Finding | None:
         scale = stats.num_total_sq * stats.den_total_sq  # the slack follows the raw magnitudes
         if sxy * sxy > sxx * syy + _ROUNDING * scale:
             column = f"{metric}_num_den_sum"
-            return _finding(
+            return ingest.row_finding(
                 "inconsistent_moments",
                 f"{column} {stats.cross_total:g} is impossible with the numerator's and "
                 "denominator's sums and sums of squares (|covariance| above √(var·var)).",
