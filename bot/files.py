@@ -15,10 +15,19 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
+from yarl import URL
+
+from bot.settings import SLACK_FILE_HOSTS
 
 MAX_REDIRECTS = 3
 CHUNK_BYTES = 64 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_AUTHORITY = re.compile(
+    r"(?P<host>[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?",
+    re.IGNORECASE,
+)
+"""What a download link's authority may be: a host name or bracketed IP literal, and a port.
+No user info (``a@b``), backslash, second port or anything else on which URL parsers disagree."""
 
 
 class FileProblem(Exception):
@@ -36,23 +45,46 @@ class TokenHosts:
     origins: frozenset[tuple[str, str]]
 
     @classmethod
-    def for_api(cls, api_url: str, file_hosts: Iterable[str] = ("files.slack.com",)) -> TokenHosts:
+    def for_api(cls, api_url: str, file_hosts: Iterable[str] = SLACK_FILE_HOSTS) -> TokenHosts:
         origins = {origin(f"https://{host}/") for host in file_hosts}
         origins.add(origin(api_url))
         return cls(frozenset(origins))
 
     def allows(self, url: str) -> bool:
-        return origin(url) in self.origins
+        try:
+            return origin(url) in self.origins
+        except ValueError:  # a link we cannot read unambiguously gets no token
+            return False
 
 
 def origin(url: str) -> tuple[str, str]:
-    """(scheme, host[:port]) with the default port dropped and the host lower-cased."""
+    """(scheme, host[:port]) with the default port dropped and the host lower-cased.
+
+    Raises ValueError for a URL whose host is not beyond doubt: an authority with user info, a
+    backslash, a second or out-of-range port, or one that aiohttp (yarl) would read differently
+    from this check — the token must go to the host that was checked, not to another parser's.
+    """
     parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    port = parts.port
-    if port is not None and port != _DEFAULT_PORTS.get(parts.scheme):
-        host = f"{host}:{port}"
-    return parts.scheme.lower(), host
+    scheme = parts.scheme.lower()
+    authority = _AUTHORITY.fullmatch(parts.netloc)
+    if scheme not in _DEFAULT_PORTS or authority is None:
+        raise ValueError(f"not an http(s) URL with a plain host: {url!r}")
+    host = authority["host"].lower()
+    port = int(authority["port"]) if authority["port"] else _DEFAULT_PORTS[scheme]
+    if not 0 < port < 65536:
+        raise ValueError(f"port out of range: {url!r}")
+    try:
+        seen_by_client = URL(url)
+    except ValueError as error:
+        raise ValueError(f"aiohttp cannot read {url!r}: {error}") from None
+    if (
+        seen_by_client.scheme != scheme
+        or (seen_by_client.raw_host or "").lower() != host.strip("[]")
+        or seen_by_client.port != port
+        or seen_by_client.raw_user is not None
+    ):
+        raise ValueError(f"URL parsers disagree on the host of {url!r}")
+    return scheme, host if port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
 
 
 def is_csv(file: Mapping[str, Any]) -> bool:
@@ -98,7 +130,7 @@ async def download(
 
 
 def _foreign_host(url: str, *, redirected: bool) -> str:
-    host = origin(url)[1] or url
+    host = _shown_host(url)
     if redirected:
         return (
             f"Slack redirected the download to `{host}` (usually its login page: my token cannot "
@@ -108,6 +140,20 @@ def _foreign_host(url: str, *, redirected: bool) -> str:
         f"its download link points to `{host}`, which is not Slack's file host, so I did not "
         "fetch it (I only send my token to Slack)."
     )
+
+
+def _shown_host(url: str) -> str:
+    """The host to name in a refusal: the checked one, else the link's raw authority (shortened)."""
+    try:
+        return origin(url)[1]
+    except ValueError:
+        pass
+    try:
+        raw = urlsplit(url).netloc or url
+    except ValueError:
+        raw = url
+    raw = raw.replace("`", "'")
+    return raw if len(raw) <= 80 else raw[:79] + "…"
 
 
 async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:

@@ -307,3 +307,54 @@ async def test_the_bots_own_messages_are_ignored(bot: RunningBot, standin: Slack
     await bot.idle()
     assert not standin.thread(CHANNEL, ts)
     assert not standin.downloads
+
+
+def _malformed_links(standin: SlackStandIn, file_id: str) -> dict[str, str]:
+    """Download links a lax URL parser could send to the stand-in (on either of its ports): any
+    request that left would be recorded, so "no download recorded" means nothing was sent."""
+    api, foreign = f"127.0.0.1:{standin.port}", f"127.0.0.1:{standin.foreign_port}"
+    path = f"files/{file_id}/launch.csv"
+    return {
+        # What Slack's file host would look like, as reported: no request can be observed there,
+        # but a request attempted would fail to connect and give the generic error.
+        "backslash (reported)": "https://files.slack.com\\@evil.example/x.csv",
+        "double port (reported)": "https://files.slack.com:443:80/x",
+        # The same shapes aimed at the stand-in, so that a request that left would be seen.
+        "backslash before @": f"http://{api}\\@{foreign}/{path}",
+        "backslash in host": f"http://{api}\\{path}",
+        "double port": f"http://{api}:{standin.foreign_port}/{path}",
+        "port out of range": f"http://127.0.0.1:{standin.port + 65536}/{path}",
+        "negative port": f"http://127.0.0.1:-{standin.port}/{path}",
+        "broken IPv6 literal": f"http://[::1/{path}",
+        "user info": f"http://{foreign}@{api}/{path}",
+    }
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "backslash (reported)",
+        "double port (reported)",
+        "backslash before @",
+        "backslash in host",
+        "double port",
+        "port out of range",
+        "negative port",
+        "broken IPv6 literal",
+        "user info",
+    ],
+)
+async def test_a_malformed_download_link_is_refused_clearly_and_gets_no_request(
+    bot: RunningBot, standin: SlackStandIn, kind: str
+) -> None:
+    file = standin.add_file("launch.csv", TWO_ARMS)
+    link = _malformed_links(standin, file["id"])[kind]
+    file["url_private"] = file["url_private_download"] = link
+    ts = await bot.upload([file])
+    [reply] = await answers_in_thread(bot, standin, ts)
+    assert "not Slack's file host" in reply.text, reply.text
+    assert "I only send my token to Slack" in reply.text
+    assert "Something went wrong" not in reply.text
+    assert "Error id" in json.dumps(reply.blocks)
+    assert not standin.downloads  # no request left for either of the stand-in's ports
+    assert standin.bot_token not in json.dumps(reply.blocks)
