@@ -24,6 +24,7 @@ EXPECTED_VERDICTS = {
 }
 
 TWO_ARMS = b"variant,users,conversions\ncontrol,10000,1000\ntreatment,10000,1100\n"
+RETRY_AFTER_S = 2
 
 
 def example(name: str) -> bytes:
@@ -188,11 +189,14 @@ async def test_file_shared_alone_is_answered_via_files_info(
 async def test_a_rate_limited_post_is_retried_and_the_card_arrives(
     bot: RunningBot, standin: SlackStandIn
 ) -> None:
-    standin.fail_next("chat.postMessage", status=429, retry_after=1)
+    # 2 s, not 1: without Retry-After slack_sdk waits 1 s plus up to 1 s of jitter, so only a
+    # longer Retry-After tells a client that honours the header from one that ignores it.
+    standin.fail_next("chat.postMessage", status=429, retry_after=RETRY_AFTER_S)
     ts = await bot.upload([standin.add_file("launch.csv", TWO_ARMS)])
     [card] = await card_for(bot, standin, ts)
     assert "Launch" in header_of(card)
-    assert len(standin.calls_to("chat.postMessage")) == 2  # the 429, then the retry
+    limited, retried = standin.calls_to("chat.postMessage")  # the 429, then the retry
+    assert RETRY_AFTER_S <= retried.at - limited.at < RETRY_AFTER_S + 10
 
 
 async def test_a_download_link_on_a_foreign_host_gets_no_token(
