@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 
 import pytest
 from hypothesis import given, settings
@@ -216,17 +217,50 @@ def test_mde_for_too_few_users_is_a_clear_error():
         mde_for_sample_size(baseline=0.5, users_per_variant=1)
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    baseline=st.floats(0.005, 0.9),
-    n=st.integers(200, 2_000_000),
-    treatment_share=st.floats(0.2, 0.8),
-)
-def test_mde_round_trip_property(baseline, n, treatment_share):
-    split = (1 - treatment_share, treatment_share)
-    try:
-        mde = mde_for_sample_size(baseline=baseline, users_per_variant=n, split=split)
-    except ValueError:
-        return  # too few users for any lift from this baseline
-    plan = plan_sample_size(baseline=baseline, mde=mde, split=split)
-    assert abs(plan.users_per_variant[0] - n) <= 1
+def test_mde_round_trip_property():
+    """The MDE for n users asks for n users back. Where no lift is detectable (too few users for
+    the baseline) the refusal must be right — statsmodels' one-tail formula needs more than n
+    users even for the largest possible lift — and rare: a function that refused everything
+    would otherwise pass."""
+    seen: Counter[str] = Counter()
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        baseline=st.floats(0.005, 0.9),
+        n=st.integers(200, 2_000_000),
+        treatment_share=st.floats(0.2, 0.8),
+    )
+    def round_trip(baseline, n, treatment_share):
+        split = (1 - treatment_share, treatment_share)
+        ratio = treatment_share / (1 - treatment_share)  # n_treatment / n_control
+        try:
+            mde = mde_for_sample_size(baseline=baseline, users_per_variant=n, split=split)
+        except ValueError as error:
+            assert "cannot detect any lift" in str(error)
+            largest = (1 - baseline) * (1 - 1e-9)
+            needed_treatment = samplesize_proportions_2indep_onetail(
+                largest, baseline, 0.8, ratio=1 / ratio, alpha=0.05
+            )
+            assert needed_treatment / ratio > n  # control users for the largest lift
+            seen["refused"] += 1
+            return
+        seen["solved"] += 1
+        plan = plan_sample_size(baseline=baseline, mde=mde, split=split)
+        assert abs(plan.users_per_variant[0] - n) <= 1
+
+    round_trip()
+    # Only a corner of the space is refused (a baseline near 90 %, about 200 users and a 20 %
+    # treatment share need up to 208 control users for the largest lift), so nearly every
+    # example must be solved.
+    total = sum(seen.values())
+    assert total >= 30 and seen["refused"] <= 0.1 * total, seen
+
+
+@pytest.mark.parametrize(("baseline", "n"), [(0.5, 2), (0.5, 3), (0.9, 5)])
+def test_mde_refusal_is_exactly_where_the_largest_lift_is_underpowered(baseline, n):
+    """The refusal of mde_for_sample_size against statsmodels: no lift up to a rate of 1 reaches
+    80 % power with n users per arm."""
+    largest = (1 - baseline) * (1 - 1e-9)
+    assert samplesize_proportions_2indep_onetail(largest, baseline, 0.8, alpha=0.05) > n
+    with pytest.raises(ValueError, match="cannot detect any lift"):
+        mde_for_sample_size(baseline=baseline, users_per_variant=n)
