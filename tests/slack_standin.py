@@ -69,6 +69,8 @@ class SlackStandIn:
         self.downloads: list[Call] = []
         self.downloads_completed = 0
         self.messages: list[Message] = []
+        self.deleted: list[Message] = []
+        """Messages removed by chat.delete (no longer in ``messages``)."""
         self.responses: list[dict[str, Any]] = []
         self.uploads: list[dict[str, Any]] = []
         self.upload_bodies: dict[str, bytes] = {}
@@ -309,6 +311,14 @@ class SlackStandIn:
                 message.text = str(args.get("text") or "")
                 message.blocks = _json(args.get("blocks")) or []
                 message.updates += 1
+                return {"ok": True, "channel": message.channel, "ts": message.ts}
+        return {"ok": False, "error": "message_not_found"}
+
+    def _m_chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        for message in self.messages:
+            if message.channel == args.get("channel") and message.ts == args.get("ts"):
+                self.messages.remove(message)
+                self.deleted.append(message)
                 return {"ok": True, "channel": message.channel, "ts": message.ts}
         return {"ok": False, "error": "message_not_found"}
 
