@@ -513,15 +513,82 @@ def test_the_cli_reads_a_user_level_file_without_pandas(tmp_path: Path) -> None:
     assert result.stdout.split() == ["0", "False", "False"]
 
 
-def test_duckdb_errors_never_escape() -> None:
-    """DuckDB's own exception types are translated, whatever the file."""
-    for content in (SMALL.replace("1\n", "1,\n", 3).encode(), b"user_id;variant\n1;a\n"):
-        try:
-            ingest.parse(content, file_name="x.csv")
-        except duckdb.Error as error:  # pragma: no cover - the failure this test exists for
-            pytest.fail(f"raw DuckDB error: {error}")
-        except UnreadableFileError:
-            pass
+def _beyond_the_head(last: bytes) -> bytes:
+    """A user-level file with a revenue column whose last row, after the first megabyte (where
+    the column types are guessed), is ``last``: DuckDB meets it mid-scan and raises."""
+    body = _large("{i},{arm},{c},{i}\n", rows=90_000)
+    return ("user_id,variant,converted,revenue\n" + body).encode() + last
+
+
+def _counts(content: bytes, encoding: str = "utf-8") -> dict[str, tuple[int, int]]:
+    """Users and conversions per arm of a well-formed user-level file, counted here."""
+    arms: dict[str, tuple[int, int]] = {}
+    for line in content.decode(encoding).splitlines()[1:]:
+        _, arm, converted = line.split(",")[:3]
+        users, conversions = arms.get(arm, (0, 0))
+        arms[arm] = (users + 1, conversions + (converted == "1"))
+    return arms
+
+
+@pytest.mark.parametrize(
+    ("content", "outcome"),
+    [
+        # a trailing empty field on three rows: read as the empty field it is (as pandas does on
+        # the aggregated path), every user counted
+        (SMALL.replace("1\n", "1,\n", 3).encode(), "counted"),
+        # another delimiter and no primary column
+        (b"user_id;variant\n1;a\n", "missing_primary"),
+        # DuckDB ConversionException (text in a column guessed numeric), then OutOfRange: the
+        # column is widened to text, so revenue is no metric, and every user is counted
+        (_beyond_the_head(b"999999,control,1,abc\n"), "counted"),
+        # ConversionException on the user id column
+        (_beyond_the_head(b"u999999,control,1,3\n"), "counted"),
+        # ConversionException on the primary: not 0/1 for every user
+        (_beyond_the_head(b"999999,control,maybe,3\n"), "missing_primary"),
+        # InvalidInputException (not UTF-8): the whole file read again as Windows-1252
+        (_beyond_the_head(b"999999,\xff\xfe,1,3\n"), "counted-cp1252"),
+        # InvalidInputException (ragged row): a Blocked finding with the line
+        (_beyond_the_head(b"999999,control,1,3,4\n"), "malformed"),
+        # a NUL byte after the head: not a text file
+        ((SMALL + "5,con\x00trol,1\n").encode(), "binary"),
+    ],
+    ids=[
+        "trailing-field",
+        "semicolons",
+        "text-in-numeric",
+        "text-user-id",
+        "uncastable-primary",
+        "not-utf8",
+        "ragged-row",
+        "nul-byte",
+    ],
+)
+def test_duckdb_errors_never_escape(content: bytes, outcome: str) -> None:
+    """DuckDB's own exception types are translated: each file gives its specific outcome."""
+    try:
+        parsed = ingest.parse(content, file_name="x.csv")
+    except duckdb.Error as error:  # pragma: no cover - the failure this test exists for
+        pytest.fail(f"raw DuckDB error: {error}")
+    except UnreadableFileError as error:
+        assert (outcome, error.message) == (
+            "binary",
+            "x.csv is a binary file, not a CSV text file.",
+        )
+        return
+    codes = [f.code for f in parsed.findings]
+    got = {a.arm: (a.users, a.conversions) for a in parsed.arms}
+    if outcome.startswith("counted"):
+        encoding = "cp1252" if outcome == "counted-cp1252" else "utf-8"
+        assert (codes, got) == ([], _counts(content, encoding))
+        if content.startswith(b"user_id,variant,converted,revenue"):  # text in it: no metric
+            assert all(("revenue" in a.means) == (b"abc" not in content) for a in parsed.arms)
+    elif outcome == "malformed":
+        (finding,) = parsed.findings
+        assert (finding.code, finding.row) == ("malformed_csv", 90_002)
+        assert "line 90002 has 5 fields but the header has 4" in finding.message
+        assert got == {}
+    else:
+        assert (outcome, codes, got) == ("missing_primary", ["missing_primary"], {})
 
 
 def test_quantile_from_the_largest_values_is_pandas_quantile() -> None:
