@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.files import FileProblem
+from bot.middleware import VERIFIED
 from bot.power_args import PowerArgsError
 from bot.render import messages
 from bot.runner import AnalysisFailed
@@ -93,9 +94,21 @@ async def on_error(
     logger: logging.Logger,
     client: AsyncWebClient,
     respond: Respond | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> None:
-    """Bolt's global error handler: log with context, then tell the user where they are."""
+    """Bolt's global error handler: log with context, then tell the user where they are.
+
+    Only a request that passed verification (it reached the app's middleware) is answered: the
+    body of any other may be forged, and its ``response_url`` or channel must not be trusted.
+    """
     error_id = new_error_id()
+    if not (context or {}).get(VERIFIED):
+        logger.warning(
+            "failure before the request was verified [error_id=%s]: %s",
+            error_id,
+            type(error).__name__,
+        )
+        return
     log_failure(logger, error, error_id, request_context(body))
     text, blocks = messages.problem(user_message(error) or GENERIC, error_id=error_id)
     try:

@@ -1,4 +1,8 @@
-"""Global middleware: hand the services to every listener, drop redelivered events."""
+"""Global middleware: hand the services to every listener, drop redelivered events.
+
+It runs after Bolt's own request verification, so the mark it leaves in the context
+(:data:`VERIFIED`) tells the error handler that the request came from Slack.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,9 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.services import Services
+
+VERIFIED = "experimentos_verified_request"
+"""Context key set on every request that reached the app's middleware (its signature held)."""
 
 Next = Callable[[], Awaitable[None]]
 Middleware = Callable[..., Awaitable[Any]]
@@ -26,6 +33,7 @@ def global_middleware(services: Services) -> Middleware:
         logger: logging.Logger,
         next: Next,
     ) -> BoltResponse | None:
+        context[VERIFIED] = True
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if event_id and not services.seen.claim(("event", event_id)):
             # Slack redelivers an event it thinks we missed (X-Slack-Retry-Num): answer it once.

@@ -1,7 +1,8 @@
 """The runtime (history store + services + Web API session + Bolt app) and its HTTP front door.
 
-``POST /slack/events`` carries events, slash commands and interactivity (Bolt verifies the
-signature); ``GET /healthz`` answers the platform's health checks.
+``POST /slack/events`` carries events, slash commands and interactivity. Its signature is checked
+here, on the raw bytes, before Bolt or any listener, middleware or error handler sees the body
+(Bolt checks it again); ``GET /healthz`` answers the platform's health checks.
 """
 
 from __future__ import annotations
@@ -12,17 +13,21 @@ from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import build_app, build_client
 from bot.services import Services
 from bot.settings import BotSettings
+from bot.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, refusal
 from experimentos.store import HistoryStore, StoreUnavailable, redact_database_url
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+MAX_REQUEST_BYTES = 1024 * 1024
+"""Larger requests are answered 413 unread; Slack's payloads are a few kilobytes."""
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +84,7 @@ async def open_store(url: str) -> HistoryStore:
 
 
 def build_web_app(runtime: Runtime) -> web.Application:
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app[RUNTIME] = runtime
     app.router.add_post(EVENTS_PATH, _slack)
     app.router.add_get(HEALTH_PATH, _health)
@@ -98,9 +103,34 @@ async def create_web_app(
 
 
 async def _slack(request: web.Request) -> web.Response:
-    bolt = request.app[RUNTIME].bolt
-    response = await bolt.async_dispatch(await to_bolt_request(request))
+    runtime = request.app[RUNTIME]
+    body = await request.read()  # over MAX_REQUEST_BYTES: aiohttp answers 413
+    reason = refusal(
+        runtime.settings.signing_secret,
+        timestamps=request.headers.getall(TIMESTAMP_HEADER, []),
+        signatures=request.headers.getall(SIGNATURE_HEADER, []),
+        body=body,
+    )
+    if reason is not None:
+        logger.warning("refused a request to %s: %s", EVENTS_PATH, reason)
+        return web.Response(status=401, text="invalid request signature")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        logger.warning("refused a signed request to %s: body is not UTF-8", EVENTS_PATH)
+        return web.Response(status=400, text="request body is not UTF-8")
+    bolt_request = AsyncBoltRequest(
+        body=text, query=request.query_string, headers=_header_lists(request)
+    )
+    response = await runtime.bolt.async_dispatch(bolt_request)
     return await to_aiohttp_response(response)
+
+
+def _header_lists(request: web.Request) -> dict[str, list[str]]:
+    headers: dict[str, list[str]] = {}
+    for name, value in request.headers.items():
+        headers.setdefault(name.lower(), []).append(value)
+    return headers
 
 
 async def _health(request: web.Request) -> web.Response:

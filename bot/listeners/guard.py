@@ -24,7 +24,7 @@ from bot.errors import on_error
 
 Listener = Callable[..., Awaitable[Any]]
 ACK_DEADLINE_S = 2.0
-SUPPORT_ARGS = ("body", "logger", "client", "respond", "services")
+SUPPORT_ARGS = ("body", "logger", "client", "respond", "services", "context")
 
 
 def guarded(listener: Listener) -> Listener:
@@ -76,5 +76,10 @@ async def _run_reporting(
             with contextlib.suppress(Exception):
                 await kwargs["ack"]()
         await on_error(
-            error, kwargs["body"], kwargs["logger"], kwargs["client"], kwargs.get("respond")
+            error,
+            kwargs["body"],
+            kwargs["logger"],
+            kwargs["client"],
+            kwargs.get("respond"),
+            kwargs["context"],
         )

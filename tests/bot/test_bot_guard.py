@@ -10,6 +10,7 @@ import pytest
 
 from bot.listeners import guard
 from bot.listeners.guard import guarded
+from bot.middleware import VERIFIED
 from bot.services import Services
 from bot.settings import BotSettings
 
@@ -34,6 +35,7 @@ def kwargs_for(recorder: Recorder, services: Services) -> dict[str, Any]:
         "logger": logging.getLogger("test"),
         "client": None,
         "services": services,
+        "context": {VERIFIED: True},  # as after Bolt's signature check
     }
 
 
