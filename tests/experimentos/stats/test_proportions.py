@@ -105,6 +105,86 @@ def test_wald_interval_excludes_zero_exactly_when_significant(pair, alpha):
     assert (low > 0 or high < 0) == (ours.p_value < alpha)
 
 
+# Hand-picked cases that pin the quantile of the interval: each is computed here from first
+# principles (diff ± Φ⁻¹(1 − α/2)·√(p_t(1−p_t)/n_t + p_c(1−p_c)/n_c), scipy's norm.ppf) and
+# from statsmodels' ``confint_proportions_2indep(method="wald")``, to 1e-9. The first has
+# z ≈ 1.75, between 1.645 and 1.96: a 90 % quantile in a 95 % interval would exclude 0 there.
+PINNED_WALD = [
+    (ProportionStats(10_000, 1_000), ProportionStats(10_000, 1_075), 0.05),
+    (ProportionStats(20_000, 2_000), ProportionStats(20_000, 2_200), 0.05),  # examples/launch.csv
+    (ProportionStats(5_000, 500), ProportionStats(5_000, 510), 0.05),
+    (ProportionStats(1_200, 600), ProportionStats(1_500, 790), 0.01),
+    (ProportionStats(300_000, 3_000), ProportionStats(310_000, 3_400), 0.10),
+]
+
+
+@pytest.mark.parametrize(("control", "treatment", "alpha"), PINNED_WALD)
+def test_wald_interval_pinned_to_the_normal_quantile(control, treatment, alpha):
+    ours = compare_proportions(control, treatment, alpha=alpha)
+    assert ours.method == "wald-unpooled z-test"
+    p_c, p_t = control.conversions / control.users, treatment.conversions / treatment.users
+    se = math.sqrt(p_t * (1 - p_t) / treatment.users + p_c * (1 - p_c) / control.users)
+    half = stats.norm.ppf(1 - alpha / 2) * se
+    by_hand = (p_t - p_c - half, p_t - p_c + half)
+    by_statsmodels = sm_proportion.confint_proportions_2indep(
+        treatment.conversions,
+        treatment.users,
+        control.conversions,
+        control.users,
+        method="wald",
+        compare="diff",
+        alpha=alpha,
+    )
+    assert ours.abs_ci == pytest.approx(by_hand, abs=1e-9)
+    assert ours.abs_ci == pytest.approx(by_statsmodels, abs=1e-9)
+    # relative lift: the delta-method standard error Var(t)/c² + t²·Var(c)/c⁴, same quantile
+    var_c, var_t = p_c * (1 - p_c) / control.users, p_t * (1 - p_t) / treatment.users
+    rel_se = math.sqrt(var_t / p_c**2 + p_t**2 * var_c / p_c**4)
+    rel_half = stats.norm.ppf(1 - alpha / 2) * rel_se
+    assert ours.rel_ci == pytest.approx(
+        (p_t / p_c - 1 - rel_half, p_t / p_c - 1 + rel_half), abs=1e-9
+    )
+    # the test and the interval agree: p < α exactly when the interval excludes 0
+    z = (p_t - p_c) / se
+    assert ours.p_value == pytest.approx(2 * stats.norm.sf(abs(z)), rel=1e-9)
+    assert (ours.abs_ci[0] > 0) == (ours.p_value < alpha)
+
+
+def test_pinned_case_between_the_90_and_95_percent_quantiles_is_not_significant():
+    control, treatment, _ = PINNED_WALD[0]
+    ours = compare_proportions(control, treatment)
+    assert stats.norm.ppf(0.95) < ours.statistic < stats.norm.ppf(0.975)
+    assert ours.abs_ci[0] < 0 < ours.abs_ci[1] and ours.p_value > 0.05
+
+
+@pytest.mark.parametrize(
+    ("control", "treatment", "alpha"),
+    [
+        (ProportionStats(20_000, 200), ProportionStats(20_000, 240), 0.05),
+        (ProportionStats(5_000, 900), ProportionStats(4_000, 800), 0.10),
+    ],
+)
+def test_poisson_rate_interval_pinned_to_the_normal_quantile(control, treatment, alpha):
+    """Events per user: diff ± Φ⁻¹(1 − α/2)·√(e_t/n_t² + e_c/n_c²), and statsmodels' Wald."""
+    ours = compare_rates(control, treatment, alpha=alpha)
+    r_c, r_t = control.conversions / control.users, treatment.conversions / treatment.users
+    se = math.sqrt(
+        treatment.conversions / treatment.users**2 + control.conversions / control.users**2
+    )
+    half = stats.norm.ppf(1 - alpha / 2) * se
+    assert ours.abs_ci == pytest.approx((r_t - r_c - half, r_t - r_c + half), abs=1e-9)
+    reference = sm_rates.confint_poisson_2indep(
+        treatment.conversions,
+        treatment.users,
+        control.conversions,
+        control.users,
+        method="wald",
+        compare="diff",
+        alpha=alpha,
+    )
+    assert ours.abs_ci == pytest.approx(reference, abs=1e-9)
+
+
 @pytest.mark.parametrize("users", [20, 50, 1_000, 10**9])
 def test_one_arm_at_0pct_and_the_other_at_100pct_is_not_a_p_of_1(users):
     """The unpooled standard error is 0 here and every expected cell is ≥ 5, so the Wald test
