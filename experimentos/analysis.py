@@ -67,9 +67,11 @@ def analyze_data(data: ExperimentData, *, options: Options, thresholds: Threshol
         for arm in treatments
         for spec in _guardrail_specs(data, options, thresholds)
     )
+    margin_findings = [f for g in guardrails if (f := _untested_margin(g, data, options))]
+    guardrails = tuple(_without_untested_margin(g) for g in guardrails)
     secondary = _secondary(control, treatments, data, options, thresholds)
     segments, heterogeneity, segment_findings = _segments(data, primary, options, thresholds)
-    health = with_findings(health, segment_findings)
+    health = with_findings(health, [*margin_findings, *segment_findings])
     overall = None
     if len(data.arms) > 2:
         chi2, dof, p_value = proportions.chi_square_independence([a.primary for a in data.arms])
@@ -217,10 +219,11 @@ def _increasing(fractions: list[float]) -> list[float]:
 
 
 def _with_sequential(metric: MetricResult, look: LookStatus) -> MetricResult:
-    note = (
-        f"Look {look.look} of {look.of_looks}: the {_SPENDING_NAMES[look.spending]} boundary is |z| ≥ "
-        f"{look.boundary_z:.3f} (nominal p < {look.nominal_p_threshold:.4f})."
-    )
+    if math.isfinite(look.boundary_z):
+        boundary = f"is |z| ≥ {look.boundary_z:.3f} (nominal p < {look.nominal_p_threshold:.4f})"
+    else:
+        boundary = "spends no α at this look: the experiment cannot stop here at any z"
+    note = f"Look {look.look} of {look.of_looks}: the {_SPENDING_NAMES[look.spending]} boundary {boundary}."
     return replace(metric, significant=look.crossed, notes=(*metric.notes, note))
 
 
@@ -279,7 +282,9 @@ def _guardrail(
             higher_is_better=spec.higher_is_better,
             alpha=thresholds.alpha,
         )
-        within = bool(margin_p < thresholds.alpha)
+        # NaN: a relative change has no standard error here (no events in control, or no
+        # variance); the margin cannot be tested, which is not evidence of harm
+        within = None if math.isnan(margin_p) else bool(margin_p < thresholds.alpha)
     if harm_pp > severe + _PP_TOLERANCE:
         status = "severe"
     elif within is not None:  # a margin replaces the 0.1 pp rule: within it is fine
@@ -301,6 +306,43 @@ def _guardrail(
         margin_p_value=margin_p,
         within_margin=within,
     )
+
+
+def _untested_margin(
+    guardrail: GuardrailResult, data: ExperimentData, options: Options
+) -> Finding | None:
+    """An info finding for a non-inferiority margin the data cannot test, saying why and what
+    the guardrail was judged by instead."""
+    if guardrail.margin_rel is None or guardrail.within_margin is not None:
+        return None
+    metric = guardrail.metric
+    rates = f"{metric.control.value:.2%} → {metric.treatment.value:.2%}"
+    if not metric.control.conversions and not metric.treatment.conversions:
+        why = (
+            f"neither arm has any {metric.name} events ({rates}), so a relative change is "
+            "undefined. Zero events in both arms is no evidence of harm, but neither is it "
+            "proof of non-inferiority"
+        )
+    elif not metric.control.conversions:
+        why = f"{metric.control.arm} has no {metric.name} events ({rates}), so a relative change is undefined"
+    else:
+        why = f"the relative change has no standard error ({rates})"
+    arm = f" for {metric.arm}" if len(data.treatments) > 1 else ""
+    return Finding(
+        "info",
+        "margin_not_tested",
+        f"The {guardrail.margin_rel:.1%} relative margin on {metric.name}{arm} could not be "
+        f"tested: {why}. It is judged by the absolute rule instead (worse by more than "
+        f"{guardrail.worsened_pp:g} pp, or significantly worse): {guardrail.status}.",
+        column=metric.name,
+    )
+
+
+def _without_untested_margin(guardrail: GuardrailResult) -> GuardrailResult:
+    """An untested margin is not reported as a margin result (within or breached)."""
+    if guardrail.margin_rel is None or guardrail.within_margin is not None:
+        return guardrail
+    return replace(guardrail, margin_rel=None, margin_p_value=None)
 
 
 def _secondary(
@@ -356,9 +398,14 @@ def _peeking(
     if look is not None:
         nominal = any(m.comparison.p_value < 0.05 for m in primary)
         if nominal and not look.crossed:
+            boundary = (
+                f"(|z| ≥ {look.boundary_z:.2f}) is not crossed"
+                if math.isfinite(look.boundary_z)
+                else "spends no α this early"
+            )
             return (
                 f"Peeking: p < 0.05 at look {look.look} of {look.of_looks}, but the sequential "
-                f"boundary (|z| ≥ {look.boundary_z:.2f}) is not crossed. Stopping now would "
+                f"boundary {boundary}. Stopping now would "
                 "inflate the false-positive rate: wait for the next planned look.",
             )
         return ()

@@ -14,6 +14,7 @@ when every treatment is rolled back; else Hold.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from experimentos.formatting import pct, pp, pvalue
@@ -106,9 +107,14 @@ def _judge(
     if not metric.significant:
         nominal = metric.p_value_adjusted < 0.05
         if sequential is not None and nominal:
+            needs = (
+                f"needs |z| ≥ {sequential.boundary_z:.2f}"
+                if math.isfinite(sequential.boundary_z)
+                else "spends no α (too early in the plan to stop at any z)"
+            )
             why = (
                 f"{metric.arm}: {lift} is not yet conclusive: look {sequential.look} of "
-                f"{sequential.of_looks} needs |z| ≥ {sequential.boundary_z:.2f}."
+                f"{sequential.of_looks} {needs}."
             )
         else:
             why = f"{metric.arm}: {lift} is not significant."

@@ -50,6 +50,7 @@ def _arm_findings(data: ExperimentData, labels: list[str], thresholds: Threshold
                 column="variant",
             )
         )
+    findings += _pooled_count_findings(data)
     for arm in data.arms:
         if arm.users < thresholds.min_users_per_arm:
             findings.append(
@@ -61,6 +62,31 @@ def _arm_findings(data: ExperimentData, labels: list[str], thresholds: Threshold
                     column="users",
                 )
             )
+    return findings
+
+
+MAX_COUNT = 2**53
+"""Counts above 2⁵³ are not exact as floats, and the tests compute in floats: each cell of a file
+is checked on reading, and the totals pooled over segments here."""
+
+
+def _pooled_count_findings(data: ExperimentData) -> list[Finding]:
+    findings = []
+    for arm in data.arms:
+        totals = {"users": arm.users, data.primary_name: arm.conversions, **arm.counts}
+        for column, total in totals.items():
+            if total > MAX_COUNT:
+                where = " pooled over its segments" if data.segments else ""
+                findings.append(
+                    Finding(
+                        "blocked",
+                        "count_too_large",
+                        f"{arm.arm!r} has {total:,} {column}{where}: above 2⁵³ "
+                        f"({MAX_COUNT:,}), counts are not exact in floating point and the "
+                        "tests would be wrong. Check the export for a unit or summing error.",
+                        column=column,
+                    )
+                )
     return findings
 
 

@@ -86,7 +86,7 @@ def _read_table(
         detail = str(error).strip().rstrip(".")
         finding = Finding("blocked", "malformed_csv", f"The CSV is malformed: {detail}.")
         return _Table(pd.DataFrame(), source), [finding]
-    findings = ingest.header_findings(list(frame.columns))
+    findings = ingest.header_findings(_raw_header(text, delimiter, list(frame.columns)))
     if len(frame) and not isinstance(frame.index, pd.RangeIndex):
         frame = _without_extra_fields(frame, findings)
     frame.columns = [normalise_header(c) for c in frame.columns]
@@ -96,6 +96,24 @@ def _read_table(
     if not findings and frame.empty:
         findings.append(Finding("blocked", "no_rows", "The file has a header but no data rows."))
     return _Table(frame, source), findings
+
+
+def _raw_header(text: str, delimiter: str, columns: list[str]) -> list[str]:
+    """The header as written: pandas renames a repeated name (``conversions`` → ``conversions.1``),
+    which would turn a duplicated column into a metric of its own instead of a finding."""
+    first = pd.read_csv(
+        io.StringIO(text),
+        sep=delimiter,
+        header=None,
+        nrows=1,
+        dtype=str,
+        keep_default_na=False,
+        skipinitialspace=True,
+        skip_blank_lines=True,
+        engine="c",
+    )
+    raw = [str(cell) for cell in first.iloc[0]] if len(first) else []
+    return raw if len(raw) == len(columns) else columns
 
 
 def _without_extra_fields(frame: pd.DataFrame, findings: list[Finding]) -> pd.DataFrame:
@@ -169,7 +187,10 @@ def _aggregated(frame: pd.DataFrame, *, source: SourceInfo, options: Options) ->
         for c in frame.columns
         if c not in taken and c not in guardrails and not c.startswith("pre_")
     )
-    counts_of = {c: _counts(frame, c, findings) for c in (*guardrails, *others)}
+    # A guardrail is a metric by its name: an empty or non-numeric cell is missing data, not text.
+    counts_of = {
+        c: _counts(frame, c, findings, required=c in guardrails) for c in (*guardrails, *others)
+    }
     secondary = tuple(c for c in others if counts_of[c] is not None)
     for column in others:  # text columns (notes, dates) are not metrics
         if counts_of[column] is None:
@@ -308,12 +329,13 @@ def _counts(
     if not required and bad.all():
         return None
     for index in np.flatnonzero(bad)[:3].tolist():
-        shown = raw.iloc[index] or "an empty cell"
-        findings.append(
-            ingest.row_finding(
-                "not_a_number", f"{column} is {shown!r}, not a number.", index + 2, column
-            )
+        shown = raw.iloc[index]
+        message = (
+            f"{column} is {shown!r}, not a number."
+            if shown
+            else f"{column} is empty: the count is missing (write 0 if there were no events)."
         )
+        findings.append(ingest.row_finding("not_a_number", message, index + 2, column))
     with np.errstate(invalid="ignore"):  # inf % 1 is NaN: not whole, so a problem
         problems = ~bad & ((values < 0) | (values % 1 != 0) | (values > _MAX_COUNT))
     for index in np.flatnonzero(problems)[:3].tolist():
@@ -356,7 +378,8 @@ def _row_means(
                 )
             )
             continue
-        if n < 2 or total_sq < 0 or total_sq * n < total * total * (1 - 1e-9):
+        # Σx² ≥ (Σx)²/n, compared without forming n·Σx² or (Σx)², which overflow near 1e154
+        if n < 2 or total_sq < 0 or total_sq < total / n * total * (1 - 1e-9):
             findings.append(
                 ingest.row_finding(
                     "inconsistent_moments",

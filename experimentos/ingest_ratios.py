@@ -94,7 +94,7 @@ def _impossible(stats: RatioStats, metric: str, line: int) -> Finding | None:
                 line,
                 column,
             )
-        if n > 0 and total_sq * n < total * total * (1 - _ROUNDING):
+        if n > 0 and total_sq < total / n * total * (1 - _ROUNDING):
             return ingest.row_finding(
                 "inconsistent_moments",
                 f"{column} {total_sq:g} is impossible for n={n} and {metric}_{part}_sum "
@@ -102,18 +102,30 @@ def _impossible(stats: RatioStats, metric: str, line: int) -> Finding | None:
                 line,
                 column,
             )
-    if n > 0:
-        sxx = max(stats.num_total_sq - stats.num_total**2 / n, 0.0)
-        syy = max(stats.den_total_sq - stats.den_total**2 / n, 0.0)
-        sxy = stats.cross_total - stats.num_total * stats.den_total / n
-        scale = stats.num_total_sq * stats.den_total_sq  # the slack follows the raw magnitudes
-        if sxy * sxy > sxx * syy + _ROUNDING * scale:
-            column = f"{metric}_num_den_sum"
-            return ingest.row_finding(
-                "inconsistent_moments",
-                f"{column} {stats.cross_total:g} is impossible with the numerator's and "
-                "denominator's sums and sums of squares (|covariance| above √(var·var)).",
-                line,
-                column,
-            )
+    if n > 0 and _beyond_cauchy_schwarz(stats):
+        column = f"{metric}_num_den_sum"
+        return ingest.row_finding(
+            "inconsistent_moments",
+            f"{column} {stats.cross_total:g} is impossible with the numerator's and "
+            "denominator's sums and sums of squares (|covariance| above √(var·var)).",
+            line,
+            column,
+        )
     return None
+
+
+def _beyond_cauchy_schwarz(stats: RatioStats) -> bool:
+    """(Sxy)² > Sxx·Syy + slack·Σx²·Σy², every term divided by Σx²·Σy² first, so that moments
+    near the float limit (Σy² = 1e307) neither overflow nor raise."""
+    n = stats.n
+    sxx = max(stats.num_total_sq - stats.num_total / n * stats.num_total, 0.0)
+    syy = max(stats.den_total_sq - stats.den_total / n * stats.den_total, 0.0)
+    sxy = stats.cross_total - stats.num_total / n * stats.den_total
+    if not (stats.num_total_sq > 0 and stats.den_total_sq > 0):
+        return sxy != 0  # all x (or all y) are 0: so is every product x·y
+    root_x, root_y = math.sqrt(stats.num_total_sq), math.sqrt(stats.den_total_sq)
+    correlation_like = sxy / root_x / root_y
+    return (
+        correlation_like * correlation_like
+        > (sxx / root_x / root_x) * (syy / root_y / root_y) + _ROUNDING
+    )

@@ -60,7 +60,7 @@ class MeanStats:
         """Unbiased sample variance from the sufficient statistics."""
         if self.n < 2:
             return math.nan
-        return max(self.total_sq - self.total * self.total / self.n, 0.0) / (self.n - 1)
+        return max(self.total_sq - self.total / self.n * self.total, 0.0) / (self.n - 1)
 
     def __add__(self, other: MeanStats) -> MeanStats:
         return MeanStats(self.n + other.n, self.total + other.total, self.total_sq + other.total_sq)
@@ -139,7 +139,7 @@ class RatioStats:
         """Unbiased sample covariance of x and y."""
         if self.n < 2:
             return math.nan
-        return (self.cross_total - self.num_total * self.den_total / self.n) / (self.n - 1)
+        return (self.cross_total - self.num_total / self.n * self.den_total) / (self.n - 1)
 
     @property
     def variance(self) -> float:

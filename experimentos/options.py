@@ -9,6 +9,7 @@ from typing import Literal
 from experimentos.errors import OptionError
 from experimentos.ingest_columns import normalise_header
 from experimentos.model import Correction, GuardrailSpec, Options, RatioSpec
+from experimentos.stats.sequential import MAX_LOOKS
 
 _MESSAGE_KEYS = {
     "name",
@@ -37,8 +38,10 @@ def parse_split(text: str) -> tuple[float, ...]:
         shares = tuple(float(p.rstrip("%")) for p in parts)
     except ValueError:
         raise OptionError(f"split must look like 50/50 or 60/40 (got {text!r}).") from None
-    if len(shares) < 2 or any(not s > 0 for s in shares):
-        raise OptionError(f"split needs two or more positive parts, like 50/50 (got {text!r}).")
+    if len(shares) < 2 or any(not (math.isfinite(s) and s > 0) for s in shares):
+        raise OptionError(
+            f"split needs two or more positive, finite parts, like 50/50 (got {text!r})."
+        )
     return shares
 
 
@@ -197,6 +200,11 @@ def _parse_looks(
         raise OptionError("look and of must be whole numbers, like --look 2 --of 5.") from None
     if k is None or total is None:
         raise OptionError("give both the look and the planned number of looks (--look 2 --of 5).")
+    if not 1 <= total <= MAX_LOOKS:
+        raise OptionError(
+            f"the planned number of looks must be from 1 to {MAX_LOOKS} (got {total}): a "
+            "sequential plan has a handful of looks, say one a week."
+        )
     if not 1 <= k <= total:
         raise OptionError(f"look must be between 1 and {total} (got {k}).")
     return k, total

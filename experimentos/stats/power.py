@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from experimentos.stats.distributions import norm_isf, root
 from experimentos.stats.sequential import (
+    MAX_LOOKS,
     LookBoundary,
     Spending,
     boundaries,
@@ -256,8 +257,10 @@ def _check_design(
         raise ValueError(f"power must be between 0 and 1 (got {power})")
     if daily_users is not None and (isinstance(daily_users, bool) or not daily_users > 0):
         raise ValueError(f"daily users must be above 0 (got {daily_users})")
-    if looks is not None and (isinstance(looks, bool) or not isinstance(looks, int) or looks < 1):
-        raise ValueError(f"looks must be a whole number of at least 1 (got {looks})")
+    if looks is not None and (
+        isinstance(looks, bool) or not isinstance(looks, int) or not 1 <= looks <= MAX_LOOKS
+    ):
+        raise ValueError(f"looks must be a whole number from 1 to {MAX_LOOKS} (got {looks})")
 
 
 def _check_baseline(baseline: float, sd: float | None) -> None:

@@ -120,8 +120,10 @@ def fisher_exact_p(table: Sequence[Sequence[int]]) -> float:
     low, high = max(0, c1 - r2), min(r1, c1)
     if low == high:
         return 1.0
-    x = np.arange(low, high, dtype=float)
-    ratio = (r1 - x) / (x + 1) * ((c1 - x) / (r2 - c1 + x + 1))
+    # Differences of whole numbers in int64 (exact to 9.2e18), then floats: with margins near
+    # 2⁵³, x itself is not exact as a float and neither would be r₁ − x.
+    x = np.arange(low, high, dtype=np.int64)
+    ratio = ((r1 - x) / (x + 1)) * ((c1 - x) / (r2 - c1 + x + 1))
     log_terms = np.concatenate([[0.0], np.cumsum(np.log(ratio))])
     terms = np.exp(log_terms - log_terms.max())
     observed = terms[a - low]

@@ -40,6 +40,11 @@ Spending = Literal["obf", "pocock"]
 _GRID_R = 32  # J&T §19.2 recommend r = 16..32; 6r − 1 grid points per look
 _Z_MAX = 40.0  # beyond this a boundary is treated as infinite (no α to spend)
 _SPENDINGS = ("obf", "pocock")
+MAX_LOOKS = 100
+"""Planned looks at most. Group-sequential plans have a handful (Jennison & Turnbull use up to
+10); at 100 equally spaced looks the first O'Brien–Fleming-type boundary is |z| ≥ 22.4, and
+beyond about 300 it passes where α can be spent in double precision. Each look also costs one
+step of the recursion."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +118,11 @@ def look_status(
 
     ``information_fractions`` is the plan, one fraction per look (users so
     far / target, or k/K); only looks 1..``look`` are used, since Lan–DeMets
-    boundaries do not depend on future looks.
+    boundaries do not depend on future looks. ``z`` may be ±∞ (one arm at 0 %, the other at
+    100 %: the Wald z-test's limit).
     """
-    if not math.isfinite(z):
-        raise ValueError(f"z must be a finite number (got {z})")
+    if math.isnan(z):
+        raise ValueError(f"z must be a finite number or ±∞ (got {z})")
     of_looks = len(information_fractions)
     if not 1 <= look <= of_looks:
         raise ValueError(f"look must be between 1 and {of_looks} (got {look})")
@@ -128,7 +134,9 @@ def look_status(
         boundary_z=current.z,
         nominal_p_threshold=current.nominal_p,
         z=z,
-        crossed=abs(z) >= current.z,
+        # z = ±∞ (0% against 100%) crosses any finite boundary; an infinite boundary (no α left
+        # to spend at this look) is crossed by nothing
+        crossed=math.isfinite(current.z) and abs(z) >= current.z,
         spending=spending,
         alpha=alpha,
     )
@@ -144,8 +152,8 @@ def sample_size_inflation(
     boundary — is found through the same recursion; the ratio is
     (δ / (z₁₋α/₂ + z₁₋β))² (Jennison & Turnbull 2000, §2.3 and §7.2).
     """
-    if isinstance(looks, bool) or not isinstance(looks, int) or looks < 1:
-        raise ValueError(f"looks must be a whole number of at least 1 (got {looks})")
+    if isinstance(looks, bool) or not isinstance(looks, int) or not 1 <= looks <= MAX_LOOKS:
+        raise ValueError(f"looks must be a whole number from 1 to {MAX_LOOKS} (got {looks})")
     if not 0.0 < power < 1.0:
         raise ValueError(f"power must be between 0 and 1 (got {power})")
     fractions = [k / looks for k in range(1, looks + 1)]
@@ -259,6 +267,8 @@ def _clamped_fractions(information_fractions: Sequence[float]) -> list[float]:
     fractions = [float(t) for t in information_fractions]
     if not fractions:
         raise ValueError("at least one information fraction is needed")
+    if len(fractions) > MAX_LOOKS:
+        raise ValueError(f"at most {MAX_LOOKS} looks can be planned (got {len(fractions)})")
     for look, t in enumerate(fractions, start=1):
         if not math.isfinite(t) or t <= 0.0:
             raise ValueError(f"information fraction must be above 0 (got {t} at look {look})")
