@@ -52,12 +52,18 @@ def assert_valid_message(blocks: list[dict[str, Any]]) -> None:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_golden_card_and_details(path: Path) -> None:
+    """A golden file detects change; the figures it shows are checked independently in
+    test_bot_card_figures.py. UPDATE_GOLDEN=1 writes only valid messages, and fails the run for
+    each file it rewrote, so a regeneration is never silently green."""
     actual = rendered(analysis_of(path))
     golden = GOLDEN / f"{path.stem}.json"
     if UPDATE or not golden.exists():
-        golden.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n")
-        if not UPDATE:
-            pytest.fail(f"wrote missing golden {golden.name}; review it and re-run")
+        for message in actual.values():
+            assert_valid_message(message["blocks"])
+        text = json.dumps(actual, indent=2, ensure_ascii=False) + "\n"
+        if not golden.exists() or golden.read_text() != text:
+            golden.write_text(text)
+            pytest.fail(f"rewrote golden {golden.name}: review the diff, then re-run without it")
     expected = json.loads(golden.read_text())
     assert actual == expected, (
         f"card changed: review, then regenerate with UPDATE_GOLDEN=1 ({golden.name})"
