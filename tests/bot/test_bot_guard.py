@@ -1,10 +1,16 @@
-"""The listener wrapper: returns at ack, acks late listeners, reports failures after acking."""
+"""The listener wrapper: returns at ack, acks late listeners, reports failures after acking.
+
+Listeners here block on an ``asyncio.Event`` the test sets, so "the wrapper returned while the work
+goes on" is a fact of the test's ordering, not of timing; every wait has a timeout so a regression
+fails instead of hanging.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import pytest
 
@@ -13,6 +19,15 @@ from bot.listeners.guard import guarded
 from bot.middleware import VERIFIED
 from bot.services import Services
 from bot.settings import BotSettings
+
+T = TypeVar("T")
+WITHIN_S = 10.0
+"""Generous: the waits below end as soon as their event is set."""
+
+
+async def within(step: Awaitable[T], seconds: float = WITHIN_S) -> T:
+    """Await ``step``, failing the test (instead of hanging it) after ``seconds``."""
+    return await asyncio.wait_for(step, seconds)
 
 
 class Recorder:
@@ -45,33 +60,39 @@ def services() -> Services:
 
 
 async def test_returns_at_ack_while_the_work_goes_on(services: Services) -> None:
-    recorder, finished = Recorder(), asyncio.Event()
+    recorder, release, finished = Recorder(), asyncio.Event(), asyncio.Event()
 
     async def listener(ack: Any) -> None:
         await ack(text="on it")
-        await asyncio.sleep(0.05)
+        await release.wait()
         finished.set()
 
-    await guarded(listener)(**kwargs_for(recorder, services))
+    await within(guarded(listener)(**kwargs_for(recorder, services)))
+    # The wrapper is back although the listener cannot finish before the test releases it.
     assert recorder.acks == [{"text": "on it"}]
     assert not finished.is_set() and services.jobs_in_flight == 1
-    await services.wait_idle()
-    assert finished.is_set()
+    release.set()
+    await within(services.wait_idle())
+    assert finished.is_set() and services.jobs_in_flight == 0
 
 
 async def test_a_listener_that_does_not_ack_in_time_is_acked_empty(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(guard, "ACK_DEADLINE_S", 0.01)
-    recorder = Recorder()
+    recorder, release, late_ack_done = Recorder(), asyncio.Event(), asyncio.Event()
 
     async def slow(ack: Any) -> None:
-        await asyncio.sleep(0.2)
+        await release.wait()  # past the deadline: the wrapper has returned by now
         await ack(text="too late")  # ignored: already acknowledged
+        late_ack_done.set()
 
-    await guarded(slow)(**kwargs_for(recorder, services))
-    assert recorder.acks == [{}]
-    await services.wait_idle()
+    await within(guarded(slow)(**kwargs_for(recorder, services)))
+    assert recorder.acks == [{}]  # the empty ack, sent at the deadline
+    assert services.jobs_in_flight == 1  # …while the listener still waits
+    release.set()
+    await within(late_ack_done.wait())
+    await within(services.wait_idle())
     assert recorder.acks == [{}]
 
 
@@ -81,8 +102,8 @@ async def test_a_failure_before_ack_is_acked_and_reported(services: Services) ->
     async def broken(ack: Any) -> None:
         raise RuntimeError("boom")
 
-    await guarded(broken)(**kwargs_for(recorder, services))
-    await services.wait_idle()
+    await within(guarded(broken)(**kwargs_for(recorder, services)))
+    await within(services.wait_idle())
     assert recorder.acks == [{}]
     [response] = recorder.responses
     assert response["response_type"] == "ephemeral"
@@ -90,13 +111,16 @@ async def test_a_failure_before_ack_is_acked_and_reported(services: Services) ->
 
 
 async def test_event_listeners_return_at_once(services: Services) -> None:
-    recorder, started = Recorder(), asyncio.Event()
+    recorder, started, release = Recorder(), asyncio.Event(), asyncio.Event()
 
     async def on_event(services: Services) -> None:
         started.set()
-        await asyncio.sleep(0.05)
+        await release.wait()
 
-    await guarded(on_event)(**kwargs_for(recorder, services))
+    await within(guarded(on_event)(**kwargs_for(recorder, services)))
+    assert services.jobs_in_flight == 1  # returned with the listener still to finish
+    await within(started.wait())
     assert services.jobs_in_flight == 1
-    await services.wait_idle()
-    assert started.is_set() and recorder.acks == []
+    release.set()
+    await within(services.wait_idle())
+    assert recorder.acks == [] and services.jobs_in_flight == 0
