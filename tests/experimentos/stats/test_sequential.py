@@ -50,9 +50,9 @@ def test_five_equal_looks_match_published_boundaries(spending):
 
 def test_single_look_is_the_fixed_design():
     (only,) = boundaries([1.0])
-    assert only.z == pytest.approx(1.959964, abs=1e-5)
+    assert only.z == pytest.approx(stats.norm.isf(0.025), abs=1e-6)  # 1.959964
     assert only.nominal_p == pytest.approx(0.05)
-    assert boundaries([1.0], alpha=0.01)[0].z == pytest.approx(2.575829, abs=1e-5)
+    assert boundaries([1.0], alpha=0.01)[0].z == pytest.approx(stats.norm.isf(0.005), abs=1e-6)
 
 
 def test_spending_functions():
@@ -92,13 +92,19 @@ def test_fraction_above_one_is_clamped_and_spends_the_rest():
 
 def test_tiny_first_fraction_gives_a_huge_or_infinite_boundary():
     first, final = boundaries([0.01, 1.0])
+    # The first look spends all of α(0.01) = 2·2Φ̄(z_{1−α/4}/√0.01) (Lan & DeMets OBF type, both
+    # sides), so its boundary is Φ̄⁻¹(α(0.01)/2) ≈ 22.38, computed here with scipy.
+    spent = 2 * 2 * stats.norm.sf(stats.norm.isf(0.05 / 4) / math.sqrt(0.01))
+    assert spent < 1e-100
+    assert first.z == pytest.approx(stats.norm.isf(spent / 2), abs=1e-6)
     assert first.z == pytest.approx(22.38, abs=0.01)
-    assert final.z == pytest.approx(1.96, abs=0.01)
+    # Having spent < 1e-100, the final look is the fixed design's Φ̄⁻¹(0.025).
+    assert final.z == pytest.approx(stats.norm.isf(0.025), abs=1e-6)
     nothing_to_spend, final = boundaries([0.001, 1.0])  # α(0.001) underflows to 0
     assert nothing_to_spend.z == math.inf
     assert nothing_to_spend.nominal_p == 0.0
     assert not look_status(z=50.0, look=1, information_fractions=[0.001, 1.0]).crossed
-    assert final.z == pytest.approx(1.959964, abs=1e-4)
+    assert final.z == pytest.approx(stats.norm.isf(0.025), abs=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -129,13 +135,17 @@ def test_look_status_nominally_significant_but_not_conclusive():
     status = look_status(z=2.5, look=2, information_fractions=FIVE_LOOKS)
     assert (status.look, status.of_looks) == (2, 5)
     assert status.information_fraction == 0.4
-    assert status.boundary_z == pytest.approx(3.357, abs=0.003)
-    assert status.nominal_p_threshold == pytest.approx(0.00079, abs=0.00002)
+    assert status.boundary_z == pytest.approx(PUBLISHED["obf"][1], abs=0.003)  # rpact, gsDesign
+    assert status.nominal_p_threshold == pytest.approx(2 * stats.norm.sf(status.boundary_z))
+    assert status.nominal_p_threshold == pytest.approx(
+        2 * stats.norm.sf(PUBLISHED["obf"][1]), rel=0.01
+    )
     assert not status.crossed
     assert status.spending == "obf"
 
 
 def test_look_status_crossed_in_either_direction():
+    # just beyond the published boundaries: 2.031 at look 5, 3.357 at look 2, Pocock 2.438
     assert look_status(z=2.1, look=5, information_fractions=FIVE_LOOKS).crossed
     assert look_status(z=-3.4, look=2, information_fractions=FIVE_LOOKS).crossed
     pocock = look_status(z=2.44, look=1, information_fractions=FIVE_LOOKS, spending="pocock")
