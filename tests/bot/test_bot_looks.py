@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 
 from harness import CHANNEL, RunningBot, button_value, cards_in, header_of, texts_of
 from slack_standin import SlackStandIn
+from statsmodels.stats import proportion as sm_proportion
 
 from bot.render.card import ACTION_DETAILS, ACTION_MEMO
 
@@ -15,6 +18,19 @@ LOOK_3 = (
     b"variant,users,conversions,guardrail_error,guardrail_refund\n"
     b"control,14000,1400,140,70\ntreatment,14000,1590,141,71\n"
 )
+
+
+def lift_and_p(content: bytes) -> tuple[str, float]:
+    """The primary's lift as the card rounds it, and statsmodels' unpooled Wald p (treatment is
+    its sample 1), from the file's counts."""
+    rows = {r["variant"]: r for r in csv.DictReader(io.StringIO(content.decode()))}
+    x_c, n_c = int(rows["control"]["conversions"]), int(rows["control"]["users"])
+    x_t, n_t = int(rows["treatment"]["conversions"]), int(rows["treatment"]["users"])
+    test = sm_proportion.test_proportions_2indep(x_t, n_t, x_c, n_c, method="wald", compare="diff")
+    return f"{(x_t / n_t - x_c / n_c) * 100:+.2f} pp", test.pvalue
+
+
+(LIFT_1, P_1), (LIFT_2, P_2) = lift_and_p(LOOK_1), lift_and_p(LOOK_2)  # +0.70 pp, +1.22 pp
 
 
 async def test_a_csv_in_a_cards_thread_is_look_2_with_the_look_diff(
@@ -30,7 +46,8 @@ async def test_a_csv_in_a_cards_thread_is_look_2_with_the_look_diff(
     rendered = texts_of(second)
     assert "Checkout v2" in header_of(second)  # the experiment's name, not the file's
     assert "`EXP-1` · Look 2" in rendered
-    assert "Since look 1: lift +0.70 pp → +1.22 pp" in rendered
+    assert f"Since look 1: lift {LIFT_1} → {LIFT_2}" in rendered
+    assert P_1 > 0.05 and P_2 < 0.05  # hence Hold, then Launch (no guardrail moves)
     assert "verdict Hold → Launch" in rendered
     # No planned looks: the second look carries the peeking warning.
     assert "Peeking: this is look 2" in rendered
@@ -123,4 +140,4 @@ async def test_details_of_a_later_look_adds_the_looks_chart(
     titles = [f["title"] for u in uploads for f in u["files"]]
     assert titles == ["Checkout v2 — forest plot", "Checkout v2 — looks"]
     alt = standin.calls_to("files.getUploadURLExternal")[1].args["alt_txt"]
-    assert "look 1: +0.70 pp" in alt and "look 2: +1.22 pp" in alt
+    assert f"look 1: {LIFT_1}" in alt and f"look 2: {LIFT_2}" in alt
