@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import itertools
+import math
 import subprocess
 import sys
 import warnings
@@ -17,6 +19,8 @@ from matplotlib.colors import to_hex
 from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 from matplotlib.text import Text
+from scipy import stats
+from statsmodels.stats.proportion import samplesize_proportions_2indep_onetail
 
 from experimentos.analysis import analyze
 from experimentos.charts import (
@@ -71,6 +75,12 @@ def thresholds(figure: Figure, kind: str) -> list[float]:
     ]
 
 
+def counts(stem: str) -> dict[str, dict[str, int]]:
+    """The example's raw counts per arm, read with the csv module."""
+    with (EXAMPLES / f"{stem}.csv").open() as file:
+        return {r.pop("variant"): {k: int(v) for k, v in r.items()} for r in csv.DictReader(file)}
+
+
 def read_png(png: bytes):  # type: ignore[no-untyped-def]
     assert png.startswith(PNG_SIGNATURE)
     return matplotlib.image.imread(io.BytesIO(png), format="png")
@@ -104,10 +114,21 @@ def test_bars_span_the_relative_confidence_interval() -> None:
     analysis = example("launch")
     container = bars(forest_figure(analysis))["Primary|conversions|treatment"]
     (segment,) = container.lines[2][0].get_segments()
-    low, high = analysis.primary[0].comparison.rel_ci
-    assert segment[0][0] == pytest.approx(low)
-    assert segment[1][0] == pytest.approx(high)
+    low, high = relative_ci(counts("launch"), "conversions")
+    assert segment[0][0] == pytest.approx(low, abs=1e-9)
+    assert segment[1][0] == pytest.approx(high, abs=1e-9)
     assert container.lines[0].get_xdata()[0] == pytest.approx(0.1)  # 11% / 10% − 1
+
+
+def relative_ci(arms: dict[str, dict[str, int]], metric: str) -> tuple[float, float]:
+    """95% CI of t/c − 1 by the delta method, Var(t)/c² + t²·Var(c)/c⁴ (the variance gbstats'
+    relative test uses; see stats/test_proportions.py), from the raw counts."""
+    c = arms["control"][metric] / arms["control"]["users"]
+    t = arms["treatment"][metric] / arms["treatment"]["users"]
+    var_c = c * (1 - c) / arms["control"]["users"]
+    var_t = t * (1 - t) / arms["treatment"]["users"]
+    half = stats.norm.ppf(0.975) * math.sqrt(var_t / c**2 + t**2 * var_c / c**4)
+    return t / c - 1 - half, t / c - 1 + half
 
 
 def test_zero_line_is_drawn() -> None:
@@ -120,9 +141,15 @@ def test_zero_line_is_drawn() -> None:
 
 def test_guardrail_thresholds_are_marked_in_relative_terms() -> None:
     figure = forest_figure(example("launch"))
-    # guardrail_error: control 1%: 0.1 pp → +10%, 0.3 pp → +30%;
-    # guardrail_refund: control 0.5%: → +20% and +60%.
-    assert sorted(thresholds(figure, "worsened")) == pytest.approx([0.1, 0.2])
+    # a threshold in pp over the control rate: guardrail_error 1% (0.1 pp → +10%, 0.3 pp →
+    # +30%), guardrail_refund 0.5% (→ +20% and +60%)
+    arms = counts("launch")
+    rates = [
+        arms["control"][g] / arms["control"]["users"]
+        for g in ("guardrail_error", "guardrail_refund")
+    ]
+    assert sorted(thresholds(figure, "worsened")) == pytest.approx(sorted(0.001 / r for r in rates))
+    assert sorted(thresholds(figure, "severe")) == pytest.approx(sorted(0.003 / r for r in rates))
     assert sorted(thresholds(figure, "severe")) == pytest.approx([0.3, 0.6])
     legend = [t.get_text() for t in figure.legends[0].get_texts()]
     assert "worsened threshold (+0.1 pp)" in legend
@@ -136,8 +163,13 @@ def test_higher_is_better_thresholds_and_margins_point_down() -> None:
         margins=(("guardrail_refund", 0.2),),
     )
     figure = forest_figure(analysis)
+    # a relative margin of 20% is drawn at −20%; the severe 0.3 pp over refund's control rate
+    # of 0.5% points down (−60%), error's 1% up (+30%)
+    arms = counts("launch")
+    refund = arms["control"]["guardrail_refund"] / arms["control"]["users"]
+    error = arms["control"]["guardrail_error"] / arms["control"]["users"]
     assert thresholds(figure, "margin") == pytest.approx([-0.2])
-    assert sorted(thresholds(figure, "severe")) == pytest.approx([-0.6, 0.3])
+    assert sorted(thresholds(figure, "severe")) == pytest.approx([-0.003 / refund, 0.003 / error])
     assert thresholds(figure, "worsened") == pytest.approx([0.1])  # a margin replaces it
 
 
@@ -151,7 +183,12 @@ def test_severe_guardrail_row_has_the_severe_colour_and_marker() -> None:
         STATUS_COLOURS["significant_up"]
     )
     texts = [t.get_text() for t in figure.axes[0].texts]
-    assert "Δ +0.50 pp · severe" in texts
+    arms = counts("guardrail_severe")
+    delta = (
+        arms["treatment"]["guardrail_error"] / arms["treatment"]["users"]
+        - arms["control"]["guardrail_error"] / arms["control"]["users"]
+    )
+    assert f"Δ {delta * 100:+.2f} pp · severe" in texts  # 1.5% − 1.0%
 
 
 @pytest.mark.parametrize(
@@ -257,11 +294,21 @@ def test_blocked_analysis_gives_a_message_not_an_empty_plot() -> None:
 
 def test_alt_text_describes_each_row() -> None:
     text = forest_alt_text(example("guardrail_severe"))
+    arms = counts("guardrail_severe")
+    low, high = relative_ci(arms, "conversions")  # +3.7% to +16.3%
     assert "verdict Rollback" in text
-    assert "Primary conversions, treatment: +10.0% (95% CI +3.7% to +16.3%)" in text
+    assert (
+        f"Primary conversions, treatment: +10.0% (95% CI {low * 100:+.1f}% to {high * 100:+.1f}%)"
+        in text
+    )
     assert "significant increase" in text
-    assert "Guardrail guardrail_error, treatment: +50.0%" in text
-    assert "severe; thresholds: worsened at +0.1 pp (+10.0%), severe at +0.3 pp (+30.0%)" in text
+    error = [arms[a]["guardrail_error"] / arms[a]["users"] for a in ("control", "treatment")]
+    assert f"Guardrail guardrail_error, treatment: {(error[1] / error[0] - 1) * 100:+.1f}%" in text
+    worsened, severe = 0.001 / error[0], 0.003 / error[0]  # the thresholds over a 1% control
+    assert (
+        f"severe; thresholds: worsened at +0.1 pp ({worsened * 100:+.1f}%), "
+        f"severe at +0.3 pp ({severe * 100:+.1f}%)" in text
+    )
     assert len(forest_alt_text(example("three_arms"), limit=200)) == 200
 
 
@@ -296,7 +343,9 @@ def test_planned_looks_plot_z_against_the_lan_demets_boundaries() -> None:
     assert list(lines["boundary-upper"].get_ydata()) == pytest.approx(expected)  # type: ignore[attr-defined]
     assert list(lines["boundary-lower"].get_ydata()) == pytest.approx([-z for z in expected])  # type: ignore[attr-defined]
     notes = [t.get_text() for t in figure.axes[0].texts]
-    assert notes == ["look 1", "look 2", "look 3 · crossed"]  # 3.1 ≥ 2.67 at t = 0.6
+    # published boundaries of 5 equal looks (rpact, gsDesign; stats/test_sequential.py):
+    # 4.877, 3.357, 2.680 — 1.2 and 2.5 fall short, 3.1 ≥ 2.680 crosses
+    assert notes == ["look 1", "look 2", "look 3 · crossed"]
 
 
 def test_looks_use_their_information_fraction_and_pocock_spending() -> None:
@@ -330,15 +379,19 @@ def test_power_curve_marks_the_requested_point_at_the_plans_n() -> None:
     figure = power_curve_figure(plan)
     lines = {line.get_gid(): line for line in figure.axes[0].get_lines()}
     requested = lines["requested"]
+    # statsmodels' one-tail sample size: 14,750.8 → 14,751 per variant (SPEC §2.10), and
+    # 2 × 14,751 users at 5,000 a day take 6 days
+    needed = math.ceil(samplesize_proportions_2indep_onetail(0.01, 0.10, 0.8, alpha=0.05))
+    days = math.ceil(2 * needed / 5000)
     assert list(requested.get_xdata()) == [0.01]
-    assert list(requested.get_ydata()) == [plan.users_per_variant[0]] == [14751]
+    assert list(requested.get_ydata()) == [plan.users_per_variant[0]] == [needed] == [14751]
     curve = lines["curve"]
     xs, ys = list(curve.get_xdata()), list(curve.get_ydata())
     assert xs[0] == pytest.approx(0.005) and xs[-1] == pytest.approx(0.02)
-    assert ys[xs.index(0.01)] == 14751
+    assert ys[xs.index(0.01)] == needed
     assert all(a > b for a, b in itertools.pairwise(ys))  # smaller effects need more
     note = [t.get_text() for t in figure.axes[0].texts]
-    assert note == ["requested: +1 pp → 14,751 per variant · 6 days"]
+    assert note == [f"requested: +1 pp → {needed:,} per variant · {days} days"]
 
 
 def test_power_curve_with_looks_marks_the_sequential_maximum() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import subprocess
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
+from scipy import stats
+from statsmodels.stats import proportion as sm_proportion
 
 from experimentos.analysis import analyze
 from experimentos.memo import render_html, render_markdown
@@ -36,6 +39,12 @@ HOSTILE_CSV = (
 def example(stem: str, **options: object) -> Analysis:
     path = EXAMPLES / f"{stem}.csv"
     return analyze(path.read_bytes(), file_name=path.name, options=Options(**options))  # type: ignore[arg-type]
+
+
+def counts(stem: str) -> dict[str, dict[str, int]]:
+    """The example's raw counts per arm, read with the csv module."""
+    with (EXAMPLES / f"{stem}.csv").open() as file:
+        return {r.pop("variant"): {k: int(v) for k, v in r.items()} for r in csv.DictReader(file)}
 
 
 def read(pdf: bytes) -> tuple[PdfReader, str]:
@@ -90,7 +99,14 @@ def test_blocked_memo_has_no_chart_and_says_what_to_fix() -> None:
 
 def test_tables_carry_the_numbers_of_the_memo() -> None:
     _, text = read(render_pdf(example("guardrail_severe"), with_chart=False))
-    assert "+0.50 pp [+0.28 pp, +0.72 pp]" in text
+    arms = counts("guardrail_severe")  # the guardrail's Wald interval, by statsmodels
+    x_t, n_t = arms["treatment"]["guardrail_error"], arms["treatment"]["users"]
+    x_c, n_c = arms["control"]["guardrail_error"], arms["control"]["users"]
+    low, high = sm_proportion.confint_proportions_2indep(
+        x_t, n_t, x_c, n_c, method="wald", compare="diff"
+    )
+    figures = [f"{v * 100:+.2f} pp" for v in (x_t / n_t - x_c / n_c, low, high)]
+    assert "{} [{}, {}]".format(*figures) in text  # +0.50 pp [+0.28 pp, +0.72 pp]
     assert "⛔" not in text and "✖ severe" in text  # emoji → a symbol the font has
     assert "● ROLLBACK" in text
 
@@ -120,7 +136,11 @@ def test_unicode_of_the_memo_survives() -> None:
     assert "Δ" in text and "χ²" not in text  # two arms: no omnibus test
     assert "α = 0.05" in text
     _, text = read(render_pdf(example("three_arms"), with_chart=False))
-    assert "χ² = 21.06" in text
+    table = [
+        [a["conversions"], a["users"] - a["conversions"]] for a in counts("three_arms").values()
+    ]
+    chi2 = stats.chi2_contingency(table, correction=False).statistic  # the omnibus test, scipy
+    assert f"χ² = {chi2:.2f}" in text  # 21.06
 
 
 def test_control_characters_and_long_names_do_not_break_the_pdf() -> None:
