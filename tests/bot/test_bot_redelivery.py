@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import uuid
+from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from typing import Any
 
+import pytest
 from harness import CHANNEL, RunningBot, settings_for, start_bot, stop_bot
 from slack_standin import SlackStandIn
 
+from experimentos.store import HistoryStore, create_engine_from_url
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 TWO_ARMS = b"variant,users,conversions\ncontrol,10000,1000\ntreatment,10000,1100\n"
 
 
@@ -80,16 +87,44 @@ async def test_one_message_under_three_event_ids_at_once_gives_one_card(
     assert await looks_in_thread(bot, ts) == 1
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def two_stores(
+    request: pytest.FixtureRequest, database_url: str
+) -> AsyncIterator[list[HistoryStore]]:
+    """Two history stores on one database, as two bot processes open it: a SQLite file, or a
+    fresh schema of TEST_DATABASE_URL (skipped when that is not PostgreSQL)."""
+    if request.param == "sqlite":
+        stores = [await HistoryStore.open(database_url) for _ in range(2)]
+        yield stores
+        for store in stores:
+            await store.close()
+        return
+    if not TEST_DATABASE_URL.startswith(("postgres", "postgresql")):
+        pytest.skip("TEST_DATABASE_URL is not set to a PostgreSQL URL")
+    name = f"bot_redelivery_{uuid.uuid4().hex[:12]}"
+    admin = create_engine_from_url(TEST_DATABASE_URL)
+    async with admin.begin() as connection:
+        await connection.exec_driver_sql(f'CREATE SCHEMA "{name}"')
+    schema = {"connect_args": {"server_settings": {"search_path": name}}}
+    stores = [await HistoryStore.open(TEST_DATABASE_URL, **schema) for _ in range(2)]
+    try:
+        yield stores
+    finally:
+        for store in stores:
+            await store.close()
+        async with admin.begin() as connection:
+            await connection.exec_driver_sql(f'DROP SCHEMA "{name}" CASCADE')
+        await admin.dispose()
+
+
 async def test_copies_at_once_to_two_bot_processes_sharing_a_store_give_one_card(
-    standin: SlackStandIn, analysis_pool: Executor, database_url: str
+    standin: SlackStandIn, analysis_pool: Executor, two_stores: list[HistoryStore]
 ) -> None:
     """Each process has its own in-memory dedupe: only the store's claim can stop the second."""
-    first = await start_bot(
-        standin, settings_for(standin, database_url=database_url), analysis_pool
-    )
-    second = await start_bot(
-        standin, settings_for(standin, database_url=database_url), analysis_pool
-    )
+    settings = settings_for(standin)
+    first, second = [
+        await start_bot(standin, settings, analysis_pool, store=store) for store in two_stores
+    ]
     try:
         event, ts = file_share(standin)
         copies = [
@@ -100,6 +135,7 @@ async def test_copies_at_once_to_two_bot_processes_sharing_a_store_give_one_card
         await settle(standin, [first, second], ts)
         assert_one_answer(standin, ts)
         assert await looks_in_thread(first, ts) == 1
+        assert await looks_in_thread(second, ts) == 1
         card = standin.cards(CHANNEL, ts)[0]
         assert "Launch" in json.dumps(card.blocks)
     finally:
