@@ -190,6 +190,8 @@ def _look_status(
 ) -> LookStatus | None:
     if options.look is None or options.of_looks is None or len(primary) != 1:
         return None
+    if options.look > sequential.MAX_LOOKS:  # see _peeking: no boundary, a warning instead
+        return None
     comparison = primary[0].comparison
     z = comparison.statistic
     if math.isnan(z):  # Fisher: the z with the same two-sided p, signed like the lift
@@ -409,6 +411,12 @@ def _peeking(
                 "inflate the false-positive rate: wait for the next planned look.",
             )
         return ()
+    if options.look is not None and options.look > sequential.MAX_LOOKS:
+        return (
+            f"Peeking: this is look {options.look}, more than the {sequential.MAX_LOOKS} looks a "
+            "sequential plan can hold, so no boundary is computed. Each look is another chance "
+            "of a false positive: decide only at the planned sample size.",
+        )
     if options.prior_looks <= 0:
         return ()
     return (

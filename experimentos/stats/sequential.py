@@ -41,10 +41,10 @@ _GRID_R = 32  # J&T §19.2 recommend r = 16..32; 6r − 1 grid points per look
 _Z_MAX = 40.0  # beyond this a boundary is treated as infinite (no α to spend)
 _SPENDINGS = ("obf", "pocock")
 MAX_LOOKS = 100
-"""Planned looks at most. Group-sequential plans have a handful (Jennison & Turnbull use up to
-10); at 100 equally spaced looks the first O'Brien–Fleming-type boundary is |z| ≥ 22.4, and
-beyond about 300 it passes where α can be spent in double precision. Each look also costs one
-step of the recursion."""
+"""Planned looks a user may ask for (options, power). Group-sequential plans have a handful
+(Jennison & Turnbull use up to 10); at 100 equally spaced looks the first O'Brien–Fleming-type
+boundary is |z| ≥ 22.4, and beyond about 300 it passes where α can be spent in double precision.
+Each look also costs one step of the recursion."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,8 +267,6 @@ def _clamped_fractions(information_fractions: Sequence[float]) -> list[float]:
     fractions = [float(t) for t in information_fractions]
     if not fractions:
         raise ValueError("at least one information fraction is needed")
-    if len(fractions) > MAX_LOOKS:
-        raise ValueError(f"at most {MAX_LOOKS} looks can be planned (got {len(fractions)})")
     for look, t in enumerate(fractions, start=1):
         if not math.isfinite(t) or t <= 0.0:
             raise ValueError(f"information fraction must be above 0 (got {t} at look {look})")

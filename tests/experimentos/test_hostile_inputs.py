@@ -379,3 +379,12 @@ def test_fisher_exact_test_is_exact_for_margins_near_2_53() -> None:
     n = 3 * (2**53 - 1)
     for table in ([[n - 3, 3], [n - 3, 3]], [[n - 1, 1], [n - 7, 7]], [[2**53 - 5, 5], [2**53, 0]]):
         assert fisher_exact_p(table) == pytest.approx(_fisher_exact_by_definition(table), rel=1e-9)
+
+
+def test_a_history_longer_than_any_plan_warns_instead_of_failing() -> None:
+    """The Slack bot sets ``of_looks = max(planned, look)``: look 150 of an experiment that had
+    20 planned looks reaches the analysis without going through the option parser."""
+    csv = "variant,users,conversions\ncontrol,20000,2000\ntreatment,20000,2200\n"
+    analysis = analysed(csv, Options(look=MAX_LOOKS + 50, of_looks=MAX_LOOKS + 50))
+    assert analysis.sequential is None
+    assert any("no boundary is computed" in w for w in analysis.warnings)
