@@ -211,7 +211,18 @@ async def publish(
     response = await client.chat_postMessage(
         channel=upload.channel, thread_ts=upload.thread_ts, text=text, blocks=blocks
     )
+    if placeholder is not None:
+        await _remove_placeholder(client, upload.channel, placeholder)
     return str(response["ts"])
+
+
+async def _remove_placeholder(client: AsyncWebClient, channel: str, ts: str) -> None:
+    """The answer went out as a new message: delete the "Analysing…" placeholder it replaces
+    (429s wait for Retry-After in the client, like every call)."""
+    try:
+        await client.chat_delete(channel=channel, ts=ts)
+    except SlackApiError as error:  # message_not_found: it is gone already
+        logger.warning("placeholder %s not deleted (%s)", ts, slack_error_code(error))
 
 
 async def _post_placeholder(client: AsyncWebClient, upload: Upload, name: str) -> str | None:

@@ -28,14 +28,6 @@ def placeholders(messages: list) -> list:
     return [m for m in messages if "Analysing" in m.text]
 
 
-PLACEHOLDER_LEFT = pytest.mark.xfail(
-    strict=True,
-    reason="bot.uploads.publish posts the card as a new message when chat.update keeps failing "
-    "and leaves the placeholder: it must chat.delete it after posting",
-)
-
-
-@PLACEHOLDER_LEFT
 @pytest.mark.parametrize("limited_updates", [5, 50], ids=["five 429s", "429 for good"])
 async def test_a_rate_limited_card_update_leaves_no_placeholder_behind(
     bot: RunningBot, standin: SlackStandIn, limited_updates: int
@@ -53,7 +45,6 @@ async def test_a_rate_limited_card_update_leaves_no_placeholder_behind(
     assert len(updates) <= 10  # bounded: the card does not wait on Slack for ever
 
 
-@PLACEHOLDER_LEFT
 async def test_the_placeholder_is_removed_even_when_its_removal_is_rate_limited(
     bot: RunningBot, standin: SlackStandIn
 ) -> None:
