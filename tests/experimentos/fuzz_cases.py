@@ -504,11 +504,13 @@ CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 """C0 (but tab and newline), DEL and C1: ESC, BEL, CSI (\\x9b), CR…"""
 BIDI_CHARS = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
 SLACK_MENTION = re.compile(
-    r"<!(channel|here|everyone)(\|[^>]*)?>|<!subteam\^\w+(\|[^>]*)?>|<@[UW]\w+(\|[^>]*)?>",
+    r"(?<!\\)(<!(channel|here|everyone)(\|[^>]*)?>|<!subteam\^\w+(\|[^>]*)?>|<@[UW]\w+(\|[^>]*)?>)",
     re.IGNORECASE,
 )
-"""A mention Slack expands (the closing ``>`` included: ``\\<!here\\>`` in Markdown is inert)."""
-SCRIPT_TAG = re.compile(r"<\s*script", re.IGNORECASE)
+"""A mention Slack expands, up to its closing ``>``. Not after a backslash: the memo's Markdown is
+a file (rendered to HTML, ``\\<!here>`` is text), never a Slack message."""
+SCRIPT_TAG = re.compile(r"(?<!\\)<\s*script", re.IGNORECASE)
+"""Not after a backslash: ``\\<script\\>`` in Markdown is text."""
 HTML_TAGS = frozenset(
     [
         "html",
@@ -545,15 +547,18 @@ HTML_TAGS = frozenset(
 _NUMBER_START = re.compile(r"[+\-][\d.]")
 
 
-def text_leaks(text: str, *, fmt: str) -> list[str]:
-    """Raw markup, mentions, control characters or bidi overrides in one rendered output."""
+def text_leaks(text: str, *, fmt: str, markup: bool = True) -> list[str]:
+    """Control characters or bidi overrides in one rendered output and, where a program reads
+    the text as markup (HTML, Markdown, Slack mrkdwn: ``markup``), raw ``<script`` or a mention.
+
+    A terminal, a PDF page, JSON data or a Slack ``plain_text`` field shows ``<script>`` and
+    ``<!here>`` as the literal characters they are, so there they are no leak.
+    """
     problems = []
-    for name, pattern in (
-        ("control character", CONTROL_CHARS),
-        ("bidi override", BIDI_CHARS),
-        ("Slack mention", SLACK_MENTION),
-        ("raw <script", SCRIPT_TAG),
-    ):
+    patterns = [("control character", CONTROL_CHARS), ("bidi override", BIDI_CHARS)]
+    if markup:
+        patterns += [("Slack mention", SLACK_MENTION), ("raw <script", SCRIPT_TAG)]
+    for name, pattern in patterns:
         found = pattern.search(text)
         if found:
             start = max(found.start() - 30, 0)
@@ -668,10 +673,18 @@ def _metrics(analysis: Any) -> Iterator[Any]:
 
 
 def statistics_problems(analysis: Any) -> list[str]:
-    """p-values in [0, 1] (NaN is a problem too: the answer must say 'unknown' some other way)
-    and each finite CI holding its estimate."""
+    """p-values in [0, 1] and each finite CI holding its estimate.
+
+    NaN is allowed where a test cannot be computed (a secondary ratio with no denominator, one
+    user in an arm: shown as "n/a"), but not for the primary metric or SRM of an analysis that
+    passed health, since the verdict rests on those."""
     problems = []
     ps: list[tuple[str, float | None]] = []
+    if not analysis.health.blocked:
+        ps += [(f"primary {m.arm[:20]!r} p (NaN)", m.comparison.p_value) for m in analysis.primary]
+        if analysis.health.srm is not None:
+            ps.append(("SRM p (NaN)", analysis.health.srm.p_value))
+    ps = [(name, p) for name, p in ps if p is not None and math.isnan(p)]
     for m in _metrics(analysis):
         c = m.comparison
         where = f"{m.role} {m.name[:30]!r} {m.arm[:20]!r}"
@@ -696,7 +709,7 @@ def statistics_problems(analysis: Any) -> list[str]:
         for g in analysis.guardrails
     ]
     for name, p in ps:
-        if p is not None and not (0.0 <= p <= 1.0):
+        if p is not None and (p < 0.0 or p > 1.0 or (math.isnan(p) and "(NaN)" in name)):
             problems.append(f"{name} = {p!r}")
     if analysis.verdict.kind not in ("launch", "hold", "rollback"):
         problems.append(f"verdict {analysis.verdict.kind!r}")
@@ -730,6 +743,7 @@ def analyse(case: Case) -> tuple[Any, str | None]:
 def error_problems(message: str) -> list[str]:
     """An error the user sees (stderr, a Slack reply): one paragraph, nothing raw from the data."""
     problems = [p for p in text_leaks(message, fmt="error") if "<script" not in p]
+    # Slack shows it as mrkdwn: a mention there would notify; <script> is inert.
     if not message.strip() or "\n\n" in message.strip() or "Traceback" in message:
         problems.append(f"error: not one paragraph: {message[:200]!r}")
     return problems
@@ -767,18 +781,38 @@ def output_problems(
     assert isinstance(output, str)
     if fmt == "json":
         # Data, not display: the full labels stay, but nothing raw reaches a terminal.
-        problems = [p for p in text_leaks(output, fmt=fmt) if "control" in p or "bidi" in p]
+        problems = text_leaks(output, fmt=fmt, markup=False)
         if analysis is not None:
             problems += json_roundtrip_problems(output, analysis)
         return problems
     if fmt == "blocks":
-        message = json.loads(output)
-        return [p for s in _strings(message) for p in text_leaks(s, fmt=fmt)]
-    problems = text_leaks(output, fmt=fmt)
+        return blocks_problems(json.loads(output))
+    problems = text_leaks(output, fmt=fmt, markup=fmt != "text")
     if fmt == "md":
         problems += markdown_problems(output, texts)
     if fmt == "html":
         problems += html_problems(output, texts)
+    return problems
+
+
+def blocks_problems(message: Any) -> list[str]:
+    """Every string of the card is checked for control and bidi characters; the ``text``
+    fallback (notifications) and every mrkdwn field also for mentions and ``<script``."""
+    problems = [p for s in _strings(message) for p in text_leaks(s, fmt="blocks", markup=False)]
+    mrkdwn = [message.get("text", "")]
+    stack = list(message.get("blocks", []))
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("type") == "mrkdwn" and isinstance(item.get("text"), str):
+                mrkdwn.append(item["text"])
+            stack += list(item.values())
+        elif isinstance(item, list):
+            stack += item
+    for text in mrkdwn:
+        problems += [
+            p for p in text_leaks(text, fmt="blocks mrkdwn") if "mention" in p or "<script" in p
+        ]
     return problems
 
 
@@ -800,11 +834,7 @@ def pdf_problems(pdf: bytes) -> list[str]:
     reader = PdfReader(io.BytesIO(pdf))
     text = "\n".join(page.extract_text() or "" for page in reader.pages)
     title = str((reader.metadata or {}).get("/Title", ""))
-    return [
-        p
-        for p in text_leaks(text + "\n" + title, fmt="pdf")
-        if "control" in p or "bidi" in p or "mention" in p
-    ]
+    return text_leaks(text + "\n" + title, fmt="pdf", markup=False)
 
 
 @dataclass
