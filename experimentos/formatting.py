@@ -1,8 +1,9 @@
-"""Number formatting shared by every renderer, so the memo, CLI and card say the same thing."""
+"""Number and label formatting shared by every renderer, so the memo, CLI and card say the same thing."""
 
 from __future__ import annotations
 
 import math
+import re
 
 
 def pp(value: float, *, digits: int = 2) -> str:
@@ -38,3 +39,49 @@ def number(value: float, *, digits: int = 3) -> str:
 
 def interval(low: float, high: float, fmt=pp) -> str:  # type: ignore[no-untyped-def]
     return f"[{fmt(low)}, {fmt(high)}]"
+
+
+# --------------------------------------------------------------------------- labels for display
+
+LABEL_CHARS = 100
+"""A label (arm, metric, column, experiment or file name) is shown in at most this many characters."""
+TEXT_CHARS = 600
+"""A sentence that may quote labels (a finding, a reason, an action) is shown in at most this many."""
+ELLIPSIS = "…"
+FORMULA_START = frozenset("=+-@")
+"""A spreadsheet reads a cell starting with one of these as a formula (CSV/formula injection)."""
+
+_LINE_BREAKS = re.compile("[\t\n\v\f\r\x1c-\x1e\x85\u2028\u2029]")
+_HIDDEN = re.compile(
+    "[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+"""C0 and C1 control characters (terminal escape sequences start with ESC or CSI) and the bidi
+marks, embeddings, overrides and isolates that make text display in another order."""
+
+
+def strip_hidden(text: str) -> str:
+    """``text`` without control and bidi characters (line breaks kept); linear in its length."""
+    return _HIDDEN.sub("", text)
+
+
+def display_text(text: object, *, limit: int = TEXT_CHARS) -> str:
+    """``text`` as any renderer may show it: control and bidi characters removed, line breaks and
+    tabs made spaces, at most ``limit`` characters (ending in an ellipsis when cut).
+
+    Linear in ``limit``, not in the text: only the first ``2 × limit`` characters are read. The
+    full text stays in the JSON result; this is for display only.
+    """
+    raw = str(text)
+    head = raw[: 2 * limit]
+    clean = _HIDDEN.sub("", _LINE_BREAKS.sub(" ", head))
+    if len(clean) > limit or len(raw) > len(head):
+        clean = clean[: max(limit - 1, 0)].rstrip() + ELLIPSIS
+    return clean
+
+
+def display_label(text: object, *, limit: int = LABEL_CHARS) -> str:
+    """A label from a CSV or a user, safe to show anywhere: :func:`display_text` at the label
+    length, and an apostrophe before a leading ``=``, ``+``, ``-`` or ``@`` so that a table cell
+    pasted into a spreadsheet is text, never a formula. Renderers escape for their markup after."""
+    clean = display_text(text, limit=limit)
+    return "'" + clean if clean.lstrip()[:1] in FORMULA_START else clean

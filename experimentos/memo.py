@@ -1,217 +1,308 @@
-"""The one-page decision memo (SPEC §2.11): Markdown, and HTML exported from it.
+"""The one-page decision memo (SPEC §2.11): one list of blocks, written as Markdown or as HTML.
+
+The memo is built once as headings, paragraphs, list items and tables of literal text
+(:class:`experimentos.memo_blocks.Block`); :func:`render_markdown`, :func:`render_html` and the PDF
+(:mod:`experimentos.pdf`) each write those blocks in their own markup, escaping every character
+as they go, so the formats say the same words and the time to write them is linear in the memo.
 
 Every string that came from the CSV or the user (names, labels, columns, findings that quote
-them) passes through one escaping function, so it can neither format the memo nor inject HTML.
+them) is shown through :func:`experimentos.formatting.display_label` or
+:func:`~experimentos.formatting.display_text`: no control or bidi characters, a bounded length,
+and no leading formula character. The JSON result keeps the full text.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 
-import markdown as markdown_lib
-
-from experimentos.formatting import interval, number, pct, pp, pvalue, rate
+from experimentos.formatting import (
+    display_label,
+    display_text,
+    interval,
+    number,
+    pct,
+    pp,
+    pvalue,
+    rate,
+)
+from experimentos.memo_blocks import Block, Run, Runs
 from experimentos.model import Analysis, GuardrailResult, MetricResult
 
-Escape = Callable[[str], str]
-
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
+_MD_SPECIAL = re.compile(r"[\\`*_|~#]|<(?=[A-Za-z/!?])|\](?=[(\[:])")
+"""What could format in Markdown: emphasis, code, tables, headings, and the ``<`` of a tag or an
+autolink and the ``]`` of a link (``p < 0.05`` and ``[1, 2]`` stay as they are)."""
 _VERDICT_MARK = {"launch": "🟢", "hold": "🟡", "rollback": "🔴"}
 _STATUS_MARK = {"ok": "✅ ok", "worsened": "⚠️ worsened", "severe": "⛔ severe"}
 
+label = display_label
+"""A label from the CSV or the user, for display."""
+text = display_text
+"""A sentence that may quote labels (a finding, a reason, an action), for display."""
 
-def escape_markdown(text: str) -> str:
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+_MD_LINE_START = re.compile(r"^(\s*(?:\d+)?)([-+=.)>])")
 
 
-def escape_html_markdown(text: str) -> str:
-    return escape_markdown(html.escape(str(text), quote=True))
+def escape_markdown(value: str) -> str:
+    """Literal text → Markdown that shows it: each character that could format is escaped."""
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), str(value))
+
+
+def _escape_line_start(value: str) -> str:
+    """A line's text that would otherwise open a list, a rule or a heading underline."""
+    return _MD_LINE_START.sub(r"\1\\\2", value, count=1)
+
+
+# --------------------------------------------------------------------------- the three outputs
 
 
 def render_markdown(analysis: Analysis, *, audit: Iterable[str] = ()) -> str:
     """The memo as Markdown. ``audit`` lines (recorded decisions) end it when given."""
-    return "\n".join(_sections(analysis, escape_markdown, audit=tuple(audit))) + "\n"
+    return _markdown(memo_blocks(analysis, audit=audit))
 
 
 def render_html(
     analysis: Analysis, *, audit: Iterable[str] = (), chart_data_uri: str | None = None
 ) -> str:
     """A standalone HTML page of the memo; the optional chart is embedded inline."""
-    body = markdown_lib.markdown(
-        "\n".join(_sections(analysis, escape_html_markdown, audit=tuple(audit))),
-        extensions=["tables", "sane_lists"],
-        output_format="html",
-    )
+    body = _html(memo_blocks(analysis, audit=audit))
     if chart_data_uri:
-        body += f'\n<figure><img alt="Forest plot of every metric" src="{html.escape(chart_data_uri)}"></figure>'
-    title = html.escape(f"Decision memo: {analysis.experiment.name}")
+        body += (
+            '\n<figure><img alt="Forest plot of every metric" '
+            f'src="{html.escape(chart_data_uri)}"></figure>'
+        )
+    title = html.escape(f"Decision memo: {label(analysis.experiment.name)}")
     return _HTML_PAGE.format(title=title, body=body)
 
 
-def _sections(a: Analysis, esc: Escape, *, audit: tuple[str, ...]) -> list[str]:
-    lines = [f"# Decision memo: {esc(a.experiment.name)}", ""]
-    lines += _summary(a, esc)
-    lines += _decision(a, esc)
-    lines += _evidence(a, esc)
-    lines += _risks(a, esc)
-    lines += [
-        "## Next actions",
-        "",
-        *[f"{i}. {esc(x)}" for i, x in enumerate(a.verdict.next_actions, 1)],
-        "",
+def memo_blocks(analysis: Analysis, *, audit: Iterable[str] = ()) -> list[Block]:
+    """The memo's blocks in order: what every format writes."""
+    a = analysis
+    blocks = [_heading("h1", f"Decision memo: {label(a.experiment.name)}")]
+    blocks += _summary(a)
+    blocks += _decision(a)
+    blocks += _evidence(a)
+    blocks += _risks(a)
+    blocks += [_heading("h2", "Next actions")]
+    blocks += [
+        _item(_plain(text(x)), bullet=f"{i}.") for i, x in enumerate(a.verdict.next_actions, 1)
     ]
-    lines += _assumptions(a)
-    if audit:
-        lines += ["## Decision audit trail", "", *[f"- {esc(x)}" for x in audit], ""]
-    return lines
+    blocks += _assumptions(a)
+    lines = tuple(audit)
+    if lines:
+        blocks += [_heading("h2", "Decision audit trail"), *[_item(_plain(text(x))) for x in lines]]
+    return blocks
 
 
-def _summary(a: Analysis, esc: Escape) -> list[str]:
+# --------------------------------------------------------------------------- block helpers
+
+
+def _plain(value: str) -> Run:
+    return ("", value)
+
+
+def _bold(value: str) -> Run:
+    return ("b", value)
+
+
+def _italic(value: str) -> Run:
+    return ("i", value)
+
+
+def _heading(kind: str, value: str) -> Block:
+    return Block(kind, (((_plain(value),),),))
+
+
+def _paragraph(*runs: Run) -> Block:
+    return Block("p", ((tuple(runs),),))
+
+
+def _item(*runs: Run, bullet: str = "•") -> Block:
+    return Block("li", ((tuple(runs),),), bullet=bullet)
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> Block:
+    head = tuple((_plain(cell),) for cell in header)
+    body = [tuple((_plain(cell),) for cell in row) for row in rows]
+    return Block("table", (head, *body), header=True)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _summary(a: Analysis) -> list[Block]:
     e = a.experiment
     arms = (
-        ", ".join(esc(x) + (" (control)" if x == e.control else "") for x in e.arms) or "none read"
+        ", ".join(label(x) + (" (control)" if x == e.control else "") for x in e.arms)
+        or "none read"
     )
     look = f" · look {e.look} of {e.of_looks}" if e.look else ""
     layout = "aggregated (one row per variant)" if e.input_format == "aggregated" else "user-level"
     return [
-        "## Summary",
-        "",
-        f"- **Experiment:** {esc(e.name)}{look}",
-        f"- **Variants:** {arms}",
-        f"- **Primary metric:** {esc(e.primary_metric)}",
-        f"- **Data:** {esc(e.file_name)} · {e.rows:,} rows · {layout} · sha256 {e.checksum[:12]}",
-        "",
+        _heading("h2", "Summary"),
+        _item(_bold("Experiment:"), _plain(f" {label(e.name)}{look}")),
+        _item(_bold("Variants:"), _plain(f" {arms}")),
+        _item(_bold("Primary metric:"), _plain(f" {label(e.primary_metric)}")),
+        _item(
+            _bold("Data:"),
+            _plain(
+                f" {label(e.file_name)} · {e.rows:,} rows · {layout} · sha256 {e.checksum[:12]}"
+            ),
+        ),
     ]
 
 
-def _decision(a: Analysis, esc: Escape) -> list[str]:
+def _decision(a: Analysis) -> list[Block]:
     v = a.verdict
-    lines = [
-        "## Decision",
-        "",
-        f"**{_VERDICT_MARK[v.kind]} {v.label.upper()}** — {esc(v.reason)}",
-        "",
+    blocks = [
+        _heading("h2", "Decision"),
+        _paragraph(
+            _bold(f"{_VERDICT_MARK[v.kind]} {v.label.upper()}"), _plain(f" — {text(v.reason)}")
+        ),
     ]
     if v.kind == "hold" or len(v.reasons) > 1:
-        lines += ["Why:" if v.kind != "hold" else "Why Hold:", ""]
-        lines += [f"- {esc(r)}" for r in v.reasons] + [""]
-    lines.append(f"_Decision rule {v.rule} of SPEC §2.9._")
-    return [*lines, ""]
+        blocks.append(_paragraph(_plain("Why:" if v.kind != "hold" else "Why Hold:")))
+        blocks += [_item(_plain(text(r))) for r in v.reasons]
+    blocks.append(_paragraph(_italic(f"Decision rule {v.rule} of SPEC §2.9.")))
+    return blocks
 
 
-def _evidence(a: Analysis, esc: Escape) -> list[str]:
-    lines = ["## Evidence", "", "### Data health", ""]
+def _evidence(a: Analysis) -> list[Block]:
     h = a.health
     srm = f" · SRM chi-square {h.srm.chi2:.2f}, {pvalue(h.srm.p_value)}" if h.srm else ""
-    lines += [f"**{h.status.capitalize()}**{srm}", ""]
-    lines += [f"- {f.severity}: {esc(f.message)}" for f in h.findings]
-    lines.append("")
+    blocks = [
+        _heading("h2", "Evidence"),
+        _heading("h3", "Data health"),
+        _paragraph(_bold(h.status.capitalize()), *([_plain(srm)] if srm else [])),
+        *[_item(_plain(f"{f.severity}: {text(f.message)}")) for f in h.findings],
+    ]
     if a.primary:
-        lines += ["### Primary metric", "", *_metric_table(a.primary, esc), ""]
+        blocks += [_heading("h3", "Primary metric"), _metric_table(a.primary)]
         notes = dict.fromkeys(n for m in a.primary for n in m.notes)
-        lines += [f"- {esc(n)}" for n in notes] + [""]
+        blocks += [_item(_plain(text(n))) for n in notes]
     if a.overall:
-        lines += [
-            f"Overall chi-square test across all arms: χ² = {a.overall.chi2:.2f}, "
-            f"df = {a.overall.dof}, {pvalue(a.overall.p_value)}.",
-            "",
-        ]
+        blocks.append(
+            _paragraph(
+                _plain(
+                    f"Overall chi-square test across all arms: χ² = {a.overall.chi2:.2f}, "
+                    f"df = {a.overall.dof}, {pvalue(a.overall.p_value)}."
+                )
+            )
+        )
     if a.guardrails:
-        lines += ["### Guardrails", "", *_guardrail_table(a.guardrails, esc), ""]
+        blocks += [_heading("h3", "Guardrails"), _guardrail_table(a.guardrails)]
     if a.segments:
-        lines += ["### Segments", "", *_segment_table(a, esc), ""]
+        blocks += [_heading("h3", "Segments"), *_segment_blocks(a)]
     if a.secondary:
-        lines += [
-            "### Other metrics (reported, not part of the verdict)",
-            "",
-            *_metric_table(a.secondary, esc),
-            "",
-            *[f"- {esc(m.name)}: {esc(n)}" for m in a.secondary for n in m.notes],
-            "",
+        blocks += [
+            _heading("h3", "Other metrics (reported, not part of the verdict)"),
+            _metric_table(a.secondary),
+            *[_item(_plain(f"{label(m.name)}: {text(n)}")) for m in a.secondary for n in m.notes],
         ]
     if a.bayes:
-        lines += [
-            "### Bayesian view (explanatory; never changes the verdict)",
-            "",
-            "| arm | chance to beat control | P(best) | expected loss |",
-            "|---|---|---|---|",
+        blocks += [
+            _heading("h3", "Bayesian view (explanatory; never changes the verdict)"),
+            _table(
+                ("arm", "chance to beat control", "P(best)", "expected loss"),
+                [
+                    (
+                        label(b.arm),
+                        pct(b.chance_to_beat_control, signed=False),
+                        pct(b.prob_best, signed=False),
+                        pp(b.expected_loss, digits=3),
+                    )
+                    for b in a.bayes.arms
+                ],
+            ),
+            _paragraph(
+                _plain(f"Priors {text(a.bayes.prior)}; computed by {text(a.bayes.method)}.")
+            ),
         ]
-        lines += [
-            f"| {esc(b.arm)} | {pct(b.chance_to_beat_control, signed=False)} | "
-            f"{pct(b.prob_best, signed=False)} | {pp(b.expected_loss, digits=3)} |"
-            for b in a.bayes.arms
-        ]
-        lines += ["", f"Priors {a.bayes.prior}; computed by {a.bayes.method}.", ""]
-    return lines
+    return blocks
 
 
-def _metric_table(metrics: Iterable[MetricResult], esc: Escape) -> list[str]:
-    rows = [
-        "| metric | arm | control | treatment | Δ (95% CI) | relative (95% CI) | p | method |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+def _metric_table(metrics: Iterable[MetricResult]) -> Block:
+    rows = []
     for m in metrics:
         c = m.comparison
         fmt = rate if m.kind == "proportion" else number
         delta = pp if m.kind == "proportion" else _signed_number
         p_text = pvalue(m.p_value_adjusted) + (" (adj.)" if m.p_value_adjusted != c.p_value else "")
-        name = esc(m.name) + (" (ratio)" if m.kind == "ratio" else "")
         rows.append(
-            f"| {name} | {esc(m.arm)} vs {esc(m.control.arm)} | {fmt(m.control.value)} "
-            f"(n={m.control.n:,}) | {fmt(m.treatment.value)} (n={m.treatment.n:,}) | "
-            f"{delta(c.abs_lift)} {interval(*c.abs_ci, fmt=delta)} | {pct(c.rel_lift)} "
-            f"{interval(*c.rel_ci, fmt=pct)} | {p_text} | {c.method} |"
+            (
+                label(m.name) + (" (ratio)" if m.kind == "ratio" else ""),
+                f"{label(m.arm)} vs {label(m.control.arm)}",
+                f"{fmt(m.control.value)} (n={m.control.n:,})",
+                f"{fmt(m.treatment.value)} (n={m.treatment.n:,})",
+                f"{delta(c.abs_lift)} {interval(*c.abs_ci, fmt=delta)}",
+                f"{pct(c.rel_lift)} {interval(*c.rel_ci, fmt=pct)}",
+                p_text,
+                c.method,
+            )
         )
-    return rows
+    header = ("metric", "arm", "control", "treatment", "Δ (95% CI)", "relative (95% CI)", "p")
+    return _table((*header, "method"), rows)
 
 
-def _segment_table(a: Analysis, esc: Escape) -> list[str]:
-    rows = [
-        "| segment | arm | control | treatment | Δ (95% CI) | p | SRM p |",
-        "|---|---|---|---|---|---|---|",
-    ]
+def _segment_blocks(a: Analysis) -> list[Block]:
+    rows = []
     for r in a.segments:
         m, c = r.metric, r.metric.comparison
         srm = pvalue(r.srm_p_value).removeprefix("p ") if r.srm_p_value is not None else "n/a"
         rows.append(
-            f"| {esc(r.segment)} | {esc(m.arm)} | {rate(m.control.value)} (n={m.control.n:,}) | "
-            f"{rate(m.treatment.value)} (n={m.treatment.n:,}) | {pp(c.abs_lift)} "
-            f"{interval(*c.abs_ci)} | {pvalue(c.p_value)} | {srm} |"
-        )
-    rows.append("")
-    for h in a.heterogeneity:
-        rows.append(
-            f"- Heterogeneity across segments for {esc(h.arm)}: Cochran's Q = {h.q:.2f}, "
-            f"df = {h.dof}, {pvalue(h.p_value)}, I² = {h.i_squared:.0%}."
-            + (
-                " **Simpson's paradox**: the pooled lift has the opposite sign."
-                if h.simpsons_paradox
-                else ""
+            (
+                label(r.segment),
+                label(m.arm),
+                f"{rate(m.control.value)} (n={m.control.n:,})",
+                f"{rate(m.treatment.value)} (n={m.treatment.n:,})",
+                f"{pp(c.abs_lift)} {interval(*c.abs_ci)}",
+                pvalue(c.p_value),
+                srm,
             )
         )
-    return rows
+    header = ("segment", "arm", "control", "treatment", "Δ (95% CI)", "p", "SRM p")
+    blocks = [_table(header, rows)]
+    for h in a.heterogeneity:
+        runs = [
+            _plain(
+                f"Heterogeneity across segments for {label(h.arm)}: Cochran's Q = {h.q:.2f}, "
+                f"df = {h.dof}, {pvalue(h.p_value)}, I² = {h.i_squared:.0%}."
+            )
+        ]
+        if h.simpsons_paradox:
+            runs += [
+                _plain(" "),
+                _bold("Simpson's paradox"),
+                _plain(": the pooled lift has the opposite sign."),
+            ]
+        blocks.append(_item(*runs))
+    return blocks
 
 
 def _signed_number(value: float) -> str:
     return number(value) if value < 0 else "+" + number(value)
 
 
-def _guardrail_table(guardrails: Iterable[GuardrailResult], esc: Escape) -> list[str]:
-    rows = [
-        "| guardrail | arm | control | treatment | Δ (95% CI) | p | harm if | status |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+def _guardrail_table(guardrails: Iterable[GuardrailResult]) -> Block:
+    rows = []
     for g in guardrails:
         m, c = g.metric, g.metric.comparison
-        harm = "it drops" if g.higher_is_better else "it rises"
         rows.append(
-            f"| {esc(m.name)} | {esc(m.arm)} | {rate(m.control.value)} | {rate(m.treatment.value)} | "
-            f"{pp(c.abs_lift)} {interval(*c.abs_ci)} | {pvalue(c.p_value)} | {harm} | "
-            f"{_STATUS_MARK[g.status]}{_margin_text(g)} |"
+            (
+                label(m.name),
+                label(m.arm),
+                rate(m.control.value),
+                rate(m.treatment.value),
+                f"{pp(c.abs_lift)} {interval(*c.abs_ci)}",
+                pvalue(c.p_value),
+                "it drops" if g.higher_is_better else "it rises",
+                f"{_STATUS_MARK[g.status]}{_margin_text(g)}",
+            )
         )
-    return rows
+    header = ("guardrail", "arm", "control", "treatment", "Δ (95% CI)", "p", "harm if", "status")
+    return _table(header, rows)
 
 
 def _margin_text(g: GuardrailResult) -> str:
@@ -222,7 +313,7 @@ def _margin_text(g: GuardrailResult) -> str:
     return f" · {verdict} ({g.margin_rel:.1%} relative, one-sided {p_text})"
 
 
-def _risks(a: Analysis, esc: Escape) -> list[str]:
+def _risks(a: Analysis) -> list[Block]:
     risks = []
     if a.experiment.input_format == "aggregated":
         risks.append(
@@ -240,58 +331,150 @@ def _risks(a: Analysis, esc: Escape) -> list[str]:
         )
     if any(m.comparison.method.startswith("fisher") for m in a.primary):
         risks.append("Few conversions: Fisher's exact test was used; power is low.")
-    risks += list(a.warnings)
+    risks += [text(w) for w in a.warnings]
     if a.sequential is None and a.experiment.look is None and not a.warnings:
         risks.append(
             "Fixed-horizon analysis: valid once, at the planned sample size. Looking "
             "repeatedly and stopping at the first significant result inflates false "
             "positives (peeking)."
         )
-    return ["## Risks & limitations", "", *[f"- {esc(r)}" for r in risks], ""]
+    return [_heading("h2", "Risks & limitations"), *[_item(_plain(r)) for r in risks]]
 
 
-def _assumptions(a: Analysis) -> list[str]:
+def _assumptions(a: Analysis) -> list[Block]:
     t = a.thresholds
     methods = sorted(
         {m.comparison.method for m in (*a.primary, *a.secondary)}
         | {g.metric.comparison.method for g in a.guardrails}
     )
     lines = [
-        "## Assumptions & thresholds",
-        "",
-        f"- Significance level α = {t.alpha} (two-sided); 95% confidence intervals.",
-        f"- Primary metric: unpooled (Wald) z-test with the CI from the same standard error; "
+        f"Significance level α = {t.alpha} (two-sided); 95% confidence intervals.",
+        f"Primary metric: unpooled (Wald) z-test with the CI from the same standard error; "
         f"Fisher's exact test with the Newcombe interval when an expected cell count is below "
         f"{t.fisher_min_expected:g}. Relative lift CI by the delta method.",
-        f"- Several treatments: {t.correction} correction of p-values; overall chi-square test.",
-        f"- SRM: chi-square goodness of fit; Warning below p = {t.srm_warning_p}, Blocked below "
+        f"Several treatments: {t.correction} correction of p-values; overall chi-square test.",
+        f"SRM: chi-square goodness of fit; Warning below p = {t.srm_warning_p}, Blocked below "
         f"p = {t.srm_blocked_p}.",
-        f"- Guardrails: worsened when Δ is in the harmful direction and above "
+        f"Guardrails: worsened when Δ is in the harmful direction and above "
         f"{t.guardrail_worsened_pp} pp or significant; severe above {t.guardrail_severe_pp} pp.",
-        f"- Minimum users per arm: {t.min_users_per_arm}.",
-        "- Continuous metrics: Welch's t-test from sufficient statistics.",
+        f"Minimum users per arm: {t.min_users_per_arm}.",
+        "Continuous metrics: Welch's t-test from sufficient statistics.",
         *_ratio_assumption(a),
-        "- Bayesian view: Beta(1,1) priors, exact numerical integration; explanatory only.",
-        f"- Methods used here: {', '.join(methods) or 'none (data blocked)'}.",
+        "Bayesian view: Beta(1,1) priors, exact numerical integration; explanatory only.",
+        f"Methods used here: {', '.join(methods) or 'none (data blocked)'}.",
     ]
     if a.sequential:
         s = a.sequential
         lines.append(
-            f"- Sequential: look {s.look} of {s.of_looks}, information fraction "
+            f"Sequential: look {s.look} of {s.of_looks}, information fraction "
             f"{s.information_fraction:.2f}, Lan–DeMets {s.spending} spending, boundary "
             f"|z| ≥ {s.boundary_z:.3f}; crossed: {'yes' if s.crossed else 'no'}."
         )
-    return [*lines, ""]
+    return [_heading("h2", "Assumptions & thresholds"), *[_item(_plain(x)) for x in lines]]
 
 
 def _ratio_assumption(a: Analysis) -> list[str]:
     if not any(m.kind == "ratio" for m in a.secondary):
         return []
     return [
-        "- Ratio metrics (Σ numerator / Σ denominator per arm, the user the unit): variance by "
+        "Ratio metrics (Σ numerator / Σ denominator per arm, the user the unit): variance by "
         "the delta method (Deng et al. 2018), z-test with the CI from the same standard error; "
         "relative lift CI by the delta method. Reported only, never part of the verdict."
     ]
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+_MD_STYLE = {"": ("", ""), "b": ("**", "**"), "i": ("_", "_"), "bi": ("**_", "_**")}
+_MD_HEADING = {"h1": "# ", "h2": "## ", "h3": "### "}
+
+
+def _md_runs(runs: Runs) -> str:
+    out = []
+    for style, value in runs:
+        if not value:
+            continue
+        opening, closing = _MD_STYLE.get(style, ("", ""))
+        if opening:  # emphasis must hug its words: spaces go outside the markers
+            inner = value.strip()
+            lead, trail = value[: len(value) - len(value.lstrip())], value[len(value.rstrip()) :]
+            out.append(
+                f"{lead}{opening}{escape_markdown(inner)}{closing}{trail}" if inner else value
+            )
+        else:
+            out.append(escape_markdown(value))
+    return "".join(out)
+
+
+def _markdown(blocks: list[Block]) -> str:
+    lines: list[str] = []
+    for index, block in enumerate(blocks):
+        if block.kind == "table":
+            header, *rows = block.rows
+            lines.append("| " + " | ".join(_md_runs(c) for c in header) + " |")
+            lines.append("|" + "---|" * len(header))
+            lines += ["| " + " | ".join(_md_runs(c) for c in row) + " |" for row in rows]
+        elif block.kind == "li":
+            marker = "- " if block.bullet in (None, "•") else f"{block.bullet} "
+            lines.append(marker + _escape_line_start(_md_runs(block.rows[0][0])))
+        else:
+            heading = _MD_HEADING.get(block.kind, "")
+            lines.append(heading + _escape_line_start(_md_runs(block.rows[0][0])))
+        following = blocks[index + 1] if index + 1 < len(blocks) else None
+        if not (block.kind == "li" and following is not None and following.kind == "li"):
+            lines.append("")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+_HTML_STYLE = {"": ("", ""), "b": ("<strong>", "</strong>"), "i": ("<em>", "</em>")}
+_HTML_STYLE["bi"] = ("<strong><em>", "</em></strong>")
+
+
+def _html_runs(runs: Runs) -> str:
+    out = []
+    for style, value in runs:
+        opening, closing = _HTML_STYLE.get(style, ("", ""))
+        out.append(opening + html.escape(value, quote=True) + closing)
+    return "".join(out)
+
+
+def _html(blocks: list[Block]) -> str:
+    out: list[str] = []
+    open_list: str | None = None
+    for block in blocks:
+        wanted = None
+        if block.kind == "li":
+            wanted = "ul" if block.bullet in (None, "•") else "ol"
+        if open_list != wanted:
+            if open_list:
+                out.append(f"</{open_list}>")
+            if wanted:
+                out.append(f"<{wanted}>")
+            open_list = wanted
+        if block.kind == "table":
+            header, *rows = block.rows
+            out.append("<table>")
+            out.append(
+                "<thead><tr>"
+                + "".join(f"<th>{_html_runs(c)}</th>" for c in header)
+                + "</tr></thead>"
+            )
+            out.append("<tbody>")
+            out += [
+                "<tr>" + "".join(f"<td>{_html_runs(c)}</td>" for c in row) + "</tr>" for row in rows
+            ]
+            out.append("</tbody></table>")
+        elif block.kind == "li":
+            out.append(f"<li>{_html_runs(block.rows[0][0])}</li>")
+        else:
+            out.append(f"<{block.kind}>{_html_runs(block.rows[0][0])}</{block.kind}>")
+    if open_list:
+        out.append(f"</{open_list}>")
+    return "\n".join(out)
 
 
 _HTML_PAGE = """<!doctype html>

@@ -1,18 +1,36 @@
-"""Plain-text rendering for the terminal: the verdict first, the evidence after."""
+"""Plain-text rendering for the terminal: the verdict first, the evidence after.
+
+Labels and sentences from the file pass through :func:`experimentos.formatting.display_label` /
+:func:`~experimentos.formatting.display_text`, so no escape sequence or bidi override reaches the
+terminal and a huge label prints shortened.
+"""
 
 from __future__ import annotations
 
-from experimentos.formatting import interval, number, pct, pp, pvalue, rate
+from experimentos.formatting import (
+    display_label,
+    display_text,
+    interval,
+    number,
+    pct,
+    pp,
+    pvalue,
+    rate,
+)
 from experimentos.model import Analysis, MetricResult
 from experimentos.stats.power import SampleSizePlan
 
 
 def render(a: Analysis) -> str:
     v, h = a.verdict, a.health
-    lines = [f"{v.label.upper()}: {a.experiment.name}", f"  {v.reason}", ""]
+    lines = [
+        f"{v.label.upper()}: {display_label(a.experiment.name)}",
+        f"  {display_text(v.reason)}",
+        "",
+    ]
     srm = f" (SRM {pvalue(h.srm.p_value)})" if h.srm else ""
     lines.append(f"Health: {h.status.capitalize()}{srm}")
-    lines += [f"  [{f.severity}] {f.message}" for f in h.findings]
+    lines += [f"  [{f.severity}] {display_text(f.message)}" for f in h.findings]
     for m in a.primary:
         lines.append(f"Primary  {_metric_line(m)}")
     for g in a.guardrails:
@@ -26,14 +44,14 @@ def render(a: Analysis) -> str:
         )
     if a.bayes:
         chances = ", ".join(
-            f"{b.arm} {pct(b.chance_to_beat_control, signed=False)}"
+            f"{display_label(b.arm)} {pct(b.chance_to_beat_control, signed=False)}"
             for b in a.bayes.arms
             if b.chance_to_beat_control is not None
         )
         lines.append(f"Chance to beat control (Bayesian, explanatory): {chances}")
-    lines += ["", "Next actions:", *[f"  - {x}" for x in v.next_actions]]
+    lines += ["", "Next actions:", *[f"  - {display_text(x)}" for x in v.next_actions]]
     lines.append(
-        f"\nData: {a.experiment.file_name}, {a.experiment.rows:,} rows, "
+        f"\nData: {display_label(a.experiment.file_name)}, {a.experiment.rows:,} rows, "
         f"sha256 {a.experiment.checksum[:12]}; rule {v.rule}"
     )
     return "\n".join(lines) + "\n"
@@ -49,7 +67,8 @@ def _metric_line(m: MetricResult) -> str:
         delta = f"{c.abs_lift:+.4g} [{c.abs_ci[0]:+.4g}, {c.abs_ci[1]:+.4g}]"
     kind = "ratio, delta method; " if m.kind == "ratio" else ""
     return (
-        f"{m.name} ({kind}{m.arm} vs {m.control.arm}): {values}, {delta}, {pct(c.rel_lift)}, "
+        f"{display_label(m.name)} ({kind}{display_label(m.arm)} vs {display_label(m.control.arm)}): "
+        f"{values}, {delta}, {pct(c.rel_lift)}, "
         f"{pvalue(m.p_value_adjusted)}"
     )
 

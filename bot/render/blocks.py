@@ -1,6 +1,7 @@
 """Safe Block Kit constructors: each one truncates its text to Slack's limit at build time.
 
-Callers pass text that is already escaped (mrkdwn) or literal (plain_text).
+Callers pass text that is already escaped (mrkdwn) or literal (plain_text and table cells, which
+pass through :func:`bot.render.format.literal` here).
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.render import limits
-from bot.render.format import truncate
+from bot.render.format import literal, truncate
 
 
 def header(text: str) -> HeaderBlock:
-    return HeaderBlock(text=PlainTextObject(text=truncate(text, limits.MAX_HEADER), emoji=True))
+    return HeaderBlock(
+        text=PlainTextObject(text=truncate(literal(text), limits.MAX_HEADER), emoji=True)
+    )
 
 
 def section(text: str) -> SectionBlock:
@@ -59,7 +62,7 @@ def button(
 ) -> ButtonElement:
     raw = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
     return ButtonElement(
-        text=PlainTextObject(text=truncate(text, limits.MAX_BUTTON_TEXT), emoji=True),
+        text=PlainTextObject(text=truncate(literal(text), limits.MAX_BUTTON_TEXT), emoji=True),
         action_id=action_id,
         value=raw[: limits.MAX_BUTTON_VALUE],
         style=style,
@@ -70,12 +73,19 @@ def actions(*elements: ButtonElement, block_id: str | None = None) -> ActionsBlo
     return ActionsBlock(elements=list(elements[: limits.MAX_ACTIONS]), block_id=block_id)
 
 
+MAX_CELL_TEXT = 200
+"""A table cell's text is cut to this many characters (a label is already shortened to 100)."""
+
+
 def table(rows: Sequence[Sequence[str]], *, right_align_from: int = 1) -> TableBlock:
     """A table of literal text (raw_text cells need no escaping); capped at Slack's size limits."""
     capped = [list(r[: limits.MAX_TABLE_CELLS]) for r in rows[: limits.MAX_TABLE_ROWS]]
     width = max((len(r) for r in capped), default=0)
     cells = [
-        [{"type": "raw_text", "text": str(c) or " "} for c in row + [""] * (width - len(row))]
+        [
+            {"type": "raw_text", "text": truncate(literal(c), MAX_CELL_TEXT) or " "}
+            for c in row + [""] * (width - len(row))
+        ]
         for row in capped
     ]
     settings = [

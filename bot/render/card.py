@@ -15,6 +15,7 @@ from bot.render import describe as d
 from bot.render.format import VERDICT_EMOJI, esc, probability, truncate
 from bot.render.limits import MAX_FALLBACK_TEXT, fit_message
 from bot.render.people import change_mrkdwn
+from experimentos.formatting import display_label, display_text
 from experimentos.model import Analysis
 from experimentos.store import CharterChange
 
@@ -44,7 +45,7 @@ def render_card(analysis: Analysis, *, key: str, context: CardContext | None = N
     """The card posted in the thread: verdict, health, evidence, next actions, buttons."""
     parts: list[Block] = [
         b.header(_title(analysis)),
-        b.section(f"*{esc(analysis.verdict.reason)}*"),
+        b.section(f"*{esc(display_text(analysis.verdict.reason))}*"),
         *_history(analysis, context),
         _health(analysis),
         *_primary(analysis),
@@ -64,7 +65,8 @@ def render_card(analysis: Analysis, *, key: str, context: CardContext | None = N
 def card_text(analysis: Analysis) -> str:
     """The notification / accessibility fallback: verdict, name and reason, escaped."""
     verdict = analysis.verdict
-    text = f"{verdict.label}: {esc(analysis.experiment.name)} — {esc(verdict.reason)}"
+    name, reason = display_label(analysis.experiment.name), display_text(verdict.reason)
+    text = f"{verdict.label}: {esc(name)} — {esc(reason)}"
     return truncate(text, MAX_FALLBACK_TEXT)
 
 
@@ -79,8 +81,10 @@ def card_buttons(key: str) -> Block:
 
 def _title(analysis: Analysis) -> str:
     verdict = analysis.verdict
-    arm = f" {verdict.arm}" if verdict.kind == "launch" and len(analysis.primary) > 1 else ""
-    return f"{VERDICT_EMOJI[verdict.kind]} {verdict.label}{arm} — {analysis.experiment.name}"
+    several = verdict.kind == "launch" and len(analysis.primary) > 1
+    arm = f" {display_label(verdict.arm)}" if several else ""
+    name = display_label(analysis.experiment.name)
+    return f"{VERDICT_EMOJI[verdict.kind]} {verdict.label}{arm} — {name}"
 
 
 def _history(analysis: Analysis, context: CardContext | None) -> list[Block]:
@@ -126,7 +130,7 @@ def _primary(analysis: Analysis) -> list[Block]:
     else:
         lines.append(f"{d.arm_rate(first, 'control')} · {d.arm_rate(first, 'treatment')}")
         lines.append(d.lift_line(first, adjusted=False))
-    lines += [f"_{esc(note)}_" for note in first.notes]
+    lines += [f"_{esc(display_text(note))}_" for note in first.notes]
     if analysis.sequential is not None:
         lines.append(d.look_line(analysis.sequential))
     return [b.divider(), b.section("\n".join(lines))]
@@ -165,7 +169,7 @@ def _bayes(analysis: Analysis) -> list[Block]:
 def _warnings(analysis: Analysis) -> list[Block]:
     if not analysis.warnings:
         return []
-    return [b.context(*(f":warning: {esc(w)}" for w in analysis.warnings))]
+    return [b.context(*(f":warning: {esc(display_text(w))}" for w in analysis.warnings))]
 
 
 def _next_actions(analysis: Analysis) -> list[Block]:
@@ -173,5 +177,5 @@ def _next_actions(analysis: Analysis) -> list[Block]:
     actions = [a for a in analysis.verdict.next_actions if not any(m in a for m in shown)]
     if not actions:
         return []
-    lines = ["*Next*", *(f"• {esc(a)}" for a in actions[:MAX_ACTIONS])]
+    lines = ["*Next*", *(f"• {esc(display_text(a))}" for a in actions[:MAX_ACTIONS])]
     return [b.section("\n".join(lines))]

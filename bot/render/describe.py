@@ -22,6 +22,7 @@ from bot.render.format import (
     signed_number,
     signed_pct,
 )
+from experimentos.formatting import display_label, display_text
 from experimentos.model import (
     Analysis,
     Finding,
@@ -44,8 +45,8 @@ METHOD_NAMES = {
 
 
 def label(arm: str) -> str:
-    """An arm label or metric name from the CSV, escaped and set in code style."""
-    return f"`{esc(arm)}`"
+    """An arm label or metric name from the CSV, shortened for display, escaped, in code style."""
+    return f"`{esc(display_label(arm))}`"
 
 
 def method_name(method: str) -> str:
@@ -73,7 +74,7 @@ def finding_line(finding: Finding) -> str:
     if finding.column is not None and finding.column.lower() not in message:
         where.append(f"column {label(finding.column)}")
     prefix = f"{', '.join(where).capitalize()}: " if where else ""
-    return f"• {prefix}{esc(finding.message)}"
+    return f"• {prefix}{esc(display_text(finding.message))}"
 
 
 def arm_rate(result: MetricResult, which: str) -> str:

@@ -18,6 +18,7 @@ from bot.render.format import (
     truncate,
 )
 from bot.render.limits import MAX_FALLBACK_TEXT, fit_message
+from experimentos.formatting import display_label, display_text
 from experimentos.model import Analysis, MetricResult
 
 MAX_SECONDARY = 20
@@ -25,7 +26,7 @@ MAX_SECONDARY = 20
 
 def render_details(analysis: Analysis) -> list[Block]:
     parts: list[Block] = [
-        b.header(f"Details — {analysis.experiment.name}"),
+        b.header(f"Details — {display_label(analysis.experiment.name)}"),
         *_primary_table(analysis),
         *_overall(analysis),
         *_srm(analysis),
@@ -40,7 +41,8 @@ def render_details(analysis: Analysis) -> list[Block]:
 
 
 def details_text(analysis: Analysis) -> str:
-    return truncate(f"Details of {esc(analysis.experiment.name)}", MAX_FALLBACK_TEXT)
+    name = display_label(analysis.experiment.name)
+    return truncate(f"Details of {esc(name)}", MAX_FALLBACK_TEXT)
 
 
 def _primary_table(analysis: Analysis) -> list[Block]:
@@ -50,7 +52,7 @@ def _primary_table(analysis: Analysis) -> list[Block]:
     rows = [
         ["arm", "users", "conversions", "rate", "lift", "95% CI", "relative", "p", "p adj."],
         [
-            first.control.arm,
+            display_label(first.control.arm),
             count(first.control.n),
             count(first.control.conversions),
             pct(first.control.value),
@@ -68,7 +70,7 @@ def _primary_table(analysis: Analysis) -> list[Block]:
 def _treatment_row(m: MetricResult) -> list[str]:
     c = m.comparison
     return [
-        m.treatment.arm,
+        display_label(m.treatment.arm),
         count(m.treatment.n),
         count(m.treatment.conversions),
         pct(m.treatment.value),
@@ -128,7 +130,7 @@ def _segments(analysis: Analysis) -> list[Block]:
     for r in analysis.segments[:MAX_SEGMENT_LINES]:
         srm = f" · SRM {p_value(r.srm_p_value)}" if r.srm_p_value is not None else ""
         lines.append(
-            f"• {esc(r.segment)} · {d.label(r.metric.arm)}: {d.lift_line(r.metric, adjusted=False)}{srm}"
+            f"• {esc(display_label(r.segment))} · {d.label(r.metric.arm)}: {d.lift_line(r.metric, adjusted=False)}{srm}"
         )
     if len(analysis.segments) > MAX_SEGMENT_LINES:
         lines.append(f"…{len(analysis.segments) - MAX_SEGMENT_LINES} more in the memo.")
@@ -153,7 +155,7 @@ def _secondary(analysis: Analysis) -> list[Block]:
                 f"{d.label(m.name)} ({kind}) · {d.arm_rate(m, 'control')} → {d.arm_rate(m, 'treatment')}\n"
                 f"{d.lift_line(m, adjusted=False)} · relative CI {d.relative_ci(m)} · "
                 f"{d.method_name(m.comparison.method)}"
-                + "".join(f"\n_{esc(note)}_" for note in m.notes)
+                + "".join(f"\n_{esc(display_text(note))}_" for note in m.notes)
             )
         )
     if len(analysis.secondary) > MAX_SECONDARY:

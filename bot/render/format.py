@@ -1,13 +1,18 @@
 """Text helpers for Slack: mrkdwn escaping, truncation and number formatting.
 
 Every string that comes from a CSV, a file name or a user's message goes through :func:`esc` before
-it is put in a mrkdwn text; plain_text objects and table cells show text literally and need none.
+it is put in a mrkdwn text; labels also go through
+:func:`experimentos.formatting.display_label` (shortened, no control or bidi characters, no
+leading formula character). plain_text objects and table cells show text literally: they go
+through :func:`literal`, so no copy of a label there reads as a Slack mention either.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
+from experimentos.formatting import strip_hidden
 from experimentos.model import GuardrailStatus, HealthStatus, Interval, VerdictKind
 
 ELLIPSIS = "…"
@@ -32,9 +37,20 @@ GUARDRAIL_MARK: dict[GuardrailStatus, str] = {
 }
 
 
+_SLACK_SEQUENCE = re.compile(r"<(?=[!@#])")
+"""The ``<`` of ``<!channel>``, ``<!here>``, ``<@U123>`` or ``<#C123>``."""
+
+
 def esc(text: object) -> str:
-    """Escape for Slack mrkdwn: ``&`` first, then ``<`` and ``>`` (and nothing else)."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Escape for Slack mrkdwn: control and bidi characters dropped, then ``&``, ``<`` and ``>``."""
+    return strip_hidden(str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def literal(text: object) -> str:
+    """Text for plain_text objects and table cells, which Slack shows as typed: control and bidi
+    characters dropped, and the ``<`` that would open a mention (``<!channel>``, ``<@U1>``)
+    shown as ``‹``, so the output never carries a mention even if a client parsed it."""
+    return _SLACK_SEQUENCE.sub("‹", strip_hidden(str(text)))
 
 
 def unescape(text: str) -> str:

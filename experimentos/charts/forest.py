@@ -30,7 +30,7 @@ from experimentos.charts._style import (
     shorten,
 )
 from experimentos.charts.rows import ForestRow, forest_rows
-from experimentos.formatting import pct
+from experimentos.formatting import display_label, display_text, pct
 from experimentos.model import Analysis
 
 ROW_IN, HEADER_UNITS = 0.52, 0.8
@@ -195,7 +195,12 @@ def _title(figure: Figure, analysis: Analysis) -> None:
     height = figure.get_figheight()
     e, verdict = analysis.experiment, analysis.verdict
     figure.text(
-        0.012, 1 - 0.3 / height, plain(shorten(e.name, 60)), fontsize=14, weight="bold", va="top"
+        0.012,
+        1 - 0.3 / height,
+        plain(shorten(display_label(e.name), 60)),
+        fontsize=14,
+        weight="bold",
+        va="top",
     )
     figure.text(
         0.988,
@@ -208,7 +213,7 @@ def _title(figure: Figure, analysis: Analysis) -> None:
         color=VERDICT_COLOURS[verdict.kind],
     )
     look = f"Look {e.look} of {e.of_looks} · " if e.look and e.of_looks else ""
-    subtitle = plain(look + shorten(verdict.reason, 120 - len(look)))
+    subtitle = plain(look + shorten(display_text(verdict.reason), 120 - len(look)))
     figure.text(0.012, 1 - 0.62 / height, subtitle, fontsize=SMALL_PT, va="top", color="#444444")
 
 
@@ -258,6 +263,6 @@ def _legend(figure: Figure, rows: tuple[ForestRow, ...]) -> None:
 def _blocked_figure(analysis: Analysis) -> Figure:
     findings = [f.message for f in analysis.health.findings if f.severity == "blocked"][:4]
     return message_figure(
-        f"{shorten(analysis.experiment.name, 50)}: no chart — the data is blocked",
+        f"{shorten(display_label(analysis.experiment.name), 50)}: no chart — the data is blocked",
         ["Nothing can be measured until the file is fixed:", *[f"• {m}" for m in findings]],
     )

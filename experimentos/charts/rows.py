@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from experimentos.charts._style import shorten
-from experimentos.formatting import number, pct, pp
+from experimentos.formatting import display_label, display_text, number, pct, pp
 from experimentos.model import Analysis, GuardrailResult, Interval, MetricResult
 
 
@@ -58,11 +58,11 @@ def forest_alt_text(analysis: Analysis, *, limit: int = 1500) -> str:
     """The forest plot described in words, for screen readers and Slack's alt text."""
     rows = forest_rows(analysis)
     verdict = analysis.verdict.label
-    name = analysis.experiment.name
+    name = display_label(analysis.experiment.name)
     if not rows:
         return (
             f"Chart for {name}: no metrics to plot because the data is blocked; "
-            f"verdict {verdict}. {analysis.verdict.reason}"
+            f"verdict {verdict}. {display_text(analysis.verdict.reason)}"
         )[:limit]
     parts = [
         f"Forest plot for {name} (verdict {verdict}): relative lift of each metric versus "
@@ -72,7 +72,8 @@ def forest_alt_text(analysis: Analysis, *, limit: int = 1500) -> str:
         low, high = row.ci
         text = (
             f"{row.group.rstrip('s') if row.group != 'Other metrics' else 'Other metric'} "
-            f"{row.name}, {row.arm}: {pct(row.lift)} (95% CI {pct(low)} to {pct(high)}), "
+            f"{display_label(row.name)}, {display_label(row.arm)}: {pct(row.lift)} "
+            f"(95% CI {pct(low)} to {pct(high)}), "
             f"{row.status_text}"
         )
         if row.thresholds:
@@ -143,6 +144,7 @@ def _thresholds(g: GuardrailResult) -> tuple[tuple[str, float, str], ...]:
 
 
 def _label(name: str, arm: str, several: bool) -> str:
+    name, arm = display_label(name), display_label(arm)
     return f"{shorten(name, 19)} · {shorten(arm, 11)}" if several else shorten(name, 30)
 
 

@@ -1,10 +1,11 @@
 """The decision memo as a PDF (SPEC §2.11), drawn with reportlab from the same memo as the HTML.
 
-The HTML memo (:func:`experimentos.memo.render_html`) is the single source of the memo's words:
-it is parsed back into headings, paragraphs, list items and tables
-(:mod:`experimentos.memo_blocks`), so the PDF has exactly the sections of the Markdown memo.
-Text is literal until :func:`experimentos.pdf.fonts.markup_text` escapes it for reportlab's
-paragraph markup; the only tags reportlab sees are the ones written in this module.
+The memo's blocks (:func:`experimentos.memo.memo_blocks`: headings, paragraphs, list items and
+tables, the words the Markdown and HTML memos write) are the single source of its words, so the
+PDF has exactly the sections of the other memos. Text is literal until
+:func:`experimentos.pdf.fonts.markup_text` escapes it for reportlab's paragraph markup; the only
+tags reportlab sees are the ones written in this module. Labels arrive shortened for display, and
+a word wider than its table cell is broken inside the cell, so no cell outgrows a page.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.platypus import Flowable, Image, Paragraph, SimpleDocTemplate, Spacer, Table
 from reportlab.platypus import TableStyle as _TableStyle
 
-from experimentos.memo import render_html
-from experimentos.memo_blocks import Block, Runs, parse_memo_html
+from experimentos.formatting import display_label
+from experimentos.memo import memo_blocks
+from experimentos.memo_blocks import Block, Runs
 from experimentos.model import Analysis
 from experimentos.pdf.fonts import Fonts, load_fonts, markup_text, plain_text
 
@@ -47,7 +49,7 @@ def render_pdf(
     fonts = load_fonts()
     if chart_png is None and with_chart and analysis.primary:
         chart_png = _forest_png(analysis)
-    blocks = parse_memo_html(render_html(analysis, audit=tuple(audit)))
+    blocks = memo_blocks(analysis, audit=audit)
     story = _story(blocks, analysis, fonts, chart_png)
     buffer = io.BytesIO()
     document = SimpleDocTemplate(
@@ -57,13 +59,13 @@ def render_pdf(
         rightMargin=MARGIN,
         topMargin=MARGIN,
         bottomMargin=MARGIN,
-        title=plain_text(f"Decision memo: {analysis.experiment.name}", fonts),
+        title=plain_text(f"Decision memo: {display_label(analysis.experiment.name)}", fonts),
         author="ExperimentOS",
         subject=f"Verdict: {analysis.verdict.label}",
         creator="ExperimentOS",
     )
     footer = plain_text(
-        f"ExperimentOS decision memo · {analysis.experiment.name} · "
+        f"ExperimentOS decision memo · {display_label(analysis.experiment.name, limit=60)} · "
         f"sha256 {analysis.experiment.checksum[:12]}",
         fonts,
     )
@@ -94,9 +96,17 @@ def _styles(fonts: Fonts) -> dict[str, ParagraphStyle]:
         "li": ParagraphStyle(
             "li", base, leftIndent=14, bulletIndent=3, spaceAfter=2, bulletFontName=fonts.regular
         ),
-        "cell": ParagraphStyle("cell", base, fontSize=7.5, leading=9.5, spaceAfter=0),
+        "cell": ParagraphStyle(
+            "cell", base, fontSize=7.5, leading=9.5, spaceAfter=0, splitLongWords=1
+        ),
         "head": ParagraphStyle(
-            "head", base, fontName=fonts.bold, fontSize=7.5, leading=9.5, spaceAfter=0
+            "head",
+            base,
+            fontName=fonts.bold,
+            fontSize=7.5,
+            leading=9.5,
+            spaceAfter=0,
+            splitLongWords=1,
         ),
         "verdict": ParagraphStyle(
             "verdict", base, fontSize=12, leading=16, borderPadding=6, spaceBefore=4, spaceAfter=10
