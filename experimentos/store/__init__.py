@@ -23,11 +23,13 @@ from experimentos.store.errors import (
     DecisionReasonRequired,
     DuplicateEventError,
     ExperimentNotFound,
+    LookCountChanged,
     SchemaOutdated,
     StoreError,
     StoreUnavailable,
     ThreadTaken,
 )
+from experimentos.store.failures import failure_reason, open_store, reported_as_unavailable
 from experimentos.store.fields import fields_from_analysis
 from experimentos.store.history import HistoryStore
 from experimentos.store.migrate import current_revision, head_revision, upgrade, upgrade_to_head
@@ -60,6 +62,7 @@ __all__ = [
     "ExperimentRecord",
     "ExperimentSummary",
     "HistoryStore",
+    "LookCountChanged",
     "Rice",
     "SchemaOutdated",
     "StoreError",
@@ -68,12 +71,15 @@ __all__ = [
     "create_engine_from_url",
     "current_revision",
     "database_url_from_env",
+    "failure_reason",
     "fields_from_analysis",
     "head_revision",
     "normalize_database_url",
+    "open_store",
     "parse_ref",
     "read_history",
     "redact_database_url",
+    "reported_as_unavailable",
     "sqlite_file",
     "upgrade",
     "upgrade_to_head",

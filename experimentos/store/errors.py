@@ -51,3 +51,15 @@ class StoreUnavailable(StoreError):
 
 class SchemaOutdated(StoreError):
     """The database's schema is older than this code; ``python -m experimentos.store upgrade``."""
+
+
+class LookCountChanged(StoreError):
+    """Another process recorded a look at this experiment since the caller read its look count;
+    nothing was stored. Analyse again with ``look_count`` prior looks and record that."""
+
+    def __init__(self, experiment_id: int, look_count: int) -> None:
+        super().__init__(
+            f"Experiment {experiment_id} has {look_count} looks now; the analysis expected fewer."
+        )
+        self.experiment_id = experiment_id
+        self.look_count = look_count

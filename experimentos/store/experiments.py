@@ -89,12 +89,68 @@ async def find_or_create_for_thread(
         session,
         team_id=team_id,
         channel_id=channel_id,
-        charter=charter or Charter(name=name.strip()[:200] or "Untitled experiment"),
+        charter=charter or Charter(name=clean_name(name)),
         created_by=created_by,
         thread_ts=thread_ts,
         status="running",
     )
     return row.id
+
+
+async def find_or_create_by_name(
+    session: AsyncSession,
+    *,
+    team_id: str,
+    channel_id: str,
+    name: str,
+    created_by: str | None,
+) -> int:
+    """The id of the channel's experiment called exactly ``name`` (the newest, should there be
+    several), created (status running) when there is none.
+
+    Creation is serialised within the team by the counter's row lock (PostgreSQL) or the write
+    lock taken at BEGIN (SQLite), and the name is looked up again under that lock: concurrent
+    callers with one name end up with one experiment.
+    """
+    name = clean_name(name)
+    found = await id_for_name(session, team_id, channel_id, name)
+    if found is not None:
+        return found
+    await _locked_counter(session, team_id)
+    found = await id_for_name(session, team_id, channel_id, name)
+    if found is not None:
+        return found
+    row = await create(
+        session,
+        team_id=team_id,
+        channel_id=channel_id,
+        charter=Charter(name=name),
+        created_by=created_by,
+        status="running",
+    )
+    return row.id
+
+
+def clean_name(name: str) -> str:
+    """An experiment name as stored: stripped, at most 200 characters, never empty."""
+    return name.strip()[:200].strip() or "Untitled experiment"
+
+
+async def id_for_name(
+    session: AsyncSession, team_id: str, channel_id: str, name: str
+) -> int | None:
+    """The newest experiment of the channel whose name is exactly ``name`` (case included)."""
+    query = (
+        select(ExperimentRow.id)
+        .where(
+            ExperimentRow.team_id == team_id,
+            ExperimentRow.channel_id == channel_id,
+            ExperimentRow.name == name,
+        )
+        .order_by(ExperimentRow.created_at.desc(), ExperimentRow.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def _locked_counter(session: AsyncSession, team_id: str) -> int:

@@ -134,6 +134,18 @@ class HistoryStore:
                 return None
             return experiments.to_record(await experiments.row_by_id(session, team_id, found))
 
+    async def find_experiment_by_name(
+        self, team_id: str, channel_id: str, name: str
+    ) -> ExperimentRecord | None:
+        """The channel's experiment called exactly ``name`` (the one ``by_name`` records go to)."""
+        async with self._read() as session:
+            found = await experiments.id_for_name(
+                session, team_id, channel_id, experiments.clean_name(name)
+            )
+            if found is None:
+                return None
+            return experiments.to_record(await experiments.row_by_id(session, team_id, found))
+
     async def get_experiment(
         self, team_id: str, ref: str | int, *, channel_id: str | None = None
     ) -> ExperimentRecord | None:
@@ -232,12 +244,19 @@ class HistoryStore:
         event_key: str | None = None,
         charter: Charter | None = None,
         bind_thread: bool = True,
+        by_name: bool = False,
+        prior_looks: int | None = None,
     ) -> AnalysisRecord:
         """Store one look in ONE transaction: find or create the experiment, number the look,
         insert the analysis. ``experiment_id`` names the experiment; otherwise the thread's is
         used, or a Running one is created (with ``charter``, else named ``experiment_name``, else
         after the file). ``bind_thread=False`` creates a new experiment that does not claim the
         thread (a second CSV of a message that started one), while the analysis still records it.
+        ``by_name=True`` (the command line, no thread): the experiment is the channel's one called
+        exactly ``experiment_name``, created when there is none; concurrent callers with one name
+        share one experiment. ``prior_looks`` is the look count the analysis was made for: when the
+        experiment has another count by now (a concurrent look), nothing is stored and
+        LookCountChanged says the count to analyse for.
         Raises DuplicateEventError when ``event_key`` is already stored.
         """
         looks.check_analysis_fields(
@@ -246,7 +265,15 @@ class HistoryStore:
         result = json.loads(json.dumps(result_json, allow_nan=False))  # what a read gives back
         try:
             async with self._write() as session:
-                if experiment_id is None:
+                if experiment_id is None and by_name:
+                    experiment_id = await experiments.find_or_create_by_name(
+                        session,
+                        team_id=team_id,
+                        channel_id=channel_id,
+                        name=experiment_name or _name_in(result) or file_name,
+                        created_by=user_id,
+                    )
+                elif experiment_id is None:
                     experiment_id = await experiments.find_or_create_for_thread(
                         session,
                         team_id=team_id,
@@ -262,6 +289,7 @@ class HistoryStore:
                     session,
                     team_id=team_id,
                     experiment_id=experiment_id,
+                    prior_looks=prior_looks,
                     file_name=file_name,
                     checksum=checksum,
                     health_status=health_status,

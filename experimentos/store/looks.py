@@ -10,7 +10,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from experimentos.store import experiments
-from experimentos.store.errors import AnalysisNotFound, DecisionReasonRequired, DuplicateEventError
+from experimentos.store.errors import (
+    AnalysisNotFound,
+    DecisionReasonRequired,
+    DuplicateEventError,
+    LookCountChanged,
+)
 from experimentos.store.records import (
     VERDICT_OF_OUTCOME,
     AnalysisBrief,
@@ -46,12 +51,19 @@ async def event_already_stored(session: AsyncSession, event_key: str) -> bool:
 
 
 async def insert_analysis(
-    session: AsyncSession, *, team_id: str, experiment_id: int, **columns: Any
+    session: AsyncSession,
+    *,
+    team_id: str,
+    experiment_id: int,
+    prior_looks: int | None = None,
+    **columns: Any,
 ) -> AnalysisRow:
     """Take the experiment's next look number and insert the analysis row.
 
     The UPDATE … RETURNING locks the experiment's row until commit, so concurrent looks at one
     experiment are numbered 1, 2, … without gaps or repeats (and the first look starts it running).
+    With ``prior_looks`` (the look count the analysis was made for), raises LookCountChanged when
+    the experiment has another count by now; the caller's transaction then stores nothing.
     """
     event_key = columns.get("event_key")
     if event_key is not None and await event_already_stored(session, event_key):
@@ -61,6 +73,8 @@ async def insert_analysis(
         experiment_id, look_count=ExperimentRow.look_count + 1, status=running
     ).returning(ExperimentRow.look_count)
     look = (await session.execute(bump.execution_options(synchronize_session=False))).scalar_one()
+    if prior_looks is not None and look != prior_looks + 1:
+        raise LookCountChanged(experiment_id, look - 1)
     row = AnalysisRow(
         team_id=team_id, experiment_id=experiment_id, look=look, created_at=utcnow(), **columns
     )
