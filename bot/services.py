@@ -1,17 +1,23 @@
 """Use-cases of the Slack shell: fetch a file, analyse it off the loop, keep it, plan a test.
 
 One ``Services`` object is built at start-up and reaches every listener through Bolt's context
-(see bot/middleware.py). It owns the download session, the analysis runner, the history store
-(opened and closed by :mod:`bot.web`), and the small in-memory state in front of it.
+(see bot/middleware.py). It owns the download session, the analysis runner, the render pool, the
+history store (opened and closed by :mod:`bot.web`), and the small in-memory state in front of it.
+
+Memos and charts are drawn on the render pool, a bounded pool of their own: never on asyncio's
+default thread pool or on the runner's lanes, which the path from an upload to its card uses, so
+any number of Memo or Details clicks only queue behind each other and never delay a card.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Coroutine, Iterable, Mapping
-from concurrent.futures import Executor
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,14 +29,16 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import files
 from bot.memory import KeyedLocks, SeenKeys
 from bot.power_args import PowerArgsError, PowerRequest, parse_power_args
-from bot.runner import AnalysisRunner
-from bot.settings import BotSettings
+from bot.runner import AnalysisRunner, make_executor
+from bot.settings import BotSettings, ExecutorKind
 from experimentos.model import Analysis, Options
 from experimentos.store import HistoryStore
 
 logger = logging.getLogger(__name__)
 
 DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=120, sock_connect=10)
+RENDER_WORKERS = 1
+"""Memos and charts are drawn one at a time (matplotlib figures are not shared across threads)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,10 @@ class Services:
             timeout_s=settings.analysis_timeout_s,
             executor=executor,
         )
+        self._render_kind: ExecutorKind = "thread" if executor is not None else settings.executor
+        """Worker processes in production (the loop's GIL stays free); threads when the tests
+        inject the analysis pool, so they do not spawn a process per bot."""
+        self._renderer: Executor | None = None
         self.seen = SeenKeys()
         self.threads = KeyedLocks()
         self._permalinks: dict[tuple[str, str], str] = {}
@@ -67,6 +79,7 @@ class Services:
 
     async def start(self) -> None:
         self._http = aiohttp.ClientSession(timeout=DOWNLOAD_TIMEOUT)
+        self._renderer = _render_executor(self._render_kind)
         await self.runner.start()
         self._sweeper = asyncio.create_task(self._sweep_events())
 
@@ -79,6 +92,9 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         await self.runner.close()
+        if self._renderer is not None:
+            renderer, self._renderer = self._renderer, None
+            await asyncio.to_thread(renderer.shutdown, wait=True, cancel_futures=True)
         if self._http is not None:
             await self._http.close()
 
@@ -136,23 +152,35 @@ class Services:
             fetched.data, file_name=fetched.name, options=options, target_users=target_users
         )
 
+    async def render(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` on the render pool (memos, charts), within the analysis timeout."""
+        if self._renderer is None:
+            raise RuntimeError("Services.start() was not awaited")
+        call = asyncio.get_running_loop().run_in_executor(self._renderer, function, *args)
+        try:
+            return await asyncio.wait_for(call, self.settings.analysis_timeout_s)
+        except BrokenProcessPool:
+            logger.error("the render worker stopped; starting a new one")
+            broken, self._renderer = self._renderer, _render_executor(self._render_kind)
+            broken.shutdown(wait=False, cancel_futures=True)
+            raise
+
     async def memo_documents(
         self, analysis: Analysis, *, audit: Iterable[str] = ()
     ) -> tuple[str, str]:
-        """(Markdown, HTML) of the decision memo, ending with ``audit``, rendered off the loop."""
+        """(Markdown, HTML) of the decision memo, ending with ``audit``, on the render pool."""
         from experimentos import memo
 
         lines = tuple(audit)
-        return await asyncio.gather(
-            asyncio.to_thread(memo.render_markdown, analysis, audit=lines),
-            asyncio.to_thread(memo.render_html, analysis, audit=lines),
-        )
+        markdown = await self.render(functools.partial(memo.render_markdown, analysis, audit=lines))
+        html = await self.render(functools.partial(memo.render_html, analysis, audit=lines))
+        return str(markdown), str(html)
 
     async def forest_chart(self, analysis: Analysis) -> tuple[bytes, str]:
-        """(PNG, alt text) of the analysis's forest plot, drawn in a worker."""
+        """(PNG, alt text) of the analysis's forest plot, drawn on the render pool."""
         from bot.runner import forest_in_worker
 
-        png, alt_text = await self.runner.draw(forest_in_worker, analysis)
+        png, alt_text = await self.render(forest_in_worker, analysis)
         return png, alt_text
 
     async def looks_chart(
@@ -160,12 +188,12 @@ class Services:
     ) -> bytes:
         from bot.runner import looks_in_worker
 
-        return bytes(await self.runner.draw(looks_in_worker, points, of_looks, spending))
+        return bytes(await self.render(looks_in_worker, points, of_looks, spending))
 
     async def power_chart(self, plan: Any) -> bytes:
         from bot.runner import power_curve_in_worker
 
-        return bytes(await self.runner.draw(power_curve_in_worker, plan))
+        return bytes(await self.render(power_curve_in_worker, plan))
 
     # ------------------------------------------------------------------ history
 
@@ -214,3 +242,10 @@ class Services:
         except ValueError as error:
             raise PowerArgsError(str(error)) from None
         return request, plan
+
+
+def _render_executor(kind: ExecutorKind) -> Executor:
+    """The render pool: a worker process (lower priority, as the analysis workers) or a thread."""
+    if kind == "thread":
+        return ThreadPoolExecutor(max_workers=RENDER_WORKERS, thread_name_prefix="render")
+    return make_executor("process", RENDER_WORKERS)
