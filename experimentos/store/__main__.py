@@ -14,6 +14,7 @@ from experimentos.store.engine import (
     normalize_database_url,
     redact_database_url,
 )
+from experimentos.store.failures import failure_reason
 from experimentos.store.migrate import (
     ALEMBIC_INI,
     current_revision,
@@ -52,8 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         before, after = run_sync(_apply(url, args.command, getattr(args, "revision", None)))
     except (SQLAlchemyError, OSError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
-        print(f"experimentos.store: {redact_database_url(url)}: {first_line}", file=sys.stderr)
+        print(
+            f"experimentos.store: {redact_database_url(url)}: {failure_reason(error)}",
+            file=sys.stderr,
+        )
         return 1
     where = redact_database_url(url)
     if args.command == "current":

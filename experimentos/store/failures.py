@@ -14,12 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from alembic.util import CommandError
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from experimentos.store.engine import normalize_database_url, redact_database_url
 from experimentos.store.errors import StoreError, StoreUnavailable
 from experimentos.store.history import HistoryStore
-from experimentos.store.reading import sqlite_file
 
 DATABASE_FAILURES = (SQLAlchemyError, OSError, CommandError)
 """What the drivers, SQLAlchemy and Alembic raise when a database cannot be used."""
@@ -67,8 +67,9 @@ async def open_store(url: str) -> HistoryStore:
     StoreUnavailable naming the store; a SQLite location that cannot hold a database is refused
     before any connection is tried, with the reason."""
     url = normalize_database_url(url)
-    path = sqlite_file(url)
-    if path is not None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database)
         problem = sqlite_location_problem(path)
         if problem is not None:
             raise StoreUnavailable(f"cannot open {redact_database_url(url)}: {problem}")

@@ -9,7 +9,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from experimentos.store.engine import create_engine_from_url, normalize_database_url
 from experimentos.store.engine import redact_database_url as redact
-from experimentos.store.errors import SchemaOutdated, StoreUnavailable
+from experimentos.store.errors import SchemaOutdated
+from experimentos.store.failures import unavailable
 from experimentos.store.history import HistoryStore
 from experimentos.store.migrate import current_revision, head_revision
 from experimentos.store.records import ExperimentSummary
@@ -59,7 +60,4 @@ async def read_history(
                 for team in teams
             }
     except (SQLAlchemyError, OSError) as error:
-        lines = str(error).strip().splitlines()
-        raise StoreUnavailable(
-            f"cannot read {redact(url)}: {lines[0] if lines else type(error).__name__}"
-        ) from error
+        raise unavailable(url, error, doing="read") from error

@@ -375,3 +375,23 @@ def test_record_failure_from_the_real_command_line(tmp_path: Path) -> None:
         "file is not a database. Check --database-url (or DATABASE_URL), or run without "
         "--record to see the analysis."
     )
+
+
+def test_history_and_upgrade_name_the_reason_without_driver_prefixes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from experimentos.cli_history import main as history
+    from experimentos.store.__main__ import main as store_command
+
+    corrupt = tmp_path / "x.db"
+    corrupt.write_bytes(b"\x00\xff" * 2048)
+    assert history(["--database-url", f"sqlite:///{corrupt}"]) == 1
+    assert capsys.readouterr().err == (
+        f"experimentos history: cannot read sqlite+aiosqlite:///{corrupt}: file is not a database\n"
+    )
+    url = "postgresql+asyncpg://postgres:s3cret@127.0.0.1:1/test"
+    assert store_command(["--database-url", url, "upgrade"]) == 1
+    assert capsys.readouterr().err == (
+        "experimentos.store: postgresql+asyncpg://postgres:***@127.0.0.1:1/test: "
+        "connection refused (Connect call failed ('127.0.0.1', 1))\n"
+    )
