@@ -187,9 +187,11 @@ def _aggregated(frame: pd.DataFrame, *, source: SourceInfo, options: Options) ->
         for c in frame.columns
         if c not in taken and c not in guardrails and not c.startswith("pre_")
     )
-    # A guardrail is a metric by its name: an empty or non-numeric cell is missing data, not text.
+    # A guardrail (by its name, or named by the guardrails option) is a metric: an empty or
+    # non-numeric cell is missing data, not a column of text.
+    metrics = {*guardrails, *(spec.name for spec in options.guardrails or ())}
     counts_of = {
-        c: _counts(frame, c, findings, required=c in guardrails) for c in (*guardrails, *others)
+        c: _counts(frame, c, findings, required=c in metrics) for c in (*guardrails, *others)
     }
     secondary = tuple(c for c in others if counts_of[c] is not None)
     for column in others:  # text columns (notes, dates) are not metrics

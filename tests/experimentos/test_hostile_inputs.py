@@ -97,6 +97,14 @@ def test_an_empty_guardrail_cell_blocks_naming_its_line_and_column(
     assert analysis.verdict.kind == "hold" and analysis.verdict.rule == 1
 
 
+def test_an_empty_column_named_as_a_guardrail_is_missing_data_not_a_missing_column() -> None:
+    csv = "variant,users,conversions,errors\ncontrol,5000,500,\ntreatment,5000,510,\n"
+    analysis = analysed(csv, build_options(guardrails="errors"))
+    findings = blocked_by(analysis, "not_a_number")
+    assert [(f.row, f.column) for f in findings] == [(2, "errors"), (3, "errors")]
+    assert not blocked_by(analysis, "missing_guardrail")
+
+
 # --------------------------------------------------------------------------- duplicated columns
 
 
