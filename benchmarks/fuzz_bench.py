@@ -13,8 +13,9 @@ subprocess (a format chosen per case) under the same limit: exit 0 or 2, no trac
 output.
 
 Printed: tried / crashed / hung / leaked (and wrong statistics), the distinct messages of each
-kind, and timings. The first ``--keep`` cases of each kind are saved under ``--save`` (the CSV,
-and a JSON with the options, the problems and the command line) for reproduction.
+kind, and timings. The first ``--keep`` cases of each kind, and the first case of each distinct
+message, are saved under ``--save`` (the CSV, and a JSON with the options, the problems and the
+command line) for reproduction.
 """
 
 from __future__ import annotations
@@ -158,10 +159,14 @@ def main() -> None:
             if not problems.get(kind):
                 continue
             counts[kind] += 1
+            new = False
             for message in dict.fromkeys(problems[kind]):
+                new |= _signature(message) not in distinct[kind]
                 distinct[kind][_signature(message)] += 1
-            if kept[kind] < args.keep:
+            # The first few of each kind, and the first of each distinct message.
+            if kept[kind] < args.keep or (new and kept["distinct"] < 100):
                 kept[kind] += 1
+                kept["distinct"] += new
                 stem = args.save / f"{kind}-{index:05d}"
                 stem.with_suffix(".csv").write_bytes(case.data)
                 report = {

@@ -183,7 +183,7 @@ class RandomPicker(Picker):
 # --------------------------------------------------------------------------- cases
 
 
-@dataclass
+@dataclass(repr=False)
 class Case:
     data: bytes
     layout: str
@@ -206,6 +206,10 @@ class Case:
         if out is not None:
             args.append(f"--out={out}")
         return args
+
+    def __repr__(self) -> str:
+        """Short, for hypothesis' failure report: the mutations and the file's first bytes."""
+        return f"Case({self.describe()!r})"
 
     def describe(self) -> dict[str, Any]:
         return {
