@@ -195,6 +195,8 @@ class Case:
     notes: tuple[str, ...] = ()
     """The mutations applied, for a human reading a failure."""
     file_name: str = "fuzz.csv"
+    columns: tuple[str, ...] = ()
+    """The header as written (before encoding), for the duplicate-column invariant."""
 
     def cli_args(self, path: str, fmt: str, out: str | None = None) -> list[str]:
         """``experimentos analyze`` arguments for this case (``--flag=value``, so a value may
@@ -488,7 +490,7 @@ def build_case(pick: Picker, *, max_long: int = 3_000, max_rows: int = 60) -> Ca
         notes.append(f"delimiter {delimiter!r}, encoding {encoding}, quoting {quoting}")
     data = buffer.getvalue().encode(encoding, "replace")
     texts = tuple(str(t) for t in (*extra["texts"], *table[0], *extra["options"].values()))
-    return Case(data, layout, extra["options"], texts, tuple(notes))
+    return Case(data, layout, extra["options"], texts, tuple(notes), columns=tuple(table[0]))
 
 
 @st.composite
@@ -720,6 +722,68 @@ def statistics_problems(analysis: Any) -> list[str]:
     return problems
 
 
+def column_problems(case: Case, analysis: Any) -> list[str]:
+    """Two columns with one name (after trimming and case-folding) make the file ambiguous: the
+    analysis must not pass health with one of them read as a metric of its own."""
+    names = [re.sub(r"\s+", " ", c.strip().casefold()) for c in case.columns]
+    twice = sorted({n for n in names if n and names.count(n) > 1})
+    if twice and not analysis.health.blocked:
+        return [f"duplicate column {twice[0][:40]!r} passed health ({analysis.health.status})"]
+    return []
+
+
+def csv_case(text: str, layout: str = "aggregated", **options: str) -> Case:
+    """A hand-written file (comma-separated, UTF-8) as a Case."""
+    rows = list(csv.reader(io.StringIO(text)))
+    texts = tuple(c for row in rows for c in row if not re.fullmatch(r"[\d.e+-]*", c))
+    return Case(text.encode(), layout, dict(options), texts, ("explicit",), columns=tuple(rows[0]))
+
+
+EXPLICIT_CASES = (
+    # Empty guardrail cells.
+    csv_case("variant,users,conversions,guardrail_error\ncontrol,5000,500,\ntreatment,5000,510,\n"),
+    # Ratio sums near the float limit.
+    csv_case(
+        "variant,users,conversions,aov_num_sum,aov_num_sum_sq,aov_den_sum,aov_den_sum_sq,"
+        "aov_num_den_sum\ncontrol,1000,100,1e200,1e307,1e200,1e307,1e300\n"
+        "treatment,1000,110,1e200,1e307,1e200,1e307,1e300\n"
+    ),
+    # 0 % against 100 % at a sequential look; a look of a million.
+    csv_case(
+        "variant,users,conversions\ncontrol,1000,0\ntreatment,1000,1000\n", look="1", of_looks="2"
+    ),
+    csv_case(
+        "variant,users,conversions\ncontrol,1000,100\ntreatment,1000,130\n",
+        look="1",
+        of_looks="1000000",
+    ),
+    # A non-finite split part.
+    csv_case("variant,users,conversions\ncontrol,1000,100\ntreatment,1000,130\n", split="inf/1"),
+    # Duplicated columns, aggregated and user-level.
+    csv_case(
+        "variant,users,conversions,conversions\ncontrol,5000,500,500\ntreatment,5000,600,600\n"
+    ),
+    csv_case(
+        "user_id,variant,converted,converted\n1,control,1,1\n2,treatment,0,0\n3,control,0,0\n"
+        "4,treatment,1,1\n",
+        layout="user",
+    ),
+    # A margin on a guardrail with no events in either arm.
+    csv_case(
+        "variant,users,conversions,guardrail_error\ncontrol,5000,500,0\ntreatment,5000,510,0\n",
+        margins="guardrail_error=1%",
+    ),
+    # Totals above 2**53 when the segments are pooled.
+    csv_case(
+        "variant,users,conversions,segment\n"
+        + "".join(
+            f"{arm},{2**52},{2**51},s{k}\n" for k in range(3) for arm in ("control", "treatment")
+        )
+    ),
+)
+"""Files of the kinds the generator reaches only now and then, run before the generated ones."""
+
+
 def options_of(case: Case) -> Any:
     from experimentos.options import build_options
 
@@ -865,7 +929,7 @@ def exercise(case: Case, formats: Sequence[str] = RENDERERS) -> Outcome:
         outcome.add("leak", error_problems(message or ""))
         return outcome
     outcome.analysed = True
-    outcome.add("statistics", statistics_problems(analysis))
+    outcome.add("statistics", statistics_problems(analysis) + column_problems(case, analysis))
     for fmt in formats:
         try:
             output = render(fmt, analysis)

@@ -27,15 +27,17 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import HealthCheck, Phase, event, example, given, settings
 
 from experimentos.cli import main
 from tests.experimentos.fuzz_cases import (
+    EXPLICIT_CASES,
     HOSTILE_TEXT,
     RENDERERS,
     Case,
     analyse,
     case,
+    column_problems,
     error_problems,
     exercise,
     make_case,
@@ -78,16 +80,24 @@ def test_the_cases_reach_every_branch():
 # --------------------------------------------------------------------------- the library
 
 
+def _with_explicit_cases(test):
+    for explicit in reversed(EXPLICIT_CASES):
+        test = example(c=explicit)(test)
+    return test
+
+
 @settings(FUZZ, max_examples=120)
-@given(case())
+@given(c=case())
+@_with_explicit_cases
 def test_only_experiment_errors_escape_and_statistics_are_coherent(c):
+    """Also: a file with a duplicated column never passes health."""
     analysis, message = analyse(c)  # anything but an ExperimentError propagates and fails
     if analysis is None:
         event("ExperimentError")
         problems = error_problems(message or "")
     else:
         event("blocked" if analysis.health.blocked else "analysed")
-        problems = statistics_problems(analysis)
+        problems = statistics_problems(analysis) + column_problems(c, analysis)
     assert not problems, _report(c, problems)
 
 
