@@ -102,7 +102,8 @@ def aggregate_user_level(
         for spec in options.ratios
         if spec.numerator in columns and spec.denominator in columns
     )
-    layout = replace(layout, ratios=ratios)
+    named = tuple(spec.name for spec in options.guardrails or () if spec.name in columns)
+    layout = replace(layout, ratios=ratios, named_guardrails=named)
     con = connect(temp_dir)
     try:
         return _aggregate(con, path, head, layout, source, options, thresholds)
@@ -131,6 +132,7 @@ def _aggregate(
     csv_file = q.csv_for(path, head, layout)
     findings = _ratio_findings(layout, metrics, options)
     findings += _cell_findings(con, csv_file, layout, metrics, first)
+    findings += _blank_findings(con, csv_file, layout, metrics, first)
     if q.proven_distinct(layout, first) and not _blank_binary_ratio_part(layout, metrics, first):
         groups, tops = _fast_groups(con, csv_file, layout, metrics, first)
         relation = Relation.raw(csv_file, layout, _blank(first))
@@ -179,8 +181,10 @@ def _metrics(layout: Layout, first: list[Group]) -> _Metrics | None:
     if primary is None or primary not in binary:
         return None
     names = layout.names
-    guardrails = tuple(i for i in (*binary, *numeric) if names[i].startswith("guardrail_"))
-    means = tuple(i for i in numeric if not names[i].startswith(("guardrail_", "pre_")))
+    guardrails = tuple(i for i in (*binary, *numeric) if layout.is_guardrail(i))
+    means = tuple(
+        i for i in numeric if not layout.is_guardrail(i) and not names[i].startswith("pre_")
+    )
     pre = {i: layout.index("pre_" + names[i]) for i in means}
     pairs = {i: p for i, p in pre.items() if p is not None and p in numeric}
     measured = {*binary, *numeric}
@@ -286,6 +290,73 @@ def _cell_findings(
                     column=column,
                 )
             )
+    return findings
+
+
+def _blank_findings(
+    con: duckdb.DuckDBPyConnection,
+    csv_file: CsvFile,
+    layout: Layout,
+    metrics: _Metrics,
+    first: list[Group],
+) -> list[Finding]:
+    """Blank count cells, read as 0 (no event); guardrails that cannot be checked at all.
+
+    A blank event cell in a user-level export usually comes from a left join of users to events
+    (no event row), so it counts as 0, but never silently. A guardrail with no value in any row,
+    or with values that are neither 0/1 nor counts, is not checked: a Warning, Blocked when the
+    guardrails option named it (it was asked for).
+    """
+    kept = [g for g in first if _label(g["a"]) and not g["pm"]]
+    rows = sum(g["rows"] for g in kept)
+    if not rows:
+        return []
+    findings = []
+    kept_rows = q.kept(_blank(first))
+    for i in _counted(metrics):
+        blanks = rows - sum(g.get(f"ne{i}") or 0 for g in kept)
+        if blanks <= 0:
+            continue
+        column = layout.names[i]
+        lines = q.first_lines(con, csv_file, layout, f"{kept_rows} AND {q.blank_cell(layout, i)}")
+        findings.append(
+            Finding(
+                "warning",
+                "blank_read_as_zero",
+                f"{blanks} row(s) have no {column} value (first at line "
+                f"{', '.join(map(str, lines))}): they were read as 0 (no event), as a left join "
+                "of users to events leaves them. If a blank means the value is unknown, fix the "
+                "export; write 0 where there was no event to say so.",
+                row=lines[0] if lines else None,
+                column=column,
+            )
+        )
+    measured = {*metrics.binary, *metrics.numeric}
+    for i in layout.guardrail_columns:
+        if i in measured:
+            continue
+        column = layout.names[i]
+        filled = sum(g.get(f"ne{i}") or 0 for g in kept) if layout.kinds[i] != "text" else None
+        if filled == 0:
+            condition = q.blank_cell(layout, i)
+            problem = f"has no value in any of the {rows} row(s)"
+        else:
+            condition = q.neither_count_nor_boolean(layout, i)
+            problem = "has values that are neither 0/1 nor counts"
+        lines = q.first_lines(con, csv_file, layout, f"{kept_rows} AND {condition}")
+        at = f" (first at line {', '.join(map(str, lines))})" if lines else ""
+        named = column in layout.named_guardrails
+        findings.append(
+            Finding(
+                "blocked" if named else "warning",
+                "guardrail_not_checked",
+                f"Guardrail {column} {problem}{at}: it is not checked, and no verdict covers it. "
+                "Fill it in the export (0 where there was no event)"
+                + (", or leave it out of the guardrails." if named else ", or drop the column."),
+                row=lines[0] if lines else None,
+                column=column,
+            )
+        )
     return findings
 
 

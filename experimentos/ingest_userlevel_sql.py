@@ -69,9 +69,24 @@ class Layout:
     bitmap: tuple[int, int] | None = None
     ratios: tuple[tuple[str, int, int], ...] = ()
     """Ratio metrics whose two columns the file has: (name, numerator, denominator positions)."""
+    named_guardrails: tuple[str, ...] = ()
+    """Columns named as guardrails by the guardrails option (besides every ``guardrail_*``)."""
 
     def index(self, name: str) -> int | None:
         return self.names.index(name) if name in self.names else None
+
+    def is_guardrail(self, i: int) -> bool:
+        name = self.names[i]
+        return name.startswith("guardrail_") or name in self.named_guardrails
+
+    @property
+    def guardrail_columns(self) -> tuple[int, ...]:
+        """Guardrail columns that hold metrics or text (not the user, variant or segment)."""
+        return tuple(
+            i
+            for i, k in enumerate(self.kinds)
+            if k in ("bool", "num", "any", "text") and self.is_guardrail(i)
+        )
 
     @property
     def metric_columns(self) -> tuple[int, ...]:
@@ -206,6 +221,9 @@ def _projection(layout: Layout, *, keyed: bool = False) -> list[str]:
         else:
             columns.append(f"{trimmed(f'c{i}')} AS s{i}")
             columns.append(f"TRY_CAST({trimmed(f'c{i}')} AS DOUBLE) AS v{i}")
+    for i in layout.guardrail_columns:  # a guardrail of text is reported with its lines
+        if layout.kinds[i] == "text":
+            columns.append(f"{trimmed(f'c{i}')} AS s{i}")
     return columns
 
 
@@ -254,8 +272,10 @@ def _column_aggregates(layout: Layout, keep: int) -> list[str]:
     for i in layout.metric_columns:
         kind, name = layout.kinds[i], layout.names[i]
         if kind == "bool":  # the sample showed a filled cell, and every cell is a boolean word
-            out.append(f"count_if(b{i}) AS t{i}")
+            out += [f"count(b{i}) AS ne{i}", f"count_if(b{i}) AS t{i}"]
             continue
+        if kind == "num":  # a blank cell is read as NULL
+            out.append(f"count(v{i}) AS ne{i}")
         if kind == "any":
             word = f"lower(s{i})"
             out += [
@@ -264,7 +284,7 @@ def _column_aggregates(layout: Layout, keep: int) -> list[str]:
                 f"count_if({word} IN {TRUE_LIST}) AS t{i}",
             ]
         out += _numeric_aggregates(i)
-        if name.startswith("guardrail_"):
+        if layout.is_guardrail(i):
             out.append(f"count_if({not_a_count(i)}) AS nc{i}")
         elif not name.startswith("pre_"):
             out.append(f"max(v{i}, {keep}) AS top{i}")
@@ -311,7 +331,22 @@ def _raw_value(layout: Layout, i: int) -> str:
 
 
 def not_a_count(i: int) -> str:
-    return f"(v{i} IS NULL OR v{i} < 0 OR v{i} <> trunc(v{i}))"
+    """A number that is not a count; a blank cell is not one (it is reported as blank)."""
+    return f"(v{i} < 0 OR v{i} <> trunc(v{i}))"
+
+
+def blank_cell(layout: Layout, i: int) -> str:
+    """Column i's cell is empty once trimmed."""
+    kind = layout.kinds[i]
+    return f"{'b' if kind == 'bool' else 'v' if kind == 'num' else 's'}{i} IS NULL"
+
+
+def neither_count_nor_boolean(layout: Layout, i: int) -> str:
+    """Column i's cell is filled with something that is neither a number nor a boolean word."""
+    if layout.kinds[i] in ("bool", "num"):
+        return "false"  # a typed read: every filled cell is one
+    number = "false" if layout.kinds[i] == "text" else f"v{i} IS NOT NULL"
+    return f"(s{i} IS NOT NULL AND NOT {number} AND lower(s{i}) NOT IN {BOOLEAN_WORDS})"
 
 
 def proven_distinct(layout: Layout, first: list[dict[str, Any]]) -> bool:
