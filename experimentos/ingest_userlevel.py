@@ -181,7 +181,7 @@ def _metrics(layout: Layout, first: list[Group]) -> _Metrics | None:
     if primary is None or primary not in binary:
         return None
     names = layout.names
-    guardrails = tuple(i for i in (*binary, *numeric) if layout.is_guardrail(i))
+    guardrails = tuple(i for i in (*binary, *numeric) if layout.is_guardrail(i) and i != primary)
     means = tuple(
         i for i in numeric if not layout.is_guardrail(i) and not names[i].startswith("pre_")
     )
