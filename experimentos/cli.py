@@ -16,6 +16,7 @@ from experimentos import ingest, text_report
 from experimentos.analysis import analyze_data
 from experimentos.config import load_thresholds
 from experimentos.errors import ExperimentError
+from experimentos.formatting import json_document
 from experimentos.memo import render_html, render_markdown
 from experimentos.model import Analysis
 from experimentos.options import build_options, parse_split
@@ -34,7 +35,7 @@ def _formats() -> dict[str, Callable[[], Renderer]]:
         "text": lambda: text_report.render,
         "md": lambda: render_markdown,
         "html": lambda: _render_html,
-        "json": lambda: lambda a: json.dumps(a.to_dict(), indent=2, ensure_ascii=False) + "\n",
+        "json": lambda: lambda a: json_document(a.to_dict()) + "\n",
     }
     for plugin in entry_points(group=FORMAT_PLUGINS):
         builtin.setdefault(plugin.name, plugin.load)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -85,3 +86,15 @@ def display_label(text: object, *, limit: int = LABEL_CHARS) -> str:
     pasted into a spreadsheet is text, never a formula. Renderers escape for their markup after."""
     clean = display_text(text, limit=limit)
     return "'" + clean if clean.lstrip()[:1] in FORMULA_START else clean
+
+
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""What ``json.dumps(ensure_ascii=False)`` leaves raw but a terminal would act on (it escapes C0)."""
+
+
+def json_document(data: object) -> str:
+    """``data`` as indented JSON with every string whole; DEL, C1 controls, line separators and
+    bidi controls written as ``\\uXXXX`` escapes (the same string to a JSON reader), so printing
+    the document to a terminal is harmless."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

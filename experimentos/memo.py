@@ -30,9 +30,10 @@ from experimentos.formatting import (
 from experimentos.memo_blocks import Block, Run, Runs
 from experimentos.model import Analysis, GuardrailResult, MetricResult
 
-_MD_SPECIAL = re.compile(r"[\\`*_|~#]|<(?=[A-Za-z/!?])|\](?=[(\[:])")
-"""What could format in Markdown: emphasis, code, tables, headings, and the ``<`` of a tag or an
-autolink and the ``]`` of a link (``p < 0.05`` and ``[1, 2]`` stay as they are)."""
+_MD_SPECIAL = re.compile(r"[\\`*_|~#]|<(?=[A-Za-z/!?@#])|\](?=[(\[:])")
+"""What could format in Markdown: emphasis, code, tables, headings, the ``<`` of a tag, an
+autolink or a Slack mention (``<!here>``, ``<@U1>``), and the ``]`` of a link (``p < 0.05`` and
+``[1, 2]`` stay as they are)."""
 _VERDICT_MARK = {"launch": "🟢", "hold": "🟡", "rollback": "🔴"}
 _STATUS_MARK = {"ok": "✅ ok", "worsened": "⚠️ worsened", "severe": "⛔ severe"}
 
@@ -250,7 +251,7 @@ def _segment_blocks(a: Analysis) -> list[Block]:
     rows = []
     for r in a.segments:
         m, c = r.metric, r.metric.comparison
-        srm = pvalue(r.srm_p_value).removeprefix("p ") if r.srm_p_value is not None else "n/a"
+        srm = _bare_p(r.srm_p_value) if r.srm_p_value is not None else "n/a"
         rows.append(
             (
                 label(r.segment),
@@ -281,8 +282,16 @@ def _segment_blocks(a: Analysis) -> list[Block]:
     return blocks
 
 
+def _bare_p(value: float) -> str:
+    """A p-value cell under a "p" heading: ``0.834``, ``< 0.0001`` (never ``= 0.834``, which a
+    spreadsheet would read as a formula)."""
+    return pvalue(value).removeprefix("p = ").removeprefix("p ")
+
+
 def _signed_number(value: float) -> str:
-    return number(value) if value < 0 else "+" + number(value)
+    """``+1.5`` or ``-1.5``; ``n/a`` (never ``+n/a``) when there is no number."""
+    text = number(value)
+    return text if value < 0 or text == "n/a" else "+" + text
 
 
 def _guardrail_table(guardrails: Iterable[GuardrailResult]) -> Block:

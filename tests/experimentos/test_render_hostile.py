@@ -14,6 +14,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
@@ -24,8 +25,9 @@ from bot.render.cli_format import card_json
 from bot.render.details import render_details
 from experimentos import text_report
 from experimentos.analysis import analyze
+from experimentos.cli import main
 from experimentos.formatting import LABEL_CHARS, TEXT_CHARS, display_label, display_text
-from experimentos.memo import render_html, render_markdown
+from experimentos.memo import _signed_number, render_html, render_markdown
 from experimentos.memo_blocks import parse_memo_html
 from experimentos.model import Analysis, Options
 from experimentos.pdf import _CELL_PAD, MARGIN, _styles, _table, render_pdf
@@ -245,3 +247,53 @@ def test_display_label_is_bounded_and_clean() -> None:
     assert display_label("x" * 10**6) == "x" * (LABEL_CHARS - 1) + "…"
     assert display_text("line\nbreak") == "line break"
     assert display_label("control") == "control"
+
+
+def test_markdown_never_carries_a_mention_or_a_tag() -> None:
+    analysis = hostile_analysis(
+        "<@U123ABC>", name="<!here> <#C0SECRET>", column="guardrail_<script>x</script>"
+    )
+    markdown = render_markdown(analysis, audit=["<!channel> launched"])
+    # An unescaped < before @, !, # or a tag name; \< is Markdown for a literal <.
+    assert not re.search(r"(?<!\\)<(?:[@!#]|script)", markdown, re.IGNORECASE)
+    assert "\\<@u123abc>" in markdown  # shown, escaped (labels are case-folded)
+
+
+def test_json_keeps_labels_whole_and_writes_terminal_controls_as_escapes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    label = "a\u202eb\x9bc\u2066d\x7f"
+    path = tmp_path / "bidi.csv"
+    path.write_text(
+        f"variant,users,conversions\ncontrol,20000,2000\n{label},20000,2200\n", encoding="utf-8"
+    )
+    assert main(["analyze", str(path), "--format", "json"]) == 0
+    output = capsys.readouterr().out
+    assert not re.search("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]", output)
+    assert label.casefold() in json.loads(output)["experiment"]["arms"]
+
+
+def test_p_value_cells_never_start_with_an_equals_sign() -> None:
+    rows = [
+        "variant,users,conversions,segment",
+        "control,10000,1000,web",
+        "control,10000,1010,app",
+        "treatment,10000,1100,web",
+        "treatment,10500,1090,app",
+    ]
+    analysis = analyze("\n".join(rows).encode(), file_name="segments.csv")
+    assert analysis.segments
+    cells = [
+        "".join(t for _, t in cell).strip()
+        for b in parse_memo_html(render_html(analysis))
+        if b.kind == "table"
+        for row in b.rows
+        for cell in row
+    ]
+    assert cells and not [c for c in cells if c.startswith("=")]
+
+
+def test_a_missing_number_is_not_signed() -> None:
+    assert _signed_number(float("nan")) == "n/a"
+    assert _signed_number(float("inf")) == "n/a"
+    assert _signed_number(1.5) == "+1.5" and _signed_number(-1.5) == "-1.5"
