@@ -1,9 +1,10 @@
-"""The HTML memo read back into blocks (headings, paragraphs, list items, tables).
+"""The memo's blocks (headings, paragraphs, list items, tables) and a reader of the HTML memo.
 
-Renderers that cannot take HTML (the PDF) draw these blocks, so every format shows the words of
-:mod:`experimentos.memo` and nothing else. Text comes out *literal* (entities decoded): a CSV
-label ``<b>`` is the four characters ``<b>``, never a tag; each renderer escapes for its own
-markup. Only the subset of HTML that Python-Markdown produces for the memo is understood.
+:func:`experimentos.memo.memo_blocks` builds the memo as these blocks and every format (Markdown,
+HTML, PDF) writes them, so every format shows the same words and nothing else. Text is *literal*:
+a CSV label ``<b>`` is the four characters ``<b>``, never a tag; each renderer escapes for its own
+markup. :func:`parse_memo_html` reads a page of :func:`experimentos.memo.render_html` back into
+the same blocks (the tests compare the two).
 """
 
 from __future__ import annotations
