@@ -91,10 +91,10 @@ def read_head(data: bytes, *, file_name: str, complete: bool) -> Head:
     """Check, decode and parse the first bytes of a file (all of it when ``complete``)."""
     check_bytes(data, file_name=file_name, complete=complete)
     text, encoding = decode(data, file_name=file_name, complete=complete)
-    return parse_head(text, encoding=encoding, complete=complete)
+    return parse_head(text, encoding=encoding, complete=complete, file_name=file_name)
 
 
-def parse_head(text: str, *, encoding: Encoding, complete: bool) -> Head:
+def parse_head(text: str, *, encoding: Encoding, complete: bool, file_name: str) -> Head:
     delimiter = sniff_delimiter(text)
     blank_lines = 0
     for line in io.StringIO(text):
@@ -116,7 +116,12 @@ def parse_head(text: str, *, encoding: Encoding, complete: bool) -> Head:
             rows.append(tuple(record))
             if len(rows) > SAMPLE_ROWS:
                 break
-    except csv.Error:  # a NUL byte or a huge field further on: DuckDB judges the rest
+    except csv.Error as error:  # a NUL byte or a huge field further on: DuckDB judges the rest
+        if not header:
+            raise UnreadableFileError(
+                f"{file_name}'s header row cannot be read ({error}): a column name longer than "
+                f"{csv.field_size_limit():,} characters or a stray quote is the usual cause."
+            ) from None
         complete = False
     if not complete and rows:
         rows.pop()  # the last line may be cut short

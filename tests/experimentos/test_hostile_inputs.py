@@ -22,7 +22,7 @@ from scipy import stats
 from bot.options import message_options
 from experimentos.analysis import analyze
 from experimentos.cli import main
-from experimentos.errors import OptionError
+from experimentos.errors import OptionError, UnreadableFileError
 from experimentos.model import Analysis, Options
 from experimentos.options import build_options
 from experimentos.stats.proportions import fisher_exact_p
@@ -396,3 +396,21 @@ def test_a_history_longer_than_any_plan_warns_instead_of_failing() -> None:
     analysis = analysed(csv, Options(look=MAX_LOOKS + 50, of_looks=MAX_LOOKS + 50))
     assert analysis.sequential is None
     assert any("no boundary is computed" in w for w in analysis.warnings)
+
+
+def test_a_header_cell_beyond_the_csv_field_limit_is_named_not_called_empty(
+    tmp_path: Path,
+) -> None:
+    """A 300 KB column name used to be reported as 'is empty: there is no header row'."""
+    import csv
+
+    path = tmp_path / "wide_header.csv"
+    path.write_text(
+        "variant,users,conversions," + "x" * 300_000 + "\ncontrol,100,10,1\ntreatment,100,12,1\n"
+    )
+    with pytest.raises(UnreadableFileError) as caught:
+        analyze(path.read_bytes(), file_name=path.name)
+    message = str(caught.value)
+    assert "header row cannot be read" in message
+    assert f"{csv.field_size_limit():,}" in message
+    assert "is empty" not in message
