@@ -12,7 +12,6 @@ import contextlib
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -210,19 +209,6 @@ class AnalysisRunner:
         if status == "error":
             raise AnalysisFailed(value)
         return value
-
-    async def draw(self, function: Callable[..., Any], *args: Any) -> Any:
-        """Run a chart-drawing ``function`` in the small lane: matplotlib never runs on the loop."""
-        lane = self._lanes[0]
-        if lane.executor is None:
-            raise RuntimeError("AnalysisRunner.start() was not awaited")
-        loop = asyncio.get_running_loop()
-        call = loop.run_in_executor(lane.executor, function, *args)
-        try:
-            return await asyncio.wait_for(call, self._timeout_s)
-        except BrokenProcessPool:
-            self._replace_executor(lane)
-            raise
 
     def _replace_executor(self, lane: Lane) -> None:
         logger.error("analysis worker pool %r broke; starting a new one", lane.name)
