@@ -49,6 +49,8 @@ def render(a: Analysis) -> str:
             if b.chance_to_beat_control is not None
         )
         lines.append(f"Chance to beat control (Bayesian, explanatory): {chances}")
+    if a.warnings:
+        lines += ["", "Warnings:", *[f"  - {display_text(w)}" for w in a.warnings]]
     lines += ["", "Next actions:", *[f"  - {display_text(x)}" for x in v.next_actions]]
     lines.append(
         f"\nData: {display_label(a.experiment.file_name)}, {a.experiment.rows:,} rows, "

@@ -127,6 +127,9 @@ def test_record_keeps_looks_and_history_lists_them(tmp_path: Path) -> None:
     )
     assert "recorded as EXP-1, look 2" in second.stderr
     assert "Peeking: this is look 2" in second.stdout
+    third = run("analyze", str(EXAMPLES / "launch.csv"), "--record", "--database-url", url)
+    assert "recorded as EXP-1, look 3" in third.stderr
+    assert "Warnings:\n  - Peeking: this is look 3" in third.stdout  # the text report too
     history = run("history", "--database-url", url, "--format", "json")
     assert history.returncode == 0, history.stderr
     assert '"launch"' in history.stdout
