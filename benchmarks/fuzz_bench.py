@@ -125,6 +125,7 @@ class _Slot:
 
 def _signature(message: str) -> str:
     """A message with its data taken out, to count distinct failures."""
+    message = re.sub(r"0x[0-9a-fA-F]+", "0x…", message.split("\n")[0])
     message = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", message)
     return re.sub(r"\d[\d.,e+-]*", "N", message)[:110]
 

@@ -211,12 +211,14 @@ class Case:
 
     def __repr__(self) -> str:
         """Short, for hypothesis' failure report: the mutations and the file's first bytes."""
-        return f"Case({self.describe()!r})"
+        return f"Case({self.describe(short=True)!r})"
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, *, short: bool = False) -> dict[str, Any]:
+        """The case for a human; ``short`` cuts long option values to 80 characters."""
+        options = {k: v[:80] if short else v for k, v in self.options.items()}
         return {
             "layout": self.layout,
-            "options": self.options,
+            "options": options,
             "notes": list(self.notes),
             "bytes": len(self.data),
             "head": self.data[:600].decode("utf-8", "backslashreplace"),

@@ -58,7 +58,7 @@ FUZZ = settings(
 
 
 def _report(c: Case, problems: list[str]) -> str:
-    return "\n".join([*problems[:8], f"case: {c.describe()}"])
+    return "\n".join([*problems[:8], f"case: {c.describe(short=True)}"])
 
 
 # --------------------------------------------------------------------------- the generator
