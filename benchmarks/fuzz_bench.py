@@ -187,7 +187,7 @@ def main() -> None:
                 index = pending.popleft()
                 cli = (
                     RENDERERS[(index // every) % len(RENDERERS)]
-                    if every and index % every == 0
+                    if every and index % every == 0 and index // every < args.cli
                     else None
                 )
                 cli_runs += cli is not None
