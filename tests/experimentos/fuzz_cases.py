@@ -759,8 +759,9 @@ EXPLICIT_CASES = (
         look="1",
         of_looks="1000000",
     ),
-    # A non-finite split part.
+    # A non-finite split part; a finite but subnormal one (an infinite SRM chi-square).
     csv_case("variant,users,conversions\ncontrol,1000,100\ntreatment,1000,130\n", split="inf/1"),
+    csv_case("variant,users,conversions\ncontrol,1000,100\ntreatment,1000,130\n", split="1e-320/1"),
     # Duplicated columns, aggregated and user-level.
     csv_case(
         "variant,users,conversions,conversions\ncontrol,5000,500,500\ntreatment,5000,600,600\n"

@@ -107,6 +107,7 @@ def test_only_experiment_errors_escape_and_statistics_are_coherent(c):
 @pytest.mark.parametrize("fmt", RENDERERS)
 @settings(FUZZ, max_examples=45)
 @given(c=case())
+@_with_explicit_cases
 def test_renderer_neither_raises_nor_leaks(fmt, c):
     analysis, _ = analyse(c)
     if analysis is None:
