@@ -7,6 +7,7 @@ consistent; on SQLite a writing transaction holds the database's write lock from
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from sqlalchemy import Select, and_, func, or_, select, update
@@ -78,11 +79,9 @@ async def find_or_create_for_thread(
     """The id of the thread's experiment, created (status running) when the thread has none,
     with ``charter`` (else a charter of just ``name``)."""
     if thread_ts is not None:
-        found = await id_for_thread(session, team_id, channel_id, thread_ts)
-        if found is not None:
-            return found
-        await _locked_counter(session, team_id)  # serialises creation within the team …
-        found = await id_for_thread(session, team_id, channel_id, thread_ts)  # … so look again
+        found = await _look_up_under_team_lock(
+            session, team_id, lambda: id_for_thread(session, team_id, channel_id, thread_ts)
+        )
         if found is not None:
             return found
     row = await create(
@@ -113,11 +112,9 @@ async def find_or_create_by_name(
     callers with one name end up with one experiment.
     """
     name = clean_name(name)
-    found = await id_for_name(session, team_id, channel_id, name)
-    if found is not None:
-        return found
-    await _locked_counter(session, team_id)
-    found = await id_for_name(session, team_id, channel_id, name)
+    found = await _look_up_under_team_lock(
+        session, team_id, lambda: id_for_name(session, team_id, channel_id, name)
+    )
     if found is not None:
         return found
     row = await create(
@@ -129,6 +126,19 @@ async def find_or_create_by_name(
         status="running",
     )
     return row.id
+
+
+async def _look_up_under_team_lock(
+    session: AsyncSession, team_id: str, look_up: Callable[[], Awaitable[int | None]]
+) -> int | None:
+    """``look_up()``; when it finds nothing, again under the team counter's lock, which serialises
+    creation within the team (a row lock on PostgreSQL, the write lock taken at BEGIN on SQLite):
+    a concurrent creator's row is then visible, and the caller creates only if still nothing."""
+    found = await look_up()
+    if found is not None:
+        return found
+    await _locked_counter(session, team_id)
+    return await look_up()
 
 
 def clean_name(name: str) -> str:
