@@ -31,6 +31,11 @@ _MESSAGE_KEYS = {
 _LINE = re.compile(r"^\s*([A-Za-z][A-Za-z _-]*?)\s*[:=]\s*(.*?)\s*$")
 
 
+MIN_SPLIT_SHARE = 1e-6
+"""The smallest share of traffic a split may give an arm: below it the SRM test's expected count
+is ~0 and its chi-square infinite."""
+
+
 def parse_split(text: str) -> tuple[float, ...]:
     """``"50/50"``, ``"60/40"``, ``"34/33/33"`` or ``"0.5,0.5"`` → positive shares."""
     parts = [p for p in re.split(r"[/,:\s]+", text.strip()) if p]
@@ -42,7 +47,14 @@ def parse_split(text: str) -> tuple[float, ...]:
         raise OptionError(
             f"split needs two or more positive, finite parts, like 50/50 (got {text!r})."
         )
-    return shares
+    top = max(shares)
+    weights = tuple(s / top for s in shares)  # the same split, with a sum that cannot overflow
+    if min(weights) / math.fsum(weights) < MIN_SPLIT_SHARE:
+        raise OptionError(
+            f"split gives an arm less than one in a million of the traffic (got {text!r}): "
+            "no sample ratio test can check that; write the parts like 99/1."
+        )
+    return shares if math.isfinite(sum(shares)) else weights
 
 
 def parse_guardrails(

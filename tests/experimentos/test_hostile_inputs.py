@@ -355,6 +355,29 @@ def test_a_split_with_a_non_finite_or_non_positive_part_is_refused(
         message_options(f"split: {split}")
 
 
+@pytest.mark.parametrize("split", ["1e-320/1", "1/1e9", "5e-324/1/1"])
+def test_a_split_that_starves_an_arm_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, split: str
+) -> None:
+    """A finite, positive but vanishing part made the SRM chi-square infinite, which the history's
+    JSON stores as null and reads back as NaN."""
+    code, out, err = cli(capsys, tmp_path, ZERO_VS_ALL, f"--split={split}")
+    assert code == 2
+    assert out == ""
+    assert "one in a million" in err and err.count("\n") == 1
+    with pytest.raises(OptionError, match="one in a million"):
+        message_options(f"split: {split}")
+
+
+def test_a_split_of_huge_parts_is_the_same_split() -> None:
+    """1e308/1e308 overflows a plain sum; it is still 50/50 (SRM p from scipy's chi-square)."""
+    data = "variant,users,conversions\ncontrol,1000,100\ntreatment,1100,110\n"
+    huge = analyze(data.encode(), file_name="s.csv", options=build_options(split="1e308/1e308"))
+    assert huge.health.srm is not None
+    expected = stats.chisquare([1000, 1100], [1050, 1050]).pvalue
+    assert huge.health.srm.p_value == pytest.approx(expected, rel=1e-9)
+
+
 # --------------------------------------------------------------------------- counts above 2⁵³
 
 
