@@ -49,8 +49,26 @@ def check_bytes(head: bytes, *, file_name: str, complete: bool) -> None:
             f"{file_name} is an HTML page, not a CSV file (a login page is what a download "
             "without access returns)."
         )
+    if _looks_utf16(head[:_CHECKED_BYTES]):
+        raise UnreadableFileError(
+            f"{file_name} is UTF-16 text (what Excel's 'Unicode Text' saves), not UTF-8: "
+            "save it as 'CSV UTF-8' and try again."
+        )
     if b"\x00" in head[:_CHECKED_BYTES]:
         raise UnreadableFileError(f"{file_name} is a binary file, not a CSV text file.")
+
+
+def _looks_utf16(head: bytes) -> bool:
+    """A UTF-16 byte-order mark, or ASCII text with a NUL byte in every other position."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    sample = head[:1024]
+    even, odd = sample[0::2], sample[1::2]
+    if len(sample) < 8:
+        return False
+    return (odd.count(0) == len(odd) and 0 not in even) or (
+        even.count(0) == len(even) and 0 not in odd
+    )
 
 
 def decode(data: bytes, *, file_name: str, complete: bool = True) -> tuple[str, Encoding]:

@@ -437,3 +437,17 @@ def test_a_header_cell_beyond_the_csv_field_limit_is_named_not_called_empty(
     assert "header row cannot be read" in message
     assert f"{csv.field_size_limit():,}" in message
     assert "is empty" not in message
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_export_is_named_as_such_not_called_binary(encoding: str) -> None:
+    data = "variant,users,conversions\ncontrol,100,10\ntreatment,100,12\n".encode(encoding)
+    with pytest.raises(UnreadableFileError, match="UTF-16 text") as caught:
+        analyze(data, file_name="unicode.txt")
+    assert "CSV UTF-8" in str(caught.value)
+
+
+@pytest.mark.parametrize("data", [b"\x00" * 64, bytes(range(256)) * 4])
+def test_binary_files_are_still_called_binary(data: bytes) -> None:
+    with pytest.raises(UnreadableFileError, match="binary file"):
+        analyze(data, file_name="blob.csv")
