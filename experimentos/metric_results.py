@@ -3,10 +3,13 @@ layer's comparison with the arms' summaries, the role and the notes a reader nee
 
 from __future__ import annotations
 
+import math
+
 from experimentos.model import (
     ArmInput,
     ArmSummary,
     Comparison,
+    MeanStats,
     MetricKind,
     MetricResult,
     ProportionStats,
@@ -86,6 +89,8 @@ def mean_result(
         )
     else:
         comparison = welch_comparison(c_stats, t_stats, alpha=thresholds.alpha)
+    if not math.isfinite(comparison.p_value):
+        notes = (*notes, _untested_mean_note(metric, c_stats, t_stats))
     return reported(
         metric,
         "mean",
@@ -97,6 +102,17 @@ def mean_result(
         theta=theta,
         variance_reduction=reduction,
     )
+
+
+def _untested_mean_note(metric: str, control: MeanStats, treatment: MeanStats) -> str:
+    """Why Welch's test gave no p-value: every user had the same value, or an arm is too small."""
+    if min(control.n, treatment.n) < 2:
+        why = "an arm has fewer than 2 users with a value"
+    elif not (control.variance > 0 or treatment.variance > 0):
+        why = "every user in both arms has the same value (no variance)"
+    else:
+        why = "its variance cannot be computed from the sums given"
+    return f"No test for {metric}: {why}, so Welch's t-test is undefined."
 
 
 def reported(

@@ -7,6 +7,8 @@ terminal and a huge label prints shortened.
 
 from __future__ import annotations
 
+import math
+
 from experimentos.formatting import (
     display_label,
     display_text,
@@ -32,11 +34,11 @@ def render(a: Analysis) -> str:
     lines.append(f"Health: {h.status.capitalize()}{srm}")
     lines += [f"  [{f.severity}] {display_text(f.message)}" for f in h.findings]
     for m in a.primary:
-        lines.append(f"Primary  {_metric_line(m)}")
+        lines += [f"Primary  {_metric_line(m)}", *_notes(m)]
     for g in a.guardrails:
-        lines.append(f"Guardrail {_metric_line(g.metric)}  → {g.status}")
+        lines += [f"Guardrail {_metric_line(g.metric)}  → {g.status}", *_notes(g.metric)]
     for m in a.secondary:
-        lines.append(f"Other    {_metric_line(m)}")
+        lines += [f"Other    {_metric_line(m)}", *_notes(m)]
     if a.overall:
         lines.append(
             f"Overall chi-square: {a.overall.chi2:.2f} (df {a.overall.dof}), "
@@ -66,13 +68,21 @@ def _metric_line(m: MetricResult) -> str:
         delta = f"{pp(c.abs_lift)} {interval(*c.abs_ci)}"
     else:
         values = f"{number(m.control.value)} → {number(m.treatment.value)}"
-        delta = f"{c.abs_lift:+.4g} [{c.abs_ci[0]:+.4g}, {c.abs_ci[1]:+.4g}]"
+        delta = f"{_signed(c.abs_lift)} [{_signed(c.abs_ci[0])}, {_signed(c.abs_ci[1])}]"
     kind = "ratio, delta method; " if m.kind == "ratio" else ""
     return (
         f"{display_label(m.name)} ({kind}{display_label(m.arm)} vs {display_label(m.control.arm)}): "
         f"{values}, {delta}, {pct(c.rel_lift)}, "
         f"{pvalue(m.p_value_adjusted)}"
     )
+
+
+def _notes(m: MetricResult) -> list[str]:
+    return [f"         {display_text(note)}" for note in m.notes]
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.4g}" if math.isfinite(value) else "n/a"
 
 
 def render_power(plan: SampleSizePlan) -> str:

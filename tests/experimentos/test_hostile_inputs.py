@@ -451,3 +451,23 @@ def test_a_utf16_export_is_named_as_such_not_called_binary(encoding: str) -> Non
 def test_binary_files_are_still_called_binary(data: bytes) -> None:
     with pytest.raises(UnreadableFileError, match="binary file"):
         analyze(data, file_name="blob.csv")
+
+
+def test_a_mean_without_variance_says_why_it_has_no_test() -> None:
+    """Every user has revenue 5 in both arms: Welch's test is undefined (scipy gives NaN too);
+    the report says so instead of printing '+nan'."""
+    data = (
+        "variant,users,conversions,revenue_sum,revenue_sum_sq\n"
+        "control,1000,100,5000,25000\ntreatment,1000,110,5000,25000\n"
+    )
+    reference = stats.ttest_ind_from_stats(5, 0, 1000, 5, 0, 1000, equal_var=False)
+    assert math.isnan(reference.pvalue)
+    analysis = analyze(data.encode(), file_name="flat.csv")
+    [revenue] = [m for m in analysis.secondary if m.name == "revenue"]
+    assert math.isnan(revenue.comparison.p_value)
+    assert any("No test for revenue" in note and "no variance" in note for note in revenue.notes)
+    from experimentos.text_report import render
+
+    report = render(analysis)
+    assert "nan" not in report
+    assert "No test for revenue" in report
