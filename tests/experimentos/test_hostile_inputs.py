@@ -471,3 +471,23 @@ def test_a_mean_without_variance_says_why_it_has_no_test() -> None:
     report = render(analysis)
     assert "nan" not in report
     assert "No test for revenue" in report
+
+
+@pytest.mark.parametrize("mention", ["<!everyone>", "<!here>", "<@U123ABC>", "<#C0123|general>"])
+def test_an_error_quoting_an_option_never_carries_a_mention(mention: str) -> None:
+    """Found by benchmarks/fuzz_bench.py: the margins error quoted the option raw."""
+    with pytest.raises(OptionError) as caught:
+        build_options(margins=f"guardrail_error_{mention}=1e308%")
+    message = caught.value.message
+    assert mention not in message and "‹" + mention[1:] in message
+    assert str(caught.value) == message
+
+
+def test_an_error_never_carries_control_or_bidi_characters(tmp_path: Path) -> None:
+    name = "\x1b[31mred\u202eevil.csv"
+    with pytest.raises(UnreadableFileError) as caught:
+        analyze(b"", file_name=name)
+    assert not re.search(
+        "[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", str(caught.value)
+    )
+    assert "[31mredevil.csv" in str(caught.value)
