@@ -34,6 +34,8 @@ from experimentos.store.tables import AnalysisRow
 RACE_WORKER = Path(__file__).resolve().parent / "race_worker.py"
 LAUNCH_CSV = ROOT / "examples" / "launch.csv"
 WRITERS = 20
+CLI_WRITERS = 8
+"""Command-line processes raced end to end (each starts a Python; 20 in-process writers above)."""
 POSTGRES = [pytest.mark.postgres, pytest.mark.skipif(not TEST_DATABASE_URL, reason=POSTGRES_SKIP)]
 
 
@@ -105,17 +107,17 @@ async def stores(database: Database, count: int) -> list[HistoryStore]:
 
 @pytest.mark.slow
 async def test_concurrent_cli_records_of_one_name_make_one_experiment(database_url: str) -> None:
-    runs = [run_cli(*record_args(database_url, "--name", "same")) for _ in range(WRITERS)]
+    runs = [run_cli(*record_args(database_url, "--name", "same")) for _ in range(CLI_WRITERS)]
     results = [await asyncio.to_thread(finish, run, 240) for run in runs]
-    assert [code for code, _, _ in results] == [0] * WRITERS, [err for _, _, err in results]
+    assert [code for code, _, _ in results] == [0] * CLI_WRITERS, [err for _, _, err in results]
     said = sorted(err.strip().splitlines()[-1] for _, _, err in results)
-    assert said == sorted(f"recorded as EXP-1, look {k}" for k in range(1, WRITERS + 1))
+    assert said == sorted(f"recorded as EXP-1, look {k}" for k in range(1, CLI_WRITERS + 1))
 
     async with await HistoryStore.open(database_url) as store:
         [summary] = await store.list_experiments("local", limit=100)
-        assert (summary.experiment.name, summary.experiment.look_count) == ("same", WRITERS)
+        assert (summary.experiment.name, summary.experiment.look_count) == ("same", CLI_WRITERS)
         looks = await store.analyses_for("local", summary.experiment.id)
-    assert [look.look for look in looks] == list(range(1, WRITERS + 1))
+    assert [look.look for look in looks] == list(range(1, CLI_WRITERS + 1))
     # Each look was analysed for its own number: look k > 1 carries the peeking warning for k.
     for look in looks:
         warnings = look.result["warnings"]
