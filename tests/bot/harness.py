@@ -182,19 +182,7 @@ class RunningBot:
     ) -> str:
         """Post a ``file_share`` message event carrying ``files``; returns the message ts."""
         ts = self.standin.next_ts()
-        event: dict[str, Any] = {
-            "type": "message",
-            "subtype": "file_share",
-            "channel": CHANNEL,
-            "channel_type": "channel",
-            "user": USER,
-            "text": text,
-            "ts": ts,
-            "event_ts": ts,
-            "files": files,
-        }
-        if thread_ts:
-            event["thread_ts"] = thread_ts
+        event = file_share_event(files, ts=ts, text=text, thread_ts=thread_ts)
         status, _ = await self.event(event)
         assert status == 200
         return ts
@@ -202,6 +190,31 @@ class RunningBot:
     async def idle(self) -> None:
         """Wait until no background job runs (placeholder → card flows, memo uploads)."""
         await self.runtime.services.wait_idle()
+
+
+def file_share_event(
+    files: list[Any],
+    *,
+    ts: str,
+    text: str = "",
+    thread_ts: str | None = None,
+    user: str = USER,
+) -> dict[str, Any]:
+    """A ``message``/``file_share`` event in the test channel, as Slack sends it."""
+    event: dict[str, Any] = {
+        "type": "message",
+        "subtype": "file_share",
+        "channel": CHANNEL,
+        "channel_type": "channel",
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "event_ts": ts,
+        "files": files,
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
 
 
 async def start_bot(

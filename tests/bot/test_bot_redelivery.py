@@ -13,7 +13,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 import pytest
-from harness import CHANNEL, RunningBot, settings_for, start_bot, stop_bot
+from harness import CHANNEL, RunningBot, file_share_event, settings_for, start_bot, stop_bot
 from slack_standin import SlackStandIn
 
 from experimentos.store import HistoryStore, create_engine_from_url
@@ -23,18 +23,8 @@ TWO_ARMS = b"variant,users,conversions\ncontrol,10000,1000\ntreatment,10000,1100
 
 
 def file_share(standin: SlackStandIn) -> tuple[dict[str, Any], str]:
-    file = standin.add_file("launch.csv", TWO_ARMS)
     ts = standin.next_ts()
-    event = {
-        "type": "message",
-        "subtype": "file_share",
-        "channel": CHANNEL,
-        "user": "U1",
-        "text": "",
-        "ts": ts,
-        "files": [file],
-    }
-    return event, ts
+    return file_share_event([standin.add_file("launch.csv", TWO_ARMS)], ts=ts, user="U1"), ts
 
 
 async def at_once(deliveries: list[Any]) -> list[int]:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
 import pytest
-from harness import CHANNEL, SIGNING_SECRET, USER, RunningBot, sign
+from harness import CHANNEL, SIGNING_SECRET, USER, RunningBot, file_share_event, sign
 from slack_standin import SlackStandIn
 
 from bot.render.charter import CALLBACK_CHARTER
@@ -27,21 +27,8 @@ Headers = list[tuple[str, str]]
 
 
 def _event(standin: SlackStandIn) -> tuple[str, str]:
-    file_id = standin.add_file(
-        "launch.csv", b"variant,users,conversions\ncontrol,100,10\nb,100,12\n"
-    )
-    ts = standin.next_ts()
-    event = {
-        "type": "message",
-        "subtype": "file_share",
-        "channel": CHANNEL,
-        "channel_type": "channel",
-        "user": USER,
-        "text": "",
-        "ts": ts,
-        "event_ts": ts,
-        "files": [file_id],
-    }
+    csv = b"variant,users,conversions\ncontrol,100,10\nb,100,12\n"
+    event = file_share_event([standin.add_file("launch.csv", csv)], ts=standin.next_ts())
     body = {
         "token": "legacy-verification-token",
         "team_id": standin.team_id,

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from harness import CHANNEL, RunningBot, header_of, mrkdwn_texts
+from harness import CHANNEL, RunningBot, file_share_event, header_of, mrkdwn_texts
 from slack_standin import SlackStandIn
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -114,17 +114,8 @@ async def test_csv_in_an_existing_thread_answers_in_that_thread(
 async def test_a_redelivered_event_never_yields_a_second_card(
     bot: RunningBot, standin: SlackStandIn
 ) -> None:
-    file = standin.add_file("launch.csv", TWO_ARMS)
     ts = standin.next_ts()
-    event = {
-        "type": "message",
-        "subtype": "file_share",
-        "channel": CHANNEL,
-        "user": "U1",
-        "text": "",
-        "ts": ts,
-        "files": [file],
-    }
+    event = file_share_event([standin.add_file("launch.csv", TWO_ARMS)], ts=ts, user="U1")
     assert (await bot.event(event, event_id="EvSAME"))[0] == 200
     for retry in (1, 2, 3):
         assert (await bot.event(event, event_id="EvSAME", retry_num=retry))[0] == 200
