@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
+from scipy.stats import chi2_contingency
+
 from experimentos.model import (
     ExperimentData,
     Finding,
     HealthReport,
     HealthStatus,
     Options,
+    SrmCell,
     SrmResult,
     Thresholds,
 )
@@ -142,7 +148,108 @@ def _srm(
         f"split (chi-square p = {p_value:.2g}). Investigate assignment before trusting any result.",
         column="users",
     )
-    return srm, [finding]
+    srm, where = _srm_where(data, srm, shares, thresholds)
+    return srm, [finding, *where]
+
+
+TOP_CELLS = 3
+"""How many (column, value) cells the SRM breakdown names."""
+MIN_EXPECTED = 5.0
+"""A cell is tested only when every arm expects at least this many users (chi-square's rule)."""
+
+
+def _srm_where(
+    data: ExperimentData, srm: SrmResult, shares: tuple[float, ...], thresholds: Thresholds
+) -> tuple[SrmResult, list[Finding]]:
+    """Which values of which categorical columns carry the mismatch: each (column, value) cell
+    tested on its own against the expected split, ranked by p, significant after Bonferroni over
+    every cell tested; and per column, whether the split differs between its values."""
+    arms = [a.arm for a in data.arms]
+    tested = []
+    for cell in data.dimensions:
+        users = dict(cell.users)
+        observed = [users.get(arm, 0) for arm in arms]
+        total = sum(observed)
+        if min(total * s / sum(shares) for s in shares) < MIN_EXPECTED:
+            continue
+        chi2, p = srm_chi_square(observed, shares)
+        tested.append((p, chi2, cell, observed))
+    if not tested:
+        return srm, []
+    tested.sort(key=lambda t: (t[0], t[2].column, t[2].value))
+    m = len(tested)
+    alpha = thresholds.srm_warning_p
+    cells = tuple(
+        SrmCell(cell.column, cell.value, tuple(zip(arms, obs, strict=True)), chi2, p, p * m < alpha)
+        for p, chi2, cell, obs in tested
+    )
+    by_column: dict[str, list[list[int]]] = {}
+    for _, _, cell, observed in tested:
+        by_column.setdefault(cell.column, []).append(observed)
+    columns = tuple((column, _independence_p(table)) for column, table in by_column.items())
+    srm = replace(srm, breakdown=cells, cells_checked=m, columns_checked=columns)
+    return srm, [_where_finding(cells, columns, alpha)]
+
+
+def _independence_p(table: list[list[int]]) -> float:
+    """Pearson chi-square of arm × value independence (1 with a single value)."""
+    counts = np.asarray(table, dtype=float)
+    counts = counts[:, counts.sum(axis=0) > 0]
+    if counts.shape[0] < 2 or counts.shape[1] < 2:
+        return 1.0
+    return float(chi2_contingency(counts, correction=False).pvalue)
+
+
+def _where_finding(
+    cells: tuple[SrmCell, ...], columns: tuple[tuple[str, float], ...], alpha: float
+) -> Finding:
+    m = len(cells)
+    names = ", ".join(column for column, _ in columns)
+    checked = (
+        f"{m} value(s) of {len(columns)} column(s) checked ({names}); a value is significant "
+        f"at p < {alpha:g} / {m} (Bonferroni)"
+    )
+    uneven = {c for c, p in columns if p * len(columns) < alpha}
+    significant = [c for c in cells if c.significant]
+    where = [c for c in significant if c.column in uneven]
+    if not where:
+        best = cells[0]
+        alike = ", ".join(sorted({c.column for c in significant}))
+        spread = f" Every value of {alike} is off alike." if alike else ""
+        message = (
+            f"SRM breakdown: no value of {names} carries the mismatch on its own — the most "
+            f"uneven is {_cell_text(best)}.{spread} The imbalance is spread across users: look "
+            f"at assignment and logging as a whole ({checked})."
+        )
+        return Finding("info", "srm_where", message)
+    top = where[:TOP_CELLS]
+    more = len(where) - len(top)
+    rest = f"; {more} more" if more else ""
+    concentrated = sorted({c.column for c in top})
+    balanced = [
+        c for c in cells if c.column in concentrated and not c.significant and c.p_value >= alpha
+    ]
+    others = (
+        " Balanced: "
+        + ", ".join(f"{c.column} = {c.value!r} (p = {c.p_value:.2g})" for c in balanced[:5])
+        + "."
+        if balanced
+        else ""
+    )
+    alike = sorted({c.column for c in significant} - uneven)
+    off_alike = (
+        f" {', '.join(alike)}: every value is off alike (not where it comes from)." if alike else ""
+    )
+    message = (
+        f"SRM is concentrated in {'; '.join(_cell_text(c) for c in top)}{rest}.{others}{off_alike}"
+        f" ({checked}.)"
+    )
+    return Finding("warning", "srm_where", message, column=top[0].column)
+
+
+def _cell_text(cell: SrmCell) -> str:
+    counts = " vs ".join(f"{arm} {n:,}" for arm, n in cell.observed)
+    return f"{cell.column} = {cell.value!r} (p = {cell.p_value:.2g}; {counts} users)"
 
 
 def _status(findings: list[Finding]) -> HealthStatus:

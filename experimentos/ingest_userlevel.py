@@ -16,6 +16,7 @@ also reported capped at p99.9, and a numeric ``pre_<m>`` column is the CUPED cov
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -33,6 +34,7 @@ from experimentos.ingest_userlevel_sql import Layout, Relation, classify, guess_
 from experimentos.model import (
     ArmInput,
     CovariateStats,
+    DimensionCell,
     ExperimentData,
     Finding,
     MeanStats,
@@ -41,12 +43,16 @@ from experimentos.model import (
     SourceInfo,
     Thresholds,
 )
+from experimentos.stats.proportions import srm_chi_square
 
 _OUTLIER_RATIO = 10.0
 """A value more than this multiple of the 99.9th percentile is an extreme outlier."""
 _QUANTILE = 0.999 * 100.0 / 100
 """pandas hands numpy a percentage (99.9) that numpy divides by 100: the same float is used."""
 CAPPED_SUFFIX = " (capped at p99.9)"
+MAX_DIMENSION_VALUES = 50
+"""A text column with more values than this is not broken down when the split is off."""
+log = logging.getLogger(__name__)
 _MAX_RETRIES = 6
 
 Group = dict[str, Any]
@@ -144,7 +150,7 @@ def _aggregate(
     rows = [(g["arm"], g["seg"], _arm(g, layout, metrics, caps)) for g in groups]
     counted = _counted(metrics)
     name = layout.names.__getitem__
-    return ingest.assemble_arms(
+    data = ingest.assemble_arms(
         rows,
         source=source,
         options=options,
@@ -155,6 +161,10 @@ def _aggregate(
         primary_name=layout.primary,
         ratios=tuple(layout.ratios[k][0] for k in metrics.ratios),
     )
+    if not _split_is_off(data, options, thresholds):
+        return data
+    dimensions = _dimensions(con, path, head, layout, metrics, first, keyed=bool(relation.labels))
+    return replace(data, dimensions=dimensions)
 
 
 # --------------------------------------------------------------------------- first pass
@@ -448,6 +458,83 @@ def _keyed_groups(
     )
     groups = sorted(_merge(rows, key=_key), key=lambda g: g["first_line"])
     return groups, q.top_values(con, relation, metrics.means, users=users), relation
+
+
+# --------------------------------------------------------------------------- SRM breakdown
+
+
+def _split_is_off(data: ExperimentData, options: Options, thresholds: Thresholds) -> bool:
+    """The overall sample ratio check would fire (health repeats it and reports it)."""
+    shares = options.split or tuple(1.0 for _ in data.arms)
+    if len(data.arms) < 2 or len(shares) != len(data.arms) or not sum(a.users for a in data.arms):
+        return False
+    if any(f.severity == "blocked" for f in data.findings):
+        return False
+    _, p_value = srm_chi_square([a.users for a in data.arms], shares)
+    return p_value < thresholds.srm_warning_p
+
+
+def _categorical_columns(layout: Layout, metrics: _Metrics, head: Head) -> tuple[int, ...]:
+    """Text columns other than the user, variant and segment (which has its own per-segment
+    check) and guardrails, with at most ``MAX_DIMENSION_VALUES`` values in the sample."""
+    measured = {*metrics.binary, *metrics.numeric}
+    roles = {layout.user, layout.variant, layout.segment}
+    rows = [r for r in head.rows if len(r) == len(layout.names)]
+    out = []
+    for i, kind in enumerate(layout.kinds):
+        if i in roles or i in measured or kind not in ("text", "any") or layout.is_guardrail(i):
+            continue
+        seen = {r[i].strip() for r in rows}
+        if len(seen) > MAX_DIMENSION_VALUES:
+            log.debug(
+                "SRM breakdown: %s skipped (> %d values)", layout.names[i], MAX_DIMENSION_VALUES
+            )
+            continue
+        out.append(i)
+    return tuple(out)
+
+
+def _dimensions(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    head: Head,
+    layout: Layout,
+    metrics: _Metrics,
+    first: list[Group],
+    *,
+    keyed: bool,
+) -> tuple[DimensionCell, ...]:
+    """Users per arm within each value of each categorical column (one grouped scan)."""
+    columns = _categorical_columns(layout, metrics, head)
+    if not columns:
+        return ()
+    if keyed:
+        keyed_layout = layout.keyed()
+        labels = ("", *sorted({_label(g["a"]) for g in first} - {""}))
+        rows = q.dimension_counts(
+            con, q.csv_for(path, head, keyed_layout), keyed_layout, columns, (), labels=labels
+        )
+    else:
+        rows = q.dimension_counts(
+            con, q.csv_for(path, head, layout), layout, columns, _blank(first)
+        )
+    cells: dict[tuple[int, str], dict[str, int]] = {}
+    for row in rows:
+        i = next(i for i in columns if row[f"d{i}"] is not None)
+        arms = cells.setdefault((i, row[f"d{i}"]), {})
+        arm = _label(row["a"])
+        arms[arm] = arms.get(arm, 0) + int(row["users"])
+    values: dict[int, int] = {}
+    for i, _ in cells:
+        values[i] = values.get(i, 0) + 1
+    wide = {i for i, n in values.items() if n > MAX_DIMENSION_VALUES}
+    for i in sorted(wide):
+        log.debug("SRM breakdown: %s skipped (%d values)", layout.names[i], values[i])
+    return tuple(
+        DimensionCell(layout.names[i], value, tuple(sorted(arms.items())))
+        for (i, value), arms in sorted(cells.items())
+        if i not in wide
+    )
 
 
 # --------------------------------------------------------------------------- outliers

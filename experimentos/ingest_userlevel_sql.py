@@ -516,3 +516,48 @@ def capped_sums(
     (total,) = [r for r in rows if r["everything"]]
     medians = {i: float(total[f"med{i}"]) for i in caps}
     return medians, relation.labelled([r for r in rows if not r["everything"]])
+
+
+# --------------------------------------------------------------------------- SRM breakdown
+
+
+def dimension_counts(
+    con: duckdb.DuckDBPyConnection,
+    csv_file: CsvFile,
+    layout: Layout,
+    columns: tuple[int, ...],
+    blank: tuple[str, ...],
+    *,
+    labels: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    """Users per raw variant label × trimmed value of each column in ``columns``: one scan, one
+    grouping set per column. A row has ``a``, ``users`` and ``d{i}`` filled for its column only
+    (a blank cell is ''). With ``labels`` (the keyed path) users are the ``per_user`` table's rows
+    that are in one variant, ``a`` their arm label, and a user with several rows counted once per
+    value."""
+    if not columns:
+        return []
+    values = [f"coalesce({trimmed(f'c{i}')}, '') AS d{i}" for i in columns]
+    sets = ", ".join(f"(a, d{i})" for i in columns)
+    dims = ", ".join(f"d{i}" for i in columns)
+    if not labels:
+        source = (
+            f"(SELECT coalesce(c{layout.variant}, '') AS a, {_primary_missing(layout)} AS pm, "
+            f"{', '.join(values)} FROM {csv_file.read()})"
+        )
+        sql = (
+            f"SELECT a, {dims}, count(*) AS users FROM {source} WHERE {kept(blank)} "
+            f"GROUP BY GROUPING SETS ({sets})"
+        )
+        return fetch(con, sql)
+    source = (
+        f"(SELECT coalesce({trimmed(f'c{layout.user}')}, '') AS u, "
+        f"{_primary_missing(layout)} AS pm, {', '.join(values)} FROM {csv_file.read()})"
+    )
+    sql = (
+        f"SELECT p.a AS a, {dims}, count(DISTINCT p.u) AS users FROM {source} r "
+        f"JOIN per_user p ON p.u = r.u WHERE NOT p.crossed AND NOT r.pm "
+        f"GROUP BY GROUPING SETS ({sets})"
+    )
+    rows = fetch(con, sql)
+    return [r | {"a": labels[r["a"]]} for r in rows]

@@ -219,6 +219,15 @@ class SourceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
+class DimensionCell:
+    """Users per arm among the users with one value of a categorical column."""
+
+    column: str
+    value: str
+    users: tuple[tuple[str, int], ...]
+
+
 class ExperimentData:
     """A parsed results file: one ArmInput per arm (pooled over segments), control first."""
 
@@ -234,6 +243,9 @@ class ExperimentData:
     ratio_columns: tuple[str, ...] = ()
     """Ratio metrics by name (``<r>_num_sum``, … in an aggregated file)."""
 
+    dimensions: tuple[DimensionCell, ...] = ()
+    """Users per arm within each value of each categorical column of a user-level file, read
+    only when the arms' split is off (the SRM breakdown); empty otherwise."""
     def arm(self, label: str) -> ArmInput:
         for arm in self.arms:
             if arm.arm == label:
@@ -323,6 +335,19 @@ class SrmResult:
     chi2: float
     p_value: float
     observed: tuple[tuple[str, int], ...]
+@dataclass(frozen=True, slots=True)
+class SrmCell:
+    """The split within one value of one categorical column: chi-square against the expected
+    shares, and whether it stays significant after Bonferroni over every cell checked."""
+
+    column: str
+    value: str
+    observed: tuple[tuple[str, int], ...]
+    chi2: float
+    p_value: float
+    significant: bool
+
+
     expected: tuple[tuple[str, float], ...]
     expected_shares: tuple[float, ...]
 
@@ -332,6 +357,14 @@ class HealthReport:
     status: HealthStatus
     findings: tuple[Finding, ...]
     srm: SrmResult | None
+    breakdown: tuple[SrmCell, ...] = ()
+    """When the split is off: each (column, value) cell of a user-level file tested on its own,
+    smallest p first."""
+    cells_checked: int = 0
+    columns_checked: tuple[tuple[str, float], ...] = ()
+    """Each column broken down, with the p of arm × value independence: small when the
+    mismatch differs between its values (it is concentrated there), large when every value is
+    off alike (the column does not say where)."""
 
     @property
     def blocked(self) -> bool:
