@@ -219,7 +219,6 @@ class SourceInfo:
 
 
 @dataclass(frozen=True, slots=True)
-@dataclass(frozen=True, slots=True)
 class DimensionCell:
     """Users per arm among the users with one value of a categorical column."""
 
@@ -228,6 +227,7 @@ class DimensionCell:
     users: tuple[tuple[str, int], ...]
 
 
+@dataclass(frozen=True, slots=True)
 class ExperimentData:
     """A parsed results file: one ArmInput per arm (pooled over segments), control first."""
 
@@ -242,10 +242,10 @@ class ExperimentData:
     primary_name: str = "conversion"
     ratio_columns: tuple[str, ...] = ()
     """Ratio metrics by name (``<r>_num_sum``, … in an aggregated file)."""
-
     dimensions: tuple[DimensionCell, ...] = ()
     """Users per arm within each value of each categorical column of a user-level file, read
     only when the arms' split is off (the SRM breakdown); empty otherwise."""
+
     def arm(self, label: str) -> ArmInput:
         for arm in self.arms:
             if arm.arm == label:
@@ -329,13 +329,6 @@ class Thresholds:
 
 
 @dataclass(frozen=True, slots=True)
-class SrmResult:
-    """Chi-square goodness of fit of users per arm against the expected split."""
-
-    chi2: float
-    p_value: float
-    observed: tuple[tuple[str, int], ...]
-@dataclass(frozen=True, slots=True)
 class SrmCell:
     """The split within one value of one categorical column: chi-square against the expected
     shares, and whether it stays significant after Bonferroni over every cell checked."""
@@ -348,15 +341,15 @@ class SrmCell:
     significant: bool
 
 
+@dataclass(frozen=True, slots=True)
+class SrmResult:
+    """Chi-square goodness of fit of users per arm against the expected split."""
+
+    chi2: float
+    p_value: float
+    observed: tuple[tuple[str, int], ...]
     expected: tuple[tuple[str, float], ...]
     expected_shares: tuple[float, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class HealthReport:
-    status: HealthStatus
-    findings: tuple[Finding, ...]
-    srm: SrmResult | None
     breakdown: tuple[SrmCell, ...] = ()
     """When the split is off: each (column, value) cell of a user-level file tested on its own,
     smallest p first."""
@@ -365,6 +358,13 @@ class HealthReport:
     """Each column broken down, with the p of arm × value independence: small when the
     mismatch differs between its values (it is concentrated there), large when every value is
     off alike (the column does not say where)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    status: HealthStatus
+    findings: tuple[Finding, ...]
+    srm: SrmResult | None
 
     @property
     def blocked(self) -> bool:
