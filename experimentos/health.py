@@ -252,6 +252,47 @@ def _cell_text(cell: SrmCell) -> str:
     return f"{cell.column} = {cell.value!r} (p = {cell.p_value:.2g}; {counts} users)"
 
 
+SRM_CAUSES_SOURCE = (
+    'Fabijan et al., "Diagnosing Sample Ratio Mismatch in Online Controlled Experiments: '
+    'A Taxonomy and Rules of Thumb for Practitioners", KDD 2019'
+)
+SRM_CAUSES: tuple[tuple[str, str], ...] = (
+    (
+        "Assignment",
+        "the split configured is not the one analysed, the bucketing hash is not random or "
+        "collides with another experiment, users carried over from an earlier experiment, or "
+        "the split changed during a ramp-up.",
+    ),
+    (
+        "Execution",
+        "one arm started later or stopped earlier, the treatment crashes, redirects or loads "
+        "slower so fewer of its users are logged, or the arms trigger exposure differently.",
+    ),
+    (
+        "Log processing",
+        "bot or fraud filtering removes more users of one arm (the treatment changed their "
+        "behaviour), a join or deduplication drops users, or logs arrive late for one arm.",
+    ),
+    (
+        "Analysis",
+        "users are counted after something the treatment affects (triggered on a click or a "
+        "page the treatment changes), or the analysis window differs from the exposure window.",
+    ),
+    (
+        "Interference",
+        "another experiment, a campaign or a release sends traffic to one arm, or someone "
+        "changed the experiment while it ran.",
+    ),
+)
+"""The known causes of a sample ratio mismatch, by the stage where they arise (shown in the
+memo and the card's Details when the check fires)."""
+
+
+def srm_fired(report: HealthReport) -> bool:
+    """The sample ratio check fired: overall, or in a segment."""
+    return report.srm_flagged
+
+
 def _status(findings: list[Finding]) -> HealthStatus:
     severities = {f.severity for f in findings}
     if "blocked" in severities:

@@ -27,6 +27,7 @@ from experimentos.formatting import (
     pvalue,
     rate,
 )
+from experimentos.health import SRM_CAUSES, SRM_CAUSES_SOURCE, srm_fired
 from experimentos.memo_blocks import Block, Run, Runs
 from experimentos.model import Analysis, GuardrailResult, MetricResult
 
@@ -85,6 +86,7 @@ def memo_blocks(analysis: Analysis, *, audit: Iterable[str] = ()) -> list[Block]
     blocks += _summary(a)
     blocks += _decision(a)
     blocks += _evidence(a)
+    blocks += _srm_causes(a)
     blocks += _risks(a)
     blocks += [_heading("h2", "Next actions")]
     blocks += [
@@ -95,6 +97,17 @@ def memo_blocks(analysis: Analysis, *, audit: Iterable[str] = ()) -> list[Block]
     if lines:
         blocks += [_heading("h2", "Decision audit trail"), *[_item(_plain(text(x))) for x in lines]]
     return blocks
+
+
+def _srm_causes(a: Analysis) -> list[Block]:
+    """When the sample ratio check fired: the known causes by stage, to check in order."""
+    if not srm_fired(a.health):
+        return []
+    return [
+        _heading("h3", "Sample ratio mismatch: known causes to check"),
+        *[_item(_bold(stage), _plain(f": {cause}")) for stage, cause in SRM_CAUSES],
+        _paragraph(_italic(f"After {SRM_CAUSES_SOURCE}.")),
+    ]
 
 
 # --------------------------------------------------------------------------- block helpers

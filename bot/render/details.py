@@ -19,6 +19,7 @@ from bot.render.format import (
 )
 from bot.render.limits import MAX_FALLBACK_TEXT, fit_message
 from experimentos.formatting import display_label, display_text
+from experimentos.health import SRM_CAUSES, SRM_CAUSES_SOURCE, srm_fired
 from experimentos.model import Analysis, MetricResult
 
 MAX_SECONDARY = 20
@@ -30,6 +31,7 @@ def render_details(analysis: Analysis) -> list[Block]:
         *_primary_table(analysis),
         *_overall(analysis),
         *_srm(analysis),
+        *_srm_causes(analysis),
         *_guardrails(analysis),
         *_segments(analysis),
         *_secondary(analysis),
@@ -104,6 +106,15 @@ def _srm(analysis: Analysis) -> list[Block]:
         for arm, n in srm.observed
     )
     return [b.section(f"*Sample ratio* χ² = {srm.chi2:.2f}, {p_value(srm.p_value)}: {arms}")]
+
+
+def _srm_causes(analysis: Analysis) -> list[Block]:
+    """When the sample ratio check fired: the known causes by stage."""
+    if not srm_fired(analysis.health):
+        return []
+    lines = ["*Sample ratio mismatch — known causes to check*"]
+    lines += [f"• *{stage}*: {cause}" for stage, cause in SRM_CAUSES]
+    return [b.section("\n".join(lines)), b.context(f"After {esc(SRM_CAUSES_SOURCE)}.")]
 
 
 def _guardrails(analysis: Analysis) -> list[Block]:

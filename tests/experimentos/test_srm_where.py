@@ -4,13 +4,17 @@ the cells checked; and a checklist of the known causes in the memo and the card'
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy.stats import chisquare
 
+from bot.render.details import render_details
 from experimentos import ingest
 from experimentos import ingest_userlevel_sql as sql
 from experimentos.analysis import analyze
+from experimentos.memo import render_markdown
 from experimentos.model import Analysis, Options, Thresholds
 
 THRESHOLDS = Thresholds()
@@ -135,3 +139,33 @@ def test_imbalance_spread_evenly_names_no_value() -> None:
     assert message.startswith("SRM breakdown: no value of platform, country carries")
     finding = next(f for f in analysis.health.findings if f.code == "srm_where")
     assert finding.severity == "info"
+
+
+def rendered(analysis: Analysis) -> tuple[str, str]:
+    """(memo as Markdown, the Details message's text)."""
+    details = json.dumps([b.to_dict() for b in render_details(analysis)], ensure_ascii=False)
+    return render_markdown(analysis), details
+
+
+@pytest.mark.parametrize(
+    "cells", [IMBALANCED, {"ios": (3300, 3000), "android": (3300, 3000)}], ids=["where", "spread"]
+)
+def test_memo_and_details_show_the_causes_when_srm_fired(cells: dict) -> None:
+    memo, details = rendered(run(user_file(cells)))
+    assert "Sample ratio mismatch: known causes to check" in memo
+    assert "Sample ratio mismatch — known causes to check" in details
+    for stage in ("Assignment", "Execution", "Log processing", "Analysis", "Interference"):
+        assert f"**{stage}**" in memo and f"*{stage}*" in details
+    assert "Fabijan et al." in memo and "KDD 2019" in memo
+    assert "Fabijan et al." in details
+
+
+def test_memo_and_details_show_no_causes_without_srm() -> None:
+    analysis = run(user_file({"ios": (3000, 3000), "android": (2000, 2000)}))
+    assert not analysis.health.srm_flagged
+    memo, details = rendered(analysis)
+    assert "known causes" not in memo and "Fabijan" not in memo
+    assert "known causes" not in details and "Fabijan" not in details
+    # The same renderers do show it for a file whose split is off.
+    memo, details = rendered(run(user_file(IMBALANCED)))
+    assert "known causes" in memo and "known causes" in details
