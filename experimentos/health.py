@@ -17,6 +17,7 @@ from experimentos.model import (
     SrmResult,
     Thresholds,
 )
+from experimentos.stats.means import welch_comparison
 from experimentos.stats.proportions import srm_chi_square
 
 
@@ -149,7 +150,52 @@ def _srm(
         column="users",
     )
     srm, where = _srm_where(data, srm, shares, thresholds)
-    return srm, [finding, *where]
+    return srm, [finding, *where, *_pre_period(data)]
+
+
+PRE_PERIOD_ALPHA = 0.05
+"""Level of the pre-period check (Bonferroni over the covariates × treatments checked)."""
+
+
+def _pre_period(data: ExperimentData) -> list[Finding]:
+    """Pre-period means of each ``pre_`` covariate, control against each treatment (Welch): arms
+    that already differed before the experiment point at assignment, not at the treatment."""
+    if data.control is None or data.control not in [a.arm for a in data.arms]:
+        return []
+    control = data.arm(data.control)
+    tests = []
+    for name, stats in control.covariates.items():
+        for arm in data.treatments:
+            other = arm.covariates.get(name)
+            if other is None or min(stats.n, other.n) < 2:
+                continue
+            comparison = welch_comparison(stats.pre, other.pre)
+            if comparison.p_value == comparison.p_value:  # not NaN: some variance
+                tests.append((name, arm.arm, stats.pre.mean, other.pre.mean, comparison.p_value))
+    if not tests:
+        return []
+    k = len(tests)
+    lines = []
+    off = False
+    for name, arm, before_c, before_t, p in tests:
+        differs = p * k < PRE_PERIOD_ALPHA
+        off = off or differs
+        lines.append(
+            f"pre_{name}: {control.arm} {before_c:,.4g} vs {arm} {before_t:,.4g} "
+            f"(Welch p = {p:.2g}{', differs' if differs else ''})"
+        )
+    verdict = (
+        "the arms already differed before the experiment: suspect assignment (who entered each "
+        "arm), not the treatment"
+        if off
+        else "the arms were alike before the experiment: the users that reached the analysis are "
+        "comparable, so look at execution and logging"
+    )
+    message = (
+        f"Pre-period check: {'; '.join(lines)} — {verdict} (Bonferroni over {k} test(s) at "
+        f"{PRE_PERIOD_ALPHA:g})."
+    )
+    return [Finding("warning" if off else "info", "srm_pre_period", message)]
 
 
 TOP_CELLS = 3

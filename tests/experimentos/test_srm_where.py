@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from scipy.stats import chisquare
+from scipy.stats import chisquare, ttest_ind
 
 from bot.render.details import render_details
 from experimentos import ingest
@@ -169,3 +169,50 @@ def test_memo_and_details_show_no_causes_without_srm() -> None:
     # The same renderers do show it for a file whose split is off.
     memo, details = rendered(run(user_file(IMBALANCED)))
     assert "known causes" in memo and "known causes" in details
+
+
+def pre_period_file(shift: float, *, seed: int = 3) -> tuple[bytes, dict[str, list[float]]]:
+    """1,200 control and 1,000 treatment users (SRM), revenue with a pre-period covariate whose
+    treatment mean is shifted by ``shift``; also the pre values per arm, for scipy."""
+    rng = np.random.default_rng(seed)
+    rows, pre = ["user_id,variant,converted,revenue,pre_revenue"], {"control": [], "treatment": []}
+    uid = 0
+    for arm, n in (("control", 1200), ("treatment", 1000)):
+        for _ in range(n):
+            uid += 1
+            before = round(float(rng.gamma(2.0, 5.0)) + (shift if arm == "treatment" else 0), 3)
+            pre[arm].append(before)
+            revenue = round(before * 0.8 + float(rng.normal(0, 2)), 3)
+            rows.append(f"{uid},{arm},{int(rng.random() < 0.1)},{revenue},{before}")
+    return "\n".join(rows).encode(), pre
+
+
+@pytest.mark.parametrize("shift", [0.0, 2.0])
+def test_pre_period_means_are_compared_with_welch(shift: float) -> None:
+    data, pre = pre_period_file(shift)
+    analysis = run(data)
+    assert analysis.health.srm is not None and analysis.health.srm.p_value < 0.001
+    (finding,) = [f for f in analysis.health.findings if f.code == "srm_pre_period"]
+    p = ttest_ind(pre["treatment"], pre["control"], equal_var=False).pvalue
+    assert f"Welch p = {p:.2g}" in finding.message
+    if shift:
+        assert p < 0.05 and "already differed before the experiment" in finding.message
+        assert finding.severity == "warning"
+    else:
+        assert p > 0.05 and "alike before the experiment" in finding.message
+
+
+def test_no_pre_period_check_without_srm() -> None:
+    rng = np.random.default_rng(5)
+    rows = ["user_id,variant,converted,revenue,pre_revenue"]
+    for uid in range(2000):
+        arm = "control" if uid % 2 else "treatment"
+        rows.append(
+            f"{uid},{arm},{int(rng.random() < 0.1)},{rng.normal(10, 2):.3f},{rng.normal(10, 2):.3f}"
+        )
+    analysis = run("\n".join(rows).encode())
+    assert not analysis.health.srm_flagged
+    assert all(f.code != "srm_pre_period" for f in analysis.health.findings)
+    # The same columns with the split off do get the check.
+    fired = run(pre_period_file(0.0)[0])
+    assert any(f.code == "srm_pre_period" for f in fired.health.findings)
