@@ -26,7 +26,7 @@ from experimentos.model import (
     SegmentResult,
     Thresholds,
 )
-from experimentos.stats import bayes, corrections, proportions, segments, sequential
+from experimentos.stats import always_valid, bayes, corrections, proportions, segments, sequential
 from experimentos.stats.distributions import norm_isf
 
 _PP_TOLERANCE = 1e-9
@@ -58,7 +58,7 @@ def analyze_data(data: ExperimentData, *, options: Options, thresholds: Threshol
     control = data.arm(data.control or "")
     treatments = data.treatments
     correction = options.correction or thresholds.correction
-    primary = _primary(control, treatments, thresholds, correction, data.primary_name)
+    primary = _primary(control, treatments, thresholds, correction, data.primary_name, options)
     look = _look_status(primary, options, thresholds)
     if look is not None:
         primary = tuple(_with_sequential(m, look) for m in primary)
@@ -149,6 +149,7 @@ def _primary(
     thresholds: Thresholds,
     correction: str,
     name: str,
+    options: Options = Options(),
 ) -> tuple[MetricResult, ...]:
     comparisons = [
         proportions.compare_proportions(
@@ -159,15 +160,28 @@ def _primary(
         )
         for arm in treatments
     ]
+    notes: tuple[str, ...] = ()
+    if options.method == "always-valid":
+        planned = options.planned_users or always_valid.DEFAULT_PLANNED_USERS
+        comparisons = [
+            always_valid.always_valid_comparison(
+                c,
+                control.primary.users + arm.primary.users,
+                alpha=thresholds.alpha,
+                planned_users=planned,
+            )
+            for c, arm in zip(comparisons, treatments, strict=True)
+        ]
+        notes = (
+            "Always-valid interval and p (asymptotic confidence sequence, Waudby-Smith et al. "
+            f"2023, tuned for {planned:,} users): they hold at every look, so peeking is safe.",
+        )
     adjusted = corrections.adjust_p_values(
         [c.p_value for c in comparisons],
         method=correction,  # type: ignore[arg-type]
     )
-    notes = (
-        ()
-        if len(treatments) == 1
-        else (f"p-values adjusted for {len(treatments)} comparisons ({correction}).",)
-    )
+    if len(treatments) > 1:
+        notes = (*notes, f"p-values adjusted for {len(treatments)} comparisons ({correction}).")
     return tuple(
         proportion_result(
             name,
@@ -189,6 +203,8 @@ def _look_status(
     primary: tuple[MetricResult, ...], options: Options, thresholds: Thresholds
 ) -> LookStatus | None:
     if options.look is None or options.of_looks is None or len(primary) != 1:
+        return None
+    if options.method == "always-valid":  # valid at any look: no boundary to spend α on
         return None
     if options.look > sequential.MAX_LOOKS:  # see _peeking: no boundary, a warning instead
         return None
@@ -410,6 +426,8 @@ def _peeking(
                 f"boundary {boundary}. Stopping now would "
                 "inflate the false-positive rate: wait for the next planned look.",
             )
+        return ()
+    if options.method == "always-valid":  # the primary's interval holds at every look
         return ()
     if options.look is not None and options.look > sequential.MAX_LOOKS:
         return (

@@ -102,6 +102,16 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
         default="obf",
         help="Lan–DeMets spending function for the looks (default obf)",
     )
+    p.add_argument(
+        "--method",
+        choices=("fixed", "always-valid", "group-sequential"),
+        help="how the primary metric is tested: fixed horizon (default; group-sequential with "
+        "--look/--of) or always-valid, safe to peek at any time",
+    )
+    p.add_argument(
+        "--planned-users",
+        help="total users the experiment plans to reach: tunes always-valid (default 5000)",
+    )
     p.add_argument("--margins", help="non-inferiority margins, e.g. guardrail_checkout=1%%")
     p.add_argument(
         "--ratio",
@@ -140,6 +150,8 @@ def _run_analyze(args: argparse.Namespace) -> int:
         look=args.look,
         of_looks=args.of_looks,
         spending=args.spending,
+        method=args.method,
+        planned_users=args.planned_users,
         margins=args.margins,
         ratios=args.ratio,
         variant_column=args.variant_column,

@@ -21,6 +21,7 @@ MetricRole = Literal["primary", "guardrail", "secondary"]
 GuardrailStatus = Literal["ok", "worsened", "severe"]
 Correction = Literal["holm", "bonferroni", "bh"]
 InputFormat = Literal["aggregated", "user_level"]
+InferenceMethod = Literal["fixed", "always-valid", "group-sequential"]
 
 Interval = tuple[float, float]
 
@@ -303,6 +304,12 @@ class Options:
     spending: Literal["obf", "pocock"] = "obf"
     prior_looks: int = 0
     """Earlier analyses of the same experiment (from the history): peeking without a plan."""
+    method: InferenceMethod = "fixed"
+    """How the primary metric is tested: a fixed-horizon test (group-sequential boundaries when
+    ``look``/``of_looks`` are given), or an always-valid confidence sequence, safe at any look."""
+    planned_users: int | None = None
+    """Total users (all arms) the experiment plans to reach: tunes the always-valid sequence
+    (None: 5,000)."""
 
 
 # --------------------------------------------------------------------------- thresholds

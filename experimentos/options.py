@@ -8,7 +8,7 @@ from typing import Literal
 
 from experimentos.errors import OptionError
 from experimentos.ingest_columns import normalise_header
-from experimentos.model import Correction, GuardrailSpec, Options, RatioSpec
+from experimentos.model import Correction, GuardrailSpec, InferenceMethod, Options, RatioSpec
 from experimentos.stats.sequential import MAX_LOOKS
 
 _MESSAGE_KEYS = {
@@ -27,6 +27,8 @@ _MESSAGE_KEYS = {
     "spending",
     "ratio",
     "ratios",
+    "method",
+    "planned-users",
 }
 _LINE = re.compile(r"^\s*([A-Za-z][A-Za-z _-]*?)\s*[:=]\s*(.*?)\s*$")
 
@@ -158,6 +160,8 @@ def parse_message_options(text: str | None) -> Options:
         margins=values.get("margins"),
         spending=values.get("spending"),
         ratios=values.get("ratio") or values.get("ratios"),
+        method=values.get("method"),
+        planned_users=values.get("planned-users"),
     )
 
 
@@ -177,11 +181,14 @@ def build_options(
     margins: str | None = None,
     spending: str | None = None,
     ratios: str | None = None,
+    method: str | None = None,
+    planned_users: str | int | None = None,
 ) -> Options:
     """One place that turns raw strings (CLI flags or message lines) into validated Options."""
     better = _names(higher_is_better or "")
     specs = parse_guardrails(guardrails, higher_is_better=better) if guardrails else None
     look_k, look_of = _parse_looks(look, of_looks)
+    chosen = _parse_method(method, planned=look_of is not None)
     return Options(
         name=_clean_text(name),
         split=parse_split(split) if split else None,
@@ -197,6 +204,8 @@ def build_options(
         ratios=parse_ratios(ratios) if ratios else (),
         look=look_k,
         of_looks=look_of,
+        method=chosen,
+        planned_users=_parse_planned_users(planned_users),
     )
 
 
@@ -220,6 +229,53 @@ def _parse_looks(
     if not 1 <= k <= total:
         raise OptionError(f"look must be between 1 and {total} (got {k}).")
     return k, total
+
+
+_METHODS: dict[str, InferenceMethod] = {
+    "fixed": "fixed",
+    "fixed-horizon": "fixed",
+    "always-valid": "always-valid",
+    "always valid": "always-valid",
+    "sequential": "always-valid",
+    "group-sequential": "group-sequential",
+    "group sequential": "group-sequential",
+}
+
+
+def _parse_method(text: str | None, *, planned: bool) -> InferenceMethod:
+    """fixed | always-valid | group-sequential; unnamed: group-sequential with a look plan,
+    fixed otherwise."""
+    if text is None or not text.strip():
+        return "group-sequential" if planned else "fixed"
+    value = " ".join(text.strip().lower().replace("_", "-").split())
+    if value not in _METHODS:
+        raise OptionError(f"method must be fixed, always-valid or group-sequential (got {text!r}).")
+    chosen = _METHODS[value]
+    if chosen == "fixed" and planned:
+        raise OptionError(
+            "a look plan (--look, --of) asks for group-sequential boundaries, not the fixed "
+            "method: drop the look plan, or use group-sequential or always-valid."
+        )
+    if chosen == "group-sequential" and not planned:
+        raise OptionError(
+            "the group-sequential method needs the look plan: give the look and the planned "
+            "number of looks (--look 2 --of 5), or use always-valid to look at any time."
+        )
+    return chosen
+
+
+def _parse_planned_users(value: str | int | None) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = int(str(value).strip().replace(",", "").replace("_", ""))
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise OptionError(
+            f"planned users must be a whole number of users, at least 1 (got {value!r})."
+        )
+    return number
 
 
 def _parse_spending(text: str | None) -> Literal["obf", "pocock"]:

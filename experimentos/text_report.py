@@ -35,6 +35,8 @@ def render(a: Analysis) -> str:
     lines += [f"  [{f.severity}] {display_text(f.message)}" for f in h.findings]
     for m in a.primary:
         lines += [f"Primary  {_metric_line(m)}", *_notes(m)]
+    if a.primary:
+        lines.append(f"Primary test: {display_text(a.primary[0].comparison.method)}")
     for g in a.guardrails:
         lines += [f"Guardrail {_metric_line(g.metric)}  → {g.status}", *_notes(g.metric)]
     for m in a.secondary:
