@@ -242,6 +242,20 @@ def _ratio_findings(layout: Layout, metrics: _Metrics, options: Options) -> list
     return findings
 
 
+def _repeated_users_finding(counts: dict[str, Any], layout: Layout) -> Finding:
+    """Users of one arm on several rows are merged into one user each: said, never silent."""
+    repeated, rows = counts["repeated"], counts["repeated_rows"]
+    return Finding(
+        "info",
+        "repeated_user_rows",
+        f"{repeated:,} users appear on more than one row of the same variant ({rows:,} rows, "
+        f"first at line {counts['repeated_line']}); each was counted once, its rows merged: "
+        "a 0/1 metric is 1 if any row has 1, a number is the sum of its rows.",
+        row=counts["repeated_line"],
+        column=layout.names[layout.user],
+    )
+
+
 def _no_primary(layout: Layout, first: list[Group]) -> Finding:
     primary = layout.primary
     if primary in layout.names:
@@ -426,7 +440,7 @@ def _keyed_groups(
     layout = layout.keyed()
     labels = sorted({_label(g["a"]) for g in first} - {""})
     codes = {label: code for code, label in enumerate(["", *labels])}
-    crossed, users, line = q.per_user_table(
+    counts = q.per_user_table(
         con,
         q.csv_for(path, head, layout),
         layout,
@@ -435,6 +449,9 @@ def _keyed_groups(
         primary=metrics.primary,
         arm_codes={g["a"]: codes[_label(g["a"])] for g in first},
     )
+    crossed, users, line = counts["crossed"], counts["users"], counts["line"]
+    if counts["repeated"]:
+        findings.append(_repeated_users_finding(counts, layout))
     if crossed:
         share = crossed / users
         findings.append(

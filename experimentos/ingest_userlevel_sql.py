@@ -389,8 +389,10 @@ def per_user_table(
     numeric: tuple[int, ...],
     primary: int,
     arm_codes: dict[str, int],
-) -> tuple[int, int, int | None]:
-    """Table ``per_user``: one row per user id of the kept rows. → (crossed, users, first line).
+) -> dict[str, Any]:
+    """Table ``per_user``: one row per user id of the kept rows. → ``crossed`` users and the
+    first line of one (``line``), ``users``, and the users of one arm on several rows
+    (``repeated``), their rows (``repeated_rows``) and the first line of one (``repeated_line``).
 
     ``arm_codes`` numbers every raw variant label by its normalised label (0: blank), so that a
     user seen under "Control" and "control " is in one arm, not two.
@@ -401,6 +403,7 @@ def per_user_table(
         "min(m.code) AS a",
         "min(m.code) <> max(m.code) AS crossed",
         "min(line) AS first_line",
+        "count(*) AS row_count",
     ]
     values.append("arg_min(g, line) AS g" if layout.segment is not None else "'' AS g")
     values += [f"max({_binary_value(layout, i, primary)}) AS b{i}" for i in binary]
@@ -411,12 +414,16 @@ def per_user_table(
         f"CREATE OR REPLACE TEMP TABLE per_user AS SELECT u, {', '.join(values)} FROM {rows} r "
         "JOIN arm_codes m ON m.raw = r.a WHERE m.code > 0 AND NOT r.pm GROUP BY u",
     )
+    repeated = "row_count > 1 AND NOT crossed"
     (row,) = fetch(
         con,
         "SELECT count_if(crossed) AS crossed, count(*) AS users, "
-        "min(first_line) FILTER (WHERE crossed) AS line FROM per_user",
+        "min(first_line) FILTER (WHERE crossed) AS line, "
+        f"count_if({repeated}) AS repeated, "
+        f"coalesce(sum(row_count) FILTER (WHERE {repeated}), 0) AS repeated_rows, "
+        f"min(first_line) FILTER (WHERE {repeated}) AS repeated_line FROM per_user",
     )
-    return row["crossed"], row["users"], row["line"]
+    return row
 
 
 def _binary_value(layout: Layout, i: int, primary: int) -> str:

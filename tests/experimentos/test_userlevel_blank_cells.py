@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -285,3 +286,33 @@ def test_a_guardrail_of_text_is_not_checked_with_its_lines() -> None:
     assert (finding.severity, finding.column, finding.row) == ("warning", "guardrail_error", 3)
     assert "neither 0/1 nor counts (first at line 3, 5)" in finding.message
     assert data.guardrail_columns == ()
+
+
+def test_users_on_several_rows_of_one_variant_are_merged_and_said(tmp_path: Path) -> None:
+    """Shaped like a public landing-page export: two users logged twice with the same row.
+    Each is one user (the csv module's count of distinct ids), and the merge is a finding."""
+    rows = ["user_id,timestamp,group,subscribed"]
+    rows += [
+        f"{1000 + i},2021-01-05 00:00:{i % 60:02d},control,{int(i % 14 == 0)}" for i in range(238)
+    ]
+    rows += [
+        f"{2000 + i},2021-01-05 00:01:{i % 60:02d},experimental,{int(i % 5 == 0)}"
+        for i in range(238)
+    ]
+    rows.insert(121, rows[120])  # a user logged twice, identical rows (lines 121 and 122)
+    rows.insert(262, rows[261])
+    path = tmp_path / "landing.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with path.open(newline="") as handle:
+        records = list(csv.DictReader(handle))
+    distinct = {(r["group"], r["user_id"]) for r in records}
+    per_arm = {arm: sum(1 for g, _ in distinct if g == arm) for arm in ("control", "experimental")}
+
+    analysis = analyze(
+        path.read_bytes(), file_name=path.name, options=Options(primary="subscribed")
+    )
+    [finding] = [f for f in analysis.health.findings if f.code == "repeated_user_rows"]
+    assert finding.severity == "info" and finding.column == "user_id" and finding.row == 121
+    assert "2 users appear on more than one row" in finding.message and "4 rows" in finding.message
+    [primary] = analysis.primary
+    assert (primary.control.n, primary.treatment.n) == (per_arm["control"], per_arm["experimental"])
