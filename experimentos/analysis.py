@@ -28,6 +28,7 @@ from experimentos.model import (
 )
 from experimentos.stats import always_valid, bayes, corrections, proportions, segments, sequential
 from experimentos.stats.distributions import norm_isf
+from experimentos.stats.quantiles import percentile_results
 
 _PP_TOLERANCE = 1e-9
 """Rates are ratios of integers: a Δ of exactly 0.1 pp must not read as 0.1000000001 pp."""
@@ -98,6 +99,7 @@ def analyze_data(data: ExperimentData, *, options: Options, thresholds: Threshol
         thresholds=_used(thresholds, correction),
         segments=segments,
         heterogeneity=heterogeneity,
+        percentiles=percentile_results(data, thresholds),
     )
 
 

@@ -39,10 +39,12 @@ from experimentos.model import (
     Finding,
     MeanStats,
     Options,
+    QuantileStats,
     RatioStats,
     SourceInfo,
     Thresholds,
 )
+from experimentos.stats import quantiles as quantile_stats
 from experimentos.stats.proportions import srm_chi_square
 
 _OUTLIER_RATIO = 10.0
@@ -161,6 +163,8 @@ def _aggregate(
         primary_name=layout.primary,
         ratios=tuple(layout.ratios[k][0] for k in metrics.ratios),
     )
+    quantiles = _quantiles(con, relation, layout, metrics, groups, first, thresholds.alpha)
+    data = replace(data, quantiles=quantiles)
     if not _split_is_off(data, options, thresholds):
         return data
     dimensions = _dimensions(con, path, head, layout, metrics, first, keyed=bool(relation.labels))
@@ -611,6 +615,55 @@ def _quantile(n: int, top: list[float]) -> float:
     t = virtual - below
     diff = b - a
     return b - diff * (1 - t) if t >= 0.5 else a + diff * t
+
+
+# --------------------------------------------------------------------------- percentiles
+
+
+def _quantiles(
+    con: duckdb.DuckDBPyConnection,
+    relation: Relation,
+    layout: Layout,
+    metrics: _Metrics,
+    groups: list[Group],
+    first: list[Group],
+    alpha: float,
+) -> tuple[QuantileStats, ...]:
+    """The median and p90 of each continuous metric per arm, each with the two order statistics
+    of its Woodruff interval (``stats.quantiles``): one scan of the users for every arm."""
+    users: dict[tuple[str, int], int] = {}
+    for g in groups:
+        for i in metrics.means:
+            key = (g["arm"], i)
+            users[key] = users.get(key, 0) + int(g.get(f"nn{i}") or 0)
+    arms = list(dict.fromkeys(g["arm"] for g in groups))
+    members: dict[str, tuple[str, ...] | tuple[int, ...]]
+    if relation.labels:  # the per_user table: one arm code per label
+        members = {arm: (relation.labels.index(arm),) for arm in arms}
+    else:
+        members = {
+            arm: tuple(dict.fromkeys(g["a"] for g in first if _label(g["a"]) == arm))
+            for arm in arms
+        }
+    requests, keys = [], []
+    for arm in arms:
+        for i in metrics.means:
+            n = users[(arm, i)]
+            if not n:
+                continue
+            for level in quantile_stats.LEVELS:
+                lower, upper = quantile_stats.rank_fractions(n, level, alpha)
+                requests.append((i, members[arm], (level, lower, upper)))
+                keys.append((arm, i, level, n))
+    values = q.quantiles(con, relation, requests)
+    return tuple(
+        QuantileStats(layout.names[i], arm, level, n, *map(_number, found), alpha)
+        for (arm, i, level, n), found in zip(keys, values, strict=True)
+    )
+
+
+def _number(value: float | None) -> float:
+    return math.nan if value is None else float(value)
 
 
 # --------------------------------------------------------------------------- assembly

@@ -525,6 +525,29 @@ def capped_sums(
     return medians, relation.labelled([r for r in rows if not r["everything"]])
 
 
+def quantiles(
+    con: duckdb.DuckDBPyConnection,
+    relation: Relation,
+    requests: list[tuple[int, tuple[str, ...] | tuple[int, ...], tuple[float, ...]]],
+) -> list[list[float | None]]:
+    """For each request (column i, the raw labels or arm codes of one arm, fractions): column i's
+    ``quantile_cont`` at each fraction over that arm's users — one scan for every arm and column.
+    Fractions are clipped to [0, 1]; an arm with no value gives NULLs."""
+    if not requests:
+        return []
+    aggregates = []
+    for k, (i, arm, fractions) in enumerate(requests):
+        clipped = ", ".join(repr(min(max(float(f), 0.0), 1.0)) for f in fractions)
+        members = ", ".join(str(a) if isinstance(a, int) else literal(a) for a in arm)
+        aggregates.append(
+            f"quantile_cont(v{i}::DOUBLE, [{clipped}]) FILTER (WHERE a IN ({members})) AS q{k}"
+        )
+    (row,) = fetch(
+        con, f"SELECT {', '.join(aggregates)} FROM {relation.source} WHERE {relation.where}"
+    )
+    return [list(row[f"q{k}"] or [None] * len(requests[k][2])) for k in range(len(requests))]
+
+
 # --------------------------------------------------------------------------- SRM breakdown
 
 

@@ -215,6 +215,19 @@ def _evidence(a: Analysis) -> list[Block]:
             _metric_table(a.secondary),
             *[_item(_plain(f"{label(m.name)}: {text(n)}")) for m in a.secondary for n in m.notes],
         ]
+    if a.percentiles:
+        blocks += [
+            _heading("h3", "Percentiles (reported, not part of the verdict)"),
+            _metric_table(a.percentiles),
+            *[_item(_plain(text(n))) for m in a.percentiles for n in m.notes],
+            _paragraph(
+                _plain(
+                    "Median and p90 per arm (linear interpolation); the difference's CI by "
+                    "Woodruff's order-statistic method: each arm's standard error from the values "
+                    "at the binomial ranks n·q ∓ z·√(n·q(1−q))."
+                )
+            ),
+        ]
     if a.bayes:
         blocks += [
             _heading("h3", "Bayesian view (explanatory; never changes the verdict)"),

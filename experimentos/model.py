@@ -16,7 +16,7 @@ from typing import Any, Literal
 Severity = Literal["info", "warning", "blocked"]
 HealthStatus = Literal["healthy", "warning", "blocked"]
 VerdictKind = Literal["launch", "hold", "rollback"]
-MetricKind = Literal["proportion", "mean", "ratio"]
+MetricKind = Literal["proportion", "mean", "ratio", "percentile"]
 MetricRole = Literal["primary", "guardrail", "secondary"]
 GuardrailStatus = Literal["ok", "worsened", "severe"]
 Correction = Literal["holm", "bonferroni", "bh"]
@@ -229,6 +229,24 @@ class DimensionCell:
 
 
 @dataclass(frozen=True, slots=True)
+class QuantileStats:
+    """One arm's q-quantile of a continuous metric of a user-level file, with the values at the
+    two binomial rank fractions q ∓ z·√(q(1−q)/n) that bracket it (Woodruff's order-statistic
+    interval, z for ``alpha``); every value by linear interpolation between order statistics
+    (numpy's default quantile, DuckDB's ``quantile_cont``)."""
+
+    metric: str
+    arm: str
+    q: float
+    n: int
+    """Users with a value of the metric in this arm."""
+    estimate: float
+    lower: float
+    upper: float
+    alpha: float
+
+
+@dataclass(frozen=True, slots=True)
 class ExperimentData:
     """A parsed results file: one ArmInput per arm (pooled over segments), control first."""
 
@@ -246,6 +264,9 @@ class ExperimentData:
     dimensions: tuple[DimensionCell, ...] = ()
     """Users per arm within each value of each categorical column of a user-level file, read
     only when the arms' split is off (the SRM breakdown); empty otherwise."""
+    quantiles: tuple[QuantileStats, ...] = ()
+    """Median and p90 per arm of each continuous metric of a user-level file (an aggregated
+    file's sums cannot carry them)."""
 
     def arm(self, label: str) -> ArmInput:
         for arm in self.arms:
@@ -553,6 +574,9 @@ class Analysis:
     """Things a reader must know that are not data findings (e.g. peeking)."""
     segments: tuple[SegmentResult, ...] = ()
     heterogeneity: tuple[HeterogeneityTest, ...] = ()
+    percentiles: tuple[MetricResult, ...] = ()
+    """Median and p90 of continuous metrics (kind ``percentile``): reported, never part of the
+    verdict."""
 
     def primary_for(self, arm: str) -> MetricResult | None:
         return next((m for m in self.primary if m.arm == arm), None)

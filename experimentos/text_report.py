@@ -39,7 +39,7 @@ def render(a: Analysis) -> str:
         lines.append(f"Primary test: {display_text(a.primary[0].comparison.method)}")
     for g in a.guardrails:
         lines += [f"Guardrail {_metric_line(g.metric)}  → {g.status}", *_notes(g.metric)]
-    for m in a.secondary:
+    for m in (*a.secondary, *a.percentiles):
         lines += [f"Other    {_metric_line(m)}", *_notes(m)]
     if a.overall:
         lines.append(
