@@ -26,6 +26,7 @@ from experimentos.model import (
     SegmentResult,
     Thresholds,
 )
+from experimentos.remaining import horizon_from_options
 from experimentos.stats import always_valid, bayes, corrections, proportions, segments, sequential
 from experimentos.stats.distributions import norm_isf
 from experimentos.stats.quantiles import percentile_results
@@ -84,6 +85,7 @@ def analyze_data(data: ExperimentData, *, options: Options, thresholds: Threshol
         guardrails=guardrails,
         sequential=look,
         thresholds=thresholds,
+        horizon=horizon_from_options(options),
     )
     return Analysis(
         warnings=_peeking(options, look, primary),

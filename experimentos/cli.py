@@ -114,6 +114,15 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--margins", help="non-inferiority margins, e.g. guardrail_checkout=1%%")
     p.add_argument(
+        "--mde",
+        help="planned minimum detectable effect of the primary, e.g. 0.5pp or '5%% relative': "
+        "a Hold says how many more users it needs (default: the observed lift)",
+    )
+    p.add_argument(
+        "--daily-users",
+        help="users entering the experiment per day, all arms: a Hold says how many days to go",
+    )
+    p.add_argument(
         "--ratio",
         help="ratio metrics of a user-level file, e.g. revenue_per_order=revenue/orders",
     )
@@ -152,6 +161,8 @@ def _run_analyze(args: argparse.Namespace) -> int:
         spending=args.spending,
         method=args.method,
         planned_users=args.planned_users,
+        mde=args.mde,
+        daily_users=args.daily_users,
         margins=args.margins,
         ratios=args.ratio,
         variant_column=args.variant_column,

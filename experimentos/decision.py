@@ -27,7 +27,7 @@ from experimentos.model import (
     Verdict,
     VerdictKind,
 )
-from experimentos.stats.power import plan_sample_size
+from experimentos.remaining import ArmStats, Horizon, Remaining, next_action, remaining
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,7 @@ def decide(
     guardrails: tuple[GuardrailResult, ...],
     sequential: LookStatus | None,
     thresholds: Thresholds,
+    horizon: Horizon | None = None,
 ) -> Verdict:
     blocked_by = [f for f in health.findings if f.severity == "blocked"]
     if blocked_by and not all(f.code.startswith("srm") for f in blocked_by):
@@ -92,7 +93,7 @@ def decide(
             next_actions=_ROLLBACK_ACTIONS,
             arm=worst.arm,
         )
-    return _hold(calls, primary, guardrails, thresholds, reasons)
+    return _hold(calls, primary, guardrails, thresholds, reasons, horizon or Horizon())
 
 
 def _of_arm(guardrails: tuple[GuardrailResult, ...], arm: str) -> list[GuardrailResult]:
@@ -140,6 +141,7 @@ def _hold(
     guardrails: tuple[GuardrailResult, ...],
     thresholds: Thresholds,
     reasons: tuple[str, ...],
+    horizon: Horizon,
 ) -> Verdict:
     guarded = [c for c in calls if c.rule == 5]
     if guarded:
@@ -166,15 +168,11 @@ def _hold(
             ),
             arm=guarded[0].arm,
         )
-    needed = _sample_needed(primary, thresholds)
+    to_go = _to_go(primary, thresholds, horizon)
+    needed = to_go.needed_per_arm if to_go is not None else None
     actions = ["Keep the experiment running; do not ship on this result."]
-    if needed is not None:
-        have = min(m.treatment.n for m in primary)
-        actions.insert(
-            0,
-            f"To detect the observed lift with 80% power, about {needed:,} users per "
-            f"arm are needed (about {max(needed - have, 0):,} more per arm).",
-        )
+    if to_go is not None:
+        actions.insert(0, next_action(to_go))
     else:
         actions.insert(0, "No lift was observed: consider stopping and keeping control.")
     reason = (
@@ -192,24 +190,21 @@ def _hold(
     )
 
 
-def _sample_needed(primary: tuple[MetricResult, ...], thresholds: Thresholds) -> int | None:
-    """Per-arm sample to detect the largest observed lift at 80% power (SPEC §2.10)."""
-    candidates = [m for m in primary if m.comparison.abs_lift != 0]
-    if not candidates:
+def _to_go(
+    primary: tuple[MetricResult, ...], thresholds: Thresholds, horizon: Horizon
+) -> Remaining | None:
+    """Users (and days) per arm to detect the planned MDE, else the largest observed lift, at
+    80% power under the chosen method (SPEC §2.10; experimentos.remaining)."""
+    if not primary:
         return None
-    metric = max(candidates, key=lambda m: abs(m.comparison.abs_lift))
-    baseline = metric.control.value
-    target = baseline + metric.comparison.abs_lift
-    if not (0 < baseline < 1 and 0 < target < 1):
-        return None
-    plan = plan_sample_size(
-        baseline=baseline,
-        mde=metric.comparison.abs_lift,
+    control = primary[0].control
+    return remaining(
+        ArmStats(control.n, control.value),
+        [ArmStats(m.treatment.n, m.treatment.value) for m in primary],
+        observed_lifts=[m.comparison.abs_lift for m in primary],
+        horizon=horizon,
         alpha=thresholds.alpha,
-        power=0.8,
-        variants=len(primary) + 1,
     )
-    return max(plan.users_per_variant)
 
 
 def _launch_actions(guardrails: list[GuardrailResult], metric: MetricResult) -> tuple[str, ...]:

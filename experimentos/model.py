@@ -331,6 +331,12 @@ class Options:
     planned_users: int | None = None
     """Total users (all arms) the experiment plans to reach: tunes the always-valid sequence
     (None: 5,000)."""
+    mde: float | None = None
+    """Planned minimum detectable effect of the primary (absolute, 0.005 = 0.5 pp; a share of the
+    control rate with ``mde_relative``): a Hold says how many more users it needs."""
+    mde_relative: bool = False
+    daily_users: float | None = None
+    """Users entering the experiment per day (all arms): turns the users to go into days."""
 
 
 # --------------------------------------------------------------------------- thresholds

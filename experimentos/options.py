@@ -29,6 +29,8 @@ _MESSAGE_KEYS = {
     "ratios",
     "method",
     "planned-users",
+    "mde",
+    "daily-users",
 }
 _LINE = re.compile(r"^\s*([A-Za-z][A-Za-z _-]*?)\s*[:=]\s*(.*?)\s*$")
 
@@ -162,6 +164,8 @@ def parse_message_options(text: str | None) -> Options:
         ratios=values.get("ratio") or values.get("ratios"),
         method=values.get("method"),
         planned_users=values.get("planned-users"),
+        mde=values.get("mde"),
+        daily_users=values.get("daily-users"),
     )
 
 
@@ -183,12 +187,15 @@ def build_options(
     ratios: str | None = None,
     method: str | None = None,
     planned_users: str | int | None = None,
+    mde: str | float | None = None,
+    daily_users: str | float | None = None,
 ) -> Options:
     """One place that turns raw strings (CLI flags or message lines) into validated Options."""
     better = _names(higher_is_better or "")
     specs = parse_guardrails(guardrails, higher_is_better=better) if guardrails else None
     look_k, look_of = _parse_looks(look, of_looks)
     chosen = _parse_method(method, planned=look_of is not None)
+    mde_value, mde_relative = _mde_fields(mde)
     return Options(
         name=_clean_text(name),
         split=parse_split(split) if split else None,
@@ -206,6 +213,9 @@ def build_options(
         of_looks=look_of,
         method=chosen,
         planned_users=_parse_planned_users(planned_users),
+        mde=mde_value,
+        mde_relative=mde_relative,
+        daily_users=parse_daily_users(daily_users),
     )
 
 
@@ -262,6 +272,52 @@ def _parse_method(text: str | None, *, planned: bool) -> InferenceMethod:
             "number of looks (--look 2 --of 5), or use always-valid to look at any time."
         )
     return chosen
+
+
+_MDE = re.compile(r"^\+?(\d+(?:\.\d*)?|\.\d+)\s*(%|pp)?$")
+
+
+def parse_mde(text: str | float) -> tuple[float, bool]:
+    """``"0.5pp"``, ``"0.005"`` or ``"0.5%"`` (absolute, as in ``/experiment power``) and
+    ``"5% relative"`` (a share of the control rate) → (MDE, relative)."""
+    raw = str(text).strip().lower()
+    words = raw.split()
+    relative = bool(words) and words[-1] in ("relative", "rel")
+    value = " ".join(words[:-1] if relative else words)
+    match = _MDE.match(value)
+    number = float(match.group(1)) if match else 0.0
+    unit = match.group(2) if match else None
+    if unit in ("%", "pp"):
+        number /= 100
+    if number <= 0 or (unit == "pp" and relative) or not number < 1 + relative * 99:
+        raise OptionError(
+            f"mde must be a positive effect like 0.5pp, 0.005 or 5% relative (got {text!r})."
+        )
+    return number, relative
+
+
+def _mde_fields(text: str | float | None) -> tuple[float | None, bool]:
+    if text is None or not str(text).strip():
+        return None, False
+    return parse_mde(text)
+
+
+def parse_daily_users(text: str | float | None) -> float | None:
+    """``"20000"``, ``"20,000"`` or ``"20k"`` users a day (all arms) → a positive number."""
+    if text is None or not str(text).strip():
+        return None
+    raw = str(text).strip().lower().replace(",", "").replace("_", "")
+    scale = {"k": 1e3, "m": 1e6}.get(raw[-1:], 1.0)
+    try:
+        number = float(raw[:-1] if scale != 1.0 else raw) * scale
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise OptionError(
+            f"daily users must be a positive number of users a day, like 20000 or 20k "
+            f"(got {text!r})."
+        )
+    return number
 
 
 def _parse_planned_users(value: str | int | None) -> int | None:
