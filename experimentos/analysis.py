@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from experimentos import decision, ingest
+from experimentos import decision, ingest, risk_aware
 from experimentos.config import load_thresholds
+from experimentos.errors import OptionError
 from experimentos.health import check_health, with_findings
 from experimentos.metric_results import mean_result, proportion_result, ratio_result
 from experimentos.model import (
@@ -72,6 +73,11 @@ def analyze_data(data: ExperimentData, *, options: Options, thresholds: Threshol
     margin_findings = [f for g in guardrails if (f := _untested_margin(g, data, options))]
     guardrails = tuple(_without_untested_margin(g) for g in guardrails)
     secondary = _secondary(control, treatments, data, options, thresholds)
+    success: tuple[MetricResult, ...] = ()
+    if options.rule == "risk-aware":
+        success = _success(control, treatments, data, options, thresholds)
+        named = {m.name for m in success}
+        secondary = tuple(m for m in secondary if m.name not in named)
     segments, heterogeneity, segment_findings = _segments(data, primary, options, thresholds)
     health = with_findings(health, [*margin_findings, *segment_findings])
     overall = None
@@ -79,14 +85,19 @@ def analyze_data(data: ExperimentData, *, options: Options, thresholds: Threshol
         chi2, dof, p_value = proportions.chi_square_independence([a.primary for a in data.arms])
         overall = OmnibusTest(chi2=chi2, dof=dof, p_value=p_value)
     bayes_view = bayes.beta_view([(a.arm, a.primary) for a in data.arms], control=control.arm)
-    verdict = decision.decide(
-        health=health,
-        primary=primary,
-        guardrails=guardrails,
-        sequential=look,
-        thresholds=thresholds,
-        horizon=horizon_from_options(options),
-    )
+    if options.rule == "risk-aware":
+        verdict = risk_aware.decide_risk_aware(
+            health=health, success=success, guardrails=guardrails, thresholds=thresholds
+        )
+    else:
+        verdict = decision.decide(
+            health=health,
+            primary=primary,
+            guardrails=guardrails,
+            sequential=look,
+            thresholds=thresholds,
+            horizon=horizon_from_options(options),
+        )
     return Analysis(
         warnings=_peeking(options, look, primary),
         experiment=info,
@@ -101,6 +112,7 @@ def analyze_data(data: ExperimentData, *, options: Options, thresholds: Threshol
         thresholds=_used(thresholds, correction),
         segments=segments,
         heterogeneity=heterogeneity,
+        success=success,
         percentiles=percentile_results(data, thresholds),
     )
 
@@ -365,6 +377,73 @@ def _without_untested_margin(guardrail: GuardrailResult) -> GuardrailResult:
     if guardrail.margin_rel is None or guardrail.within_margin is not None:
         return guardrail
     return replace(guardrail, margin_rel=None, margin_p_value=None)
+
+
+def _success(
+    control: ArmInput,
+    treatments: tuple[ArmInput, ...],
+    data: ExperimentData,
+    options: Options,
+    thresholds: Thresholds,
+) -> tuple[MetricResult, ...]:
+    """The risk-aware rule's success metrics, each treatment against control, with p-values
+    Bonferroni-adjusted over success metrics × treatment arms."""
+    names = options.success or (data.primary_name,)
+    guardrail_names = {s.name for s in _guardrail_specs(data, options, thresholds)}
+    both = [n for n in names if n in guardrail_names]
+    if both:
+        raise OptionError(
+            f"{', '.join(both)} is named both a success metric and a guardrail: a metric is "
+            "one or the other."
+        )
+    raw = [
+        _success_one(name, control, arm, data, thresholds) for arm in treatments for name in names
+    ]
+    family = len(raw)
+    note = (
+        f"Success metric of the risk-aware rule: p Bonferroni-adjusted over {family} "
+        "comparisons (success metrics × treatment arms).",
+    )
+    return tuple(
+        replace(
+            m,
+            role="success",
+            p_value_adjusted=min(1.0, m.comparison.p_value * family),
+            significant=bool(m.comparison.p_value * family < thresholds.alpha),
+            notes=(*m.notes, *note) if family > 1 else m.notes,
+        )
+        for m in raw
+    )
+
+
+def _success_one(
+    name: str, control: ArmInput, arm: ArmInput, data: ExperimentData, thresholds: Thresholds
+) -> MetricResult:
+    if name == data.primary_name:
+        c, t = control.primary, arm.primary
+    elif name in control.counts and name in arm.counts:
+        c, t = control.count(name), arm.count(name)
+    elif name in control.means and name in arm.means:
+        return mean_result(name, control, arm, thresholds)
+    elif name in control.ratios and name in arm.ratios:
+        return ratio_result(name, control, arm, thresholds)
+    else:
+        known = [data.primary_name, *data.secondary_count_columns, *data.mean_columns]
+        known += list(data.ratio_columns)
+        raise OptionError(
+            f"success metric {name!r} is not a metric of this file; its metrics are "
+            f"{', '.join(dict.fromkeys(known))}."
+        )
+    several_per_user = c.conversions > c.users or t.conversions > t.users
+    if several_per_user:
+        comparison = proportions.compare_rates(c, t, alpha=thresholds.alpha)
+    else:
+        comparison = proportions.compare_proportions(
+            c, t, alpha=thresholds.alpha, fisher_min_expected=thresholds.fisher_min_expected
+        )
+    return proportion_result(
+        name, "success", c, t, control.arm, arm.arm, comparison, comparison.p_value, thresholds.alpha
+    )
 
 
 def _secondary(

@@ -123,6 +123,17 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
         help="users entering the experiment per day, all arms: a Hold says how many days to go",
     )
     p.add_argument(
+        "--success",
+        help="success metrics of the risk-aware rule, e.g. conversions,revenue (implies "
+        "--rule risk-aware)",
+    )
+    p.add_argument(
+        "--rule",
+        choices=("default", "risk-aware"),
+        help="decision rule: default (one primary) or risk-aware (Schultzberg et al. 2024: "
+        "success metrics, Bonferroni; guardrails non-inferior against their margins)",
+    )
+    p.add_argument(
         "--ratio",
         help="ratio metrics of a user-level file, e.g. revenue_per_order=revenue/orders",
     )
@@ -164,6 +175,8 @@ def _run_analyze(args: argparse.Namespace) -> int:
         mde=args.mde,
         daily_users=args.daily_users,
         margins=args.margins,
+        success=args.success,
+        rule=args.rule,
         ratios=args.ratio,
         variant_column=args.variant_column,
         user_column=args.user_column,

@@ -17,11 +17,12 @@ Severity = Literal["info", "warning", "blocked"]
 HealthStatus = Literal["healthy", "warning", "blocked"]
 VerdictKind = Literal["launch", "hold", "rollback"]
 MetricKind = Literal["proportion", "mean", "ratio", "percentile"]
-MetricRole = Literal["primary", "guardrail", "secondary"]
+MetricRole = Literal["primary", "guardrail", "secondary", "success"]
 GuardrailStatus = Literal["ok", "worsened", "severe"]
 Correction = Literal["holm", "bonferroni", "bh"]
 InputFormat = Literal["aggregated", "user_level"]
 InferenceMethod = Literal["fixed", "always-valid", "group-sequential"]
+DecisionRule = Literal["default", "risk-aware"]
 
 Interval = tuple[float, float]
 
@@ -331,6 +332,11 @@ class Options:
     planned_users: int | None = None
     """Total users (all arms) the experiment plans to reach: tunes the always-valid sequence
     (None: 5,000)."""
+    success: tuple[str, ...] = ()
+    """Success metrics of the risk-aware rule (0/1, count or mean columns); empty: the primary."""
+    rule: DecisionRule = "default"
+    """How the metrics combine into the verdict: the default rules for one primary, or the
+    risk-aware rule (Schultzberg, Ankargren & Frånberg 2024) over success metrics and guardrails."""
     mde: float | None = None
     """Planned minimum detectable effect of the primary (absolute, 0.005 = 0.5 pp; a share of the
     control rate with ``mde_relative``): a Hold says how many more users it needs."""
@@ -543,6 +549,8 @@ class Verdict:
     arm: str | None = None
     """The treatment the verdict is about (the best one when several arms run)."""
     sample_needed_per_arm: int | None = None
+    decision_rule: DecisionRule = "default"
+    """Which rule decided: the default rules or the risk-aware rule."""
 
     @property
     def label(self) -> str:
@@ -583,6 +591,9 @@ class Analysis:
     percentiles: tuple[MetricResult, ...] = ()
     """Median and p90 of continuous metrics (kind ``percentile``): reported, never part of the
     verdict."""
+    success: tuple[MetricResult, ...] = ()
+    """The risk-aware rule's success metrics, one per metric and treatment arm (p-values
+    Bonferroni-adjusted over them); empty under the default rules."""
 
     def primary_for(self, arm: str) -> MetricResult | None:
         return next((m for m in self.primary if m.arm == arm), None)

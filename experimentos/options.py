@@ -8,7 +8,14 @@ from typing import Literal
 
 from experimentos.errors import OptionError
 from experimentos.ingest_columns import normalise_header
-from experimentos.model import Correction, GuardrailSpec, InferenceMethod, Options, RatioSpec
+from experimentos.model import (
+    Correction,
+    DecisionRule,
+    GuardrailSpec,
+    InferenceMethod,
+    Options,
+    RatioSpec,
+)
 from experimentos.stats.sequential import MAX_LOOKS
 
 _MESSAGE_KEYS = {
@@ -31,6 +38,8 @@ _MESSAGE_KEYS = {
     "planned-users",
     "mde",
     "daily-users",
+    "success",
+    "rule",
 }
 _LINE = re.compile(r"^\s*([A-Za-z][A-Za-z _-]*?)\s*[:=]\s*(.*?)\s*$")
 
@@ -166,6 +175,8 @@ def parse_message_options(text: str | None) -> Options:
         planned_users=values.get("planned-users"),
         mde=values.get("mde"),
         daily_users=values.get("daily-users"),
+        success=values.get("success"),
+        rule=values.get("rule"),
     )
 
 
@@ -189,6 +200,8 @@ def build_options(
     planned_users: str | int | None = None,
     mde: str | float | None = None,
     daily_users: str | float | None = None,
+    success: str | None = None,
+    rule: str | None = None,
 ) -> Options:
     """One place that turns raw strings (CLI flags or message lines) into validated Options."""
     better = _names(higher_is_better or "")
@@ -196,6 +209,14 @@ def build_options(
     look_k, look_of = _parse_looks(look, of_looks)
     chosen = _parse_method(method, planned=look_of is not None)
     mde_value, mde_relative = _mde_fields(mde)
+    success_names = parse_success(success) if success else ()
+    decision_rule = parse_rule(rule, success=success_names)
+    if decision_rule == "risk-aware" and chosen != "fixed":
+        raise OptionError(
+            f"the risk-aware rule tests every success metric and guardrail at a fixed horizon; "
+            f"it cannot use the {chosen} method: drop the method and look plan, or use the "
+            "default rule."
+        )
     return Options(
         name=_clean_text(name),
         split=parse_split(split) if split else None,
@@ -216,7 +237,45 @@ def build_options(
         mde=mde_value,
         mde_relative=mde_relative,
         daily_users=parse_daily_users(daily_users),
+        success=success_names,
+        rule=decision_rule,
     )
+
+
+def parse_success(text: str) -> tuple[str, ...]:
+    """``"conversions, revenue"`` → the risk-aware rule's success metrics (column names,
+    case-folded like a file's header), in the order given, each once."""
+    names = [normalise_header(n) for n in re.split(r"[,\s]+", text) if n.strip()]
+    if not names:
+        raise OptionError(f"success must name one or more metric columns (got {text!r}).")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise OptionError(f"success names {', '.join(repeated)} more than once.")
+    return tuple(names)
+
+
+_RULES: dict[str, DecisionRule] = {
+    "default": "default",
+    "risk-aware": "risk-aware",
+    "risk aware": "risk-aware",
+    "riskaware": "risk-aware",
+}
+
+
+def parse_rule(text: str | None, *, success: tuple[str, ...] = ()) -> DecisionRule:
+    """default | risk-aware; unnamed: risk-aware when success metrics are named, else default."""
+    if text is None or not text.strip():
+        return "risk-aware" if success else "default"
+    value = " ".join(text.strip().lower().replace("_", "-").split())
+    if value not in _RULES:
+        raise OptionError(f"rule must be default or risk-aware (got {text!r}).")
+    chosen = _RULES[value]
+    if chosen == "default" and success:
+        raise OptionError(
+            "success metrics are combined by the risk-aware rule; the default rule decides on "
+            "the primary alone: drop the success metrics or use the risk-aware rule."
+        )
+    return chosen
 
 
 def _parse_looks(

@@ -1,0 +1,239 @@
+"""The risk-aware decision rule (Schultzberg, Ankargren & Frånberg 2024) against tests computed
+independently with statsmodels, and its options on the command line and in Slack lines."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from scipy.stats import ttest_ind_from_stats
+from statsmodels.stats.proportion import test_proportions_2indep as proportions_2indep
+
+from experimentos.analysis import analyze
+from experimentos.errors import OptionError
+from experimentos.model import Analysis
+from experimentos.options import build_options, parse_message_options
+
+ALPHA = 0.05
+
+
+def csv(rows: list[tuple[str, int, int, int, int]]) -> bytes:
+    """variant, users, conversions, signups, guardrail_error."""
+    lines = ["variant,users,conversions,signups,guardrail_error"]
+    lines += [",".join(map(str, row)) for row in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def run(data: bytes, **options: str) -> Analysis:
+    return analyze(data, file_name="exp.csv", options=build_options(**options))
+
+
+def two_sided_p(c: tuple[int, int], t: tuple[int, int]) -> float:
+    """Unpooled Wald z-test of two proportions, (conversions, users) per arm, by statsmodels."""
+    return float(proportions_2indep(t[0], t[1], c[0], c[1], method="wald").pvalue)
+
+
+def worse_p(c: tuple[int, int], t: tuple[int, int], *, harm: str) -> float:
+    """One-sided p that the treatment moved the metric the harmful way ('smaller'/'larger')."""
+    return float(proportions_2indep(t[0], t[1], c[0], c[1], method="wald", alternative=harm).pvalue)
+
+
+def non_inferior_p(c: tuple[int, int], t: tuple[int, int], margin: float) -> float:
+    """One-sided p of H0: p_t / p_c ≥ 1 + margin (a rise is the harm): statsmodels' log-ratio
+    Wald test, a different construction from the delta method the product uses."""
+    return float(
+        proportions_2indep(
+            t[0],
+            t[1],
+            c[0],
+            c[1],
+            compare="ratio",
+            value=1 + margin,
+            method="log",
+            alternative="smaller",
+        ).pvalue
+    )
+
+
+N = 20_000
+CONTROL = ("control", N, 2000, 1000, 200)
+
+
+def test_a_significant_success_with_non_inferior_guardrails_launches():
+    treatment = ("treatment", N, 2200, 1010, 196)
+    analysis = run(
+        csv([CONTROL, treatment]), success="conversions,signups", margins="guardrail_error=20%"
+    )
+    # independent: conversions significant at α/2, signups not; guardrail within its margin
+    assert two_sided_p((2000, N), (2200, N)) < ALPHA / 2
+    assert two_sided_p((1000, N), (1010, N)) > ALPHA / 2
+    assert non_inferior_p((200, N), (196, N), 0.20) < ALPHA
+    assert analysis.verdict.kind == "launch"
+    assert analysis.verdict.decision_rule == "risk-aware"
+    assert analysis.verdict.reason.startswith("risk-aware rule (Schultzberg et al. 2024):")
+    # success results: raw p equal statsmodels', adjusted ×2 (Bonferroni over two metrics)
+    by_name = {m.name: m for m in analysis.success}
+    for name, counts in (("conversions", (2200, N)), ("signups", (1010, N))):
+        control = (2000, N) if name == "conversions" else (1000, N)
+        expected = two_sided_p(control, counts)
+        assert by_name[name].comparison.p_value == pytest.approx(expected, rel=1e-9)
+        assert by_name[name].p_value_adjusted == pytest.approx(min(1, 2 * expected), rel=1e-9)
+        assert by_name[name].role == "success"
+    assert {m.name for m in analysis.secondary}.isdisjoint(by_name)
+
+
+def test_non_inferiority_not_shown_holds():
+    treatment = ("treatment", N, 2200, 1010, 212)
+    analysis = run(
+        csv([CONTROL, treatment]), success="conversions,signups", margins="guardrail_error=5%"
+    )
+    assert two_sided_p((2000, N), (2200, N)) < ALPHA / 2
+    assert non_inferior_p((200, N), (212, N), 0.05) > ALPHA  # not shown within 5%
+    assert worse_p((200, N), (212, N), harm="larger") > ALPHA  # nor significantly worse
+    assert analysis.verdict.kind == "hold"
+    assert "non-inferiority is not shown for guardrail_error" in analysis.verdict.reason
+    # the default rule (guardrail within 0.1 pp, not significantly worse) launches it
+    assert run(csv([CONTROL, treatment])).verdict.kind == "launch"
+
+
+def test_a_guardrail_without_a_margin_cannot_be_shown_safe():
+    treatment = ("treatment", N, 2200, 1010, 196)
+    analysis = run(csv([CONTROL, treatment]), rule="risk-aware")
+    assert analysis.verdict.kind == "hold"
+    assert "guardrail_error (no testable non-inferiority margin)" in analysis.verdict.reason
+
+
+def test_a_significantly_worse_success_metric_rolls_back():
+    treatment = ("treatment", N, 2200, 910, 196)
+    analysis = run(
+        csv([CONTROL, treatment]), success="conversions,signups", margins="guardrail_error=20%"
+    )
+    assert two_sided_p((2000, N), (2200, N)) < ALPHA / 2  # conversions improve significantly …
+    assert worse_p((1000, N), (910, N), harm="smaller") < ALPHA  # … but signups fall
+    assert analysis.verdict.kind == "rollback"
+    assert "significantly worsens signups" in analysis.verdict.reason
+
+
+def test_a_significantly_worse_guardrail_holds():
+    treatment = ("treatment", N, 2200, 1010, 240)
+    analysis = run(
+        csv([CONTROL, treatment]), success="conversions,signups", margins="guardrail_error=50%"
+    )
+    assert non_inferior_p((200, N), (240, N), 0.50) < ALPHA  # within the wide margin …
+    assert worse_p((200, N), (240, N), harm="larger") < ALPHA  # … yet significantly worse
+    assert analysis.verdict.kind == "hold"
+    assert "significantly worsens guardrail guardrail_error" in analysis.verdict.reason
+
+
+def _conversions_near_p(target: float) -> int:
+    """Treatment conversions (of N, control 2000) whose two-sided p is nearest ``target``."""
+    return min(range(2000, 2300), key=lambda x: abs(two_sided_p((2000, N), (x, N)) - target))
+
+
+def test_bonferroni_makes_p_003_not_significant_with_two_success_metrics():
+    conversions = _conversions_near_p(0.03)
+    p = two_sided_p((2000, N), (conversions, N))
+    assert 0.025 < p < 0.035
+    treatment = ("treatment", N, conversions, 1000, 196)
+    alone = run(csv([CONTROL, treatment]), success="conversions", margins="guardrail_error=20%")
+    pair = run(
+        csv([CONTROL, treatment]), success="conversions,signups", margins="guardrail_error=20%"
+    )
+    assert alone.verdict.kind == "launch"  # p < α with one success metric
+    assert pair.verdict.kind == "hold"  # p > α / 2 with two
+    assert "no success metric improves significantly" in pair.verdict.reason
+    assert "Bonferroni over 2 success comparisons" in pair.verdict.reason
+    assert pair.success[0].p_value_adjusted == pytest.approx(2 * p, rel=1e-9)
+
+
+def test_bonferroni_counts_treatment_arms_too():
+    conversions = _conversions_near_p(0.03)
+    rows = [CONTROL, ("b", N, conversions, 1000, 196), ("c", N, 2000, 1000, 200)]
+    analysis = run(csv(rows), success="conversions", margins="guardrail_error=20%")
+    assert len(analysis.success) == 2  # one success metric × two treatment arms
+    assert analysis.verdict.kind == "hold"
+    assert "Bonferroni over 2 success comparisons" in analysis.verdict.reason
+
+
+def test_a_mean_success_metric_uses_welch_with_the_correction():
+    data = (
+        b"variant,users,conversions,guardrail_error,revenue_sum,revenue_sum_sq\n"
+        b"control,20000,2000,200,100000,2000000\n"
+        b"treatment,20000,2000,196,102000,2200000\n"
+    )
+    analysis = run(data, success="conversions,revenue", margins="guardrail_error=20%")
+    revenue = next(m for m in analysis.success if m.name == "revenue")
+
+    def moments(total: float, total_sq: float, n: int = 20000) -> tuple[float, float]:
+        mean = total / n
+        return mean, ((total_sq - n * mean * mean) / (n - 1)) ** 0.5
+
+    (mc, sc), (mt, st) = moments(100000, 2000000), moments(102000, 2200000)
+    _, expected = ttest_ind_from_stats(mt, st, 20000, mc, sc, 20000, equal_var=False)
+    assert revenue.comparison.p_value == pytest.approx(expected, rel=1e-6)
+    assert revenue.p_value_adjusted == pytest.approx(min(1, 2 * expected), rel=1e-6)
+    assert analysis.verdict.kind == ("launch" if 2 * expected < ALPHA else "hold")
+
+
+def test_default_rule_is_unchanged_without_success_metrics():
+    treatment = ("treatment", N, 2200, 1010, 196)
+    analysis = run(csv([CONTROL, treatment]))
+    assert analysis.verdict.decision_rule == "default"
+    assert analysis.success == ()
+    assert not analysis.verdict.reason.startswith("risk-aware")
+
+
+def test_slack_lines_choose_the_rule():
+    options = parse_message_options(
+        "Checkout test\nsuccess: Conversions, signups\nrule: risk-aware"
+    )
+    assert options.success == ("conversions", "signups")
+    assert options.rule == "risk-aware"
+    assert parse_message_options("success: conversions").rule == "risk-aware"
+    assert parse_message_options("name: x").rule == "default"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rule": "bayesian"}, "rule must be default or risk-aware"),
+        ({"rule": "default", "success": "conversions"}, "success metrics are combined by"),
+        ({"success": "a, a"}, "more than once"),
+        ({"success": "conversions", "method": "always-valid"}, "fixed horizon"),
+    ],
+)
+def test_bad_rule_options_say_what_is_wrong(kwargs, message):
+    with pytest.raises(OptionError, match=message):
+        build_options(**kwargs)
+
+
+def test_a_success_metric_that_is_a_guardrail_is_refused():
+    with pytest.raises(OptionError, match="both a success metric and a guardrail"):
+        run(csv([CONTROL, ("treatment", N, 2200, 1010, 196)]), success="guardrail_error")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "experimentos.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_cli_runs_the_rule_and_names_it(tmp_path: Path):
+    path = tmp_path / "exp.csv"
+    path.write_bytes(csv([CONTROL, ("treatment", N, 2200, 1010, 196)]))
+    done = cli(
+        "analyze", str(path), "--success", "conversions,signups", "--margins", "guardrail_error=20%"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "LAUNCH" in done.stdout
+    assert "risk-aware rule (Schultzberg et al. 2024)" in done.stdout
+    bad = cli("analyze", str(path), "--success", "nope")
+    assert bad.returncode == 2
+    assert "success metric 'nope' is not a metric of this file" in bad.stderr
+    assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
