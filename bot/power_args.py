@@ -3,7 +3,9 @@
 Pure and Slack-free. Accepted forms (SPEC §1.4): ``baseline=10%`` or ``baseline=0.10``; ``mde=1pp``,
 ``mde=0.01`` or ``mde=1%`` (absolute: one percentage point) and, with the word ``relative``,
 ``mde=5%`` meaning 5 % of the baseline. Optional: ``alpha=0.05 power=0.8 variants=2 split=50/50
-daily=20000 sd=12.5 looks=5 spending=obf``. Every error names the parameter and says what to write.
+daily=20000 sd=12.5 looks=5 spending=obf``, and for the risk-aware rule ``success=2 guardrails=3``
+(success metrics: α Bonferroni-corrected over them; guardrails: power 1 − β/(G + 1) per test).
+Every error names the parameter and says what to write.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ _ALIASES = {
     "sd": "sd",
     "looks": "looks",
     "spending": "spending",
+    "success": "success",
+    "success-metrics": "success",
+    "success_metrics": "success",
+    "guardrails": "guardrails",
+    "guardrail-metrics": "guardrails",
+    "guardrail_metrics": "guardrails",
 }
 _FLAGS = {"relative": True, "rel": True, "absolute": False, "abs": False}
 _NUMBER = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)(%|pp|k|m)?$", re.IGNORECASE)
@@ -51,6 +59,8 @@ class PowerRequest:
     sd: float | None = None
     looks: int | None = None
     spending: str = "obf"
+    success_metrics: int = 1
+    guardrail_metrics: int = 0
 
     def as_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``experimentos.stats.power.plan_sample_size``."""
@@ -82,6 +92,8 @@ def parse_power_args(text: str) -> PowerRequest:
         sd=sd,
         looks=_whole(values, "looks", minimum=1) if "looks" in values else None,
         spending=_spending(values.get("spending", "obf")),
+        success_metrics=_whole(values, "success", minimum=1) if "success" in values else 1,
+        guardrail_metrics=_count(values, "guardrails") if "guardrails" in values else 0,
     )
 
 
@@ -168,6 +180,13 @@ def _whole(values: dict[str, str], name: str, *, minimum: int) -> int:
     value = _positive(values, name)
     if value != int(value) or value < minimum:
         raise PowerArgsError(f"{name}={values[name]} must be a whole number of at least {minimum}.")
+    return int(value)
+
+
+def _count(values: dict[str, str], name: str) -> int:
+    value, unit = _number(name, values[name])
+    if unit or value != int(value) or value < 0:
+        raise PowerArgsError(f"{name}={values[name]} must be a whole number, 0 or more.")
     return int(value)
 
 

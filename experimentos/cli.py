@@ -246,6 +246,18 @@ def _add_power(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--sd", type=float, help="standard deviation: the metric is a mean")
     p.add_argument("--looks", type=int, help="planned looks (group-sequential design)")
     p.add_argument("--spending", choices=("obf", "pocock"), default="obf")
+    p.add_argument(
+        "--success-metrics",
+        type=int,
+        default=1,
+        help="success metrics of the risk-aware rule: α is Bonferroni-corrected over them",
+    )
+    p.add_argument(
+        "--guardrail-metrics",
+        type=int,
+        default=0,
+        help="guardrails of the risk-aware rule: each test gets power 1 − β/(G + 1)",
+    )
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(run=_run_power)
 
@@ -265,11 +277,20 @@ def _run_power(args: argparse.Namespace) -> int:
         sd=args.sd,
         looks=args.looks,
         spending=args.spending,
+        success_metrics=args.success_metrics,
+        guardrail_metrics=args.guardrail_metrics,
     )
     if args.format == "json":
         print(json.dumps(plan.to_dict(), indent=2))
     else:
         print(text_report.render_power(plan), end="")
+        if plan.success_metrics > 1 or plan.guardrail_metrics > 0:
+            print(
+                f"Sized for the risk-aware rule (Schultzberg et al. 2024): "
+                f"{plan.success_metrics} success metric(s), α {plan.alpha_per_comparison:.4g} per "
+                f"comparison; {plan.guardrail_metrics} guardrail(s), power "
+                f"{plan.power_per_test:.4g} per test so the decision keeps power {plan.power}."
+            )
     return 0
 
 

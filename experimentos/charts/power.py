@@ -92,6 +92,8 @@ def _curve(plan: SampleSizePlan) -> tuple[list[float], list[int]]:
                 variants=plan.variants,
                 split=plan.split,
                 sd=plan.sd,
+                success_metrics=plan.success_metrics,
+                guardrail_metrics=plan.guardrail_metrics,
             )
         except ValueError:  # baseline + MDE left (0, 1)
             continue

@@ -18,6 +18,12 @@ n_c = σ²(1 + 1/k)(z₁₋α/₂ + z₁₋β)² / Δ², i.e. 2σ²(z₁₋α/�
 Several treatments: each is compared with control at α/(variants − 1)
 (Bonferroni) and the control arm is sized for the most demanding comparison.
 
+The risk-aware rule (Schultzberg, Ankargren & Frånberg 2024) with S success metrics and G
+guardrails: α is Bonferroni-corrected over the success metrics × treatment arms,
+α/(S·(variants − 1)), and β over the guardrails plus one, power 1 − β/(G + 1) per test, so that
+the whole decision (one success metric and every guardrail) keeps power 1 − β (spotify-
+confidence's ``spot-1-bonferroni`` sample size).
+
 "Sample still needed to detect the observed lift" (SPEC §2.9 rule 7) is
 ``plan_sample_size(baseline=control_rate, mde=observed_lift)`` minus the
 users already in each arm.
@@ -70,6 +76,11 @@ class SampleSizePlan:
     max_total_users: int | None = None
     max_days: int | None = None
     boundaries: tuple[LookBoundary, ...] = ()
+    success_metrics: int = 1
+    guardrail_metrics: int = 0
+    power_per_test: float | None = None
+    """The power each test is sized for: ``power`` itself, or 1 − β/(G + 1) for the risk-aware
+    rule with G guardrails."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (tuples become lists)."""
@@ -89,6 +100,8 @@ def plan_sample_size(
     sd: float | None = None,
     looks: int | None = None,
     spending: Spending = "obf",
+    success_metrics: int = 1,
+    guardrail_metrics: int = 0,
 ) -> SampleSizePlan:
     """Users per variant to detect ``mde`` with the given power (see the module docstring).
 
@@ -97,15 +110,21 @@ def plan_sample_size(
     absolute (0.01 = 1 pp) unless ``relative`` (0.05 = +5 % of baseline).  ``split`` gives
     each variant's share, control first, e.g. (60, 40).  With ``looks`` the plan adds the
     Lan–DeMets boundaries at equally spaced looks and the inflated maximum sample size.
+    ``success_metrics`` and ``guardrail_metrics`` size for the risk-aware rule (module
+    docstring): α/(S·(variants − 1)) per comparison, power 1 − β/(G + 1) per test.
     """
     shares = _shares(split, variants)
     _check_design(alpha=alpha, power=power, daily_users=daily_users, looks=looks)
+    _check_rule(success_metrics, guardrail_metrics)
     if spending not in ("obf", "pocock"):
         raise ValueError(f"spending must be 'obf' or 'pocock' (got {spending!r})")
     delta = _absolute_mde(baseline=baseline, mde=mde, relative=relative, sd=sd)
-    alpha_per_comparison = alpha / (len(shares) - 1)
+    alpha_per_comparison = alpha / ((len(shares) - 1) * success_metrics)
+    power_per_test = 1.0 - (1.0 - power) / (guardrail_metrics + 1)
     control = max(
-        _control_users(baseline, delta, alpha_per_comparison, power, ratio=share / shares[0], sd=sd)
+        _control_users(
+            baseline, delta, alpha_per_comparison, power_per_test, ratio=share / shares[0], sd=sd
+        )
         for share in shares[1:]
     )
     users = tuple(_round_up(control * share / shares[0]) for share in shares)
@@ -128,6 +147,9 @@ def plan_sample_size(
         users_per_variant=users,
         total_users=sum(users),
         days=_days(sum(users), daily_users),
+        success_metrics=success_metrics,
+        guardrail_metrics=guardrail_metrics,
+        power_per_test=power_per_test,
     )
     if looks is None:
         return plan
@@ -202,7 +224,8 @@ def _mde_one(
 def _with_looks(plan: SampleSizePlan, *, looks: int, fixed_total: float) -> SampleSizePlan:
     """Add the group-sequential maximum (inflation factor, J&T 2000 §7.2) and boundaries."""
     alpha, spending = plan.alpha_per_comparison, plan.spending
-    inflation = sample_size_inflation(looks=looks, alpha=alpha, power=plan.power, spending=spending)
+    power = plan.power_per_test if plan.power_per_test is not None else plan.power
+    inflation = sample_size_inflation(looks=looks, alpha=alpha, power=power, spending=spending)
     fractions = [k / looks for k in range(1, looks + 1)]
     max_users = tuple(_round_up(fixed_total * inflation * share) for share in plan.split)
     return replace(
@@ -261,6 +284,25 @@ def _check_design(
         isinstance(looks, bool) or not isinstance(looks, int) or not 1 <= looks <= MAX_LOOKS
     ):
         raise ValueError(f"looks must be a whole number from 1 to {MAX_LOOKS} (got {looks})")
+
+
+def _check_rule(success_metrics: int, guardrail_metrics: int) -> None:
+    if (
+        isinstance(success_metrics, bool)
+        or not isinstance(success_metrics, int)
+        or success_metrics < 1
+    ):
+        raise ValueError(
+            f"success metrics must be a whole number of at least 1 (got {success_metrics})"
+        )
+    if (
+        isinstance(guardrail_metrics, bool)
+        or not isinstance(guardrail_metrics, int)
+        or guardrail_metrics < 0
+    ):
+        raise ValueError(
+            f"guardrail metrics must be a whole number of at least 0 (got {guardrail_metrics})"
+        )
 
 
 def _check_baseline(baseline: float, sd: float | None) -> None:

@@ -237,3 +237,190 @@ def test_cli_runs_the_rule_and_names_it(tmp_path: Path):
     assert bad.returncode == 2
     assert "success metric 'nope' is not a metric of this file" in bad.stderr
     assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- power
+
+
+def spotify_success_sample_size(
+    *,
+    successes: int,
+    guardrails: int,
+    variants: int,
+    avg: float,
+    var: float,
+    binary: bool,
+    mde_rel: float,
+    power: float = 0.8,
+) -> tuple[float, float, float]:
+    """Total users spotify-confidence's sample size calculator needs for a success metric under
+    its ``spot-1-bonferroni`` correction (the risk-aware rule), with the adjusted α and power."""
+    pd = pytest.importorskip("pandas")
+    calculator_module = pytest.importorskip(
+        "spotify_confidence.analysis.frequentist.sample_size_calculator"
+    )
+    rows = [
+        {
+            "metric": f"s{i}",
+            "avg": avg,
+            "var": var,
+            "binary": binary,
+            "mde": mde_rel,
+            "nim": None,
+            "pref": None,
+        }
+        for i in range(successes)
+    ] + [
+        {
+            "metric": f"g{j}",
+            "avg": 0.2,
+            "var": 0.16,
+            "binary": True,
+            "mde": None,
+            "nim": 0.05,
+            "pref": "increase",
+        }
+        for j in range(guardrails)
+    ]
+    calculator = calculator_module.SampleSizeCalculator(
+        pd.DataFrame(rows),
+        point_estimate_column="avg",
+        var_column="var",
+        is_binary_column="binary",
+        metric_column="metric",
+        correction_method="spot-1-bonferroni",
+        power=power,
+        interval_size=0.95,
+    )
+    out = calculator.sample_size(
+        treatment_weights=[1] * variants,
+        mde_column="mde",
+        nim_column="nim",
+        preferred_direction_column="pref",
+    )
+    row = out[out["metric"] == "s0"].iloc[0]
+    return (
+        float(row["required_sample_size_for_metric"]),
+        float(row["adjusted_alpha_power_sample_size"]),
+        float(row["adjusted_power"]),
+    )
+
+
+@pytest.mark.parametrize(
+    ("successes", "guardrails", "variants"),
+    [(1, 0, 2), (2, 3, 2), (3, 1, 3), (1, 4, 2), (4, 2, 4)],
+)
+def test_sizing_for_the_rule_equals_spotify_confidence_on_means(successes, guardrails, variants):
+    from experimentos.stats.power import plan_sample_size
+
+    total, alpha, power = spotify_success_sample_size(
+        successes=successes,
+        guardrails=guardrails,
+        variants=variants,
+        avg=10.0,
+        var=16.0,
+        binary=False,
+        mde_rel=0.02,
+    )
+    plan = plan_sample_size(
+        baseline=10.0,
+        mde=0.02,
+        relative=True,
+        sd=4.0,
+        variants=variants,
+        success_metrics=successes,
+        guardrail_metrics=guardrails,
+    )
+    assert plan.alpha_per_comparison == pytest.approx(alpha, rel=1e-12)
+    assert plan.power_per_test == pytest.approx(power, rel=1e-12)
+    assert plan.total_users == total
+
+
+@pytest.mark.parametrize(("successes", "guardrails"), [(2, 3), (3, 1)])
+def test_sizing_for_the_rule_is_near_spotify_confidence_on_proportions(successes, guardrails):
+    """spotify-confidence uses the unpooled variance under H0 too; the product pools it
+    (Fleiss): the same design, within a fraction of a percent."""
+    from experimentos.stats.power import plan_sample_size
+
+    total, _, _ = spotify_success_sample_size(
+        successes=successes,
+        guardrails=guardrails,
+        variants=2,
+        avg=0.1,
+        var=0.09,
+        binary=True,
+        mde_rel=0.05,
+    )
+    plan = plan_sample_size(
+        baseline=0.1,
+        mde=0.05,
+        relative=True,
+        success_metrics=successes,
+        guardrail_metrics=guardrails,
+    )
+    assert plan.total_users == pytest.approx(total, rel=5e-3)
+
+
+def test_sizing_for_the_rule_needs_more_users_than_one_primary():
+    from experimentos.stats.power import plan_sample_size
+
+    plain = plan_sample_size(baseline=0.1, mde=0.01)
+    rule = plan_sample_size(baseline=0.1, mde=0.01, success_metrics=2, guardrail_metrics=3)
+    assert rule.total_users > plain.total_users
+    assert plan_sample_size(baseline=0.1, mde=0.01, success_metrics=1, guardrail_metrics=0) == plain
+    with pytest.raises(ValueError, match="success metrics must be a whole number"):
+        plan_sample_size(baseline=0.1, mde=0.01, success_metrics=0)
+
+
+def test_power_cli_sizes_for_the_rule():
+    import json
+
+    done = cli(
+        "power",
+        "--baseline",
+        "0.1",
+        "--mde",
+        "0.01",
+        "--success-metrics",
+        "2",
+        "--guardrail-metrics",
+        "3",
+        "--format",
+        "json",
+    )
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    assert plan["alpha_per_comparison"] == pytest.approx(0.025)
+    assert plan["power_per_test"] == pytest.approx(0.95)
+    text = cli("power", "--baseline", "0.1", "--mde", "0.01", "--success-metrics", "2")
+    assert "Sized for the risk-aware rule" in text.stdout
+    bad = cli("power", "--baseline", "0.1", "--mde", "0.01", "--guardrail-metrics", "-1")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == (
+        "experimentos: guardrail metrics must be a whole number of at least 0 (got -1)"
+    )
+
+
+def test_slack_power_command_sizes_for_the_rule():
+    from bot.power_args import PowerArgsError, parse_power_args
+    from experimentos.stats.power import plan_sample_size
+
+    request = parse_power_args("baseline=10% mde=1pp success=2 guardrails=3")
+    assert (request.success_metrics, request.guardrail_metrics) == (2, 3)
+    plan = plan_sample_size(**request.as_kwargs())
+    expected = plan_sample_size(baseline=0.1, mde=0.01, success_metrics=2, guardrail_metrics=3)
+    assert plan.total_users == expected.total_users
+    assert plan.power_per_test == pytest.approx(0.95)
+    with pytest.raises(PowerArgsError, match=r"guardrails=1\.5 must be a whole number"):
+        parse_power_args("baseline=10% mde=1pp guardrails=1.5")
+
+
+def test_power_chart_curve_uses_the_rule_design():
+    pytest.importorskip("matplotlib")
+    from experimentos.charts.power import _curve
+    from experimentos.stats.power import plan_sample_size
+
+    plan = plan_sample_size(baseline=0.1, mde=0.01, success_metrics=2, guardrail_metrics=3)
+    mdes, users = _curve(plan)
+    at_plan = users[min(range(len(mdes)), key=lambda i: abs(mdes[i] - 0.01))]
+    assert at_plan == max(plan.users_per_variant)
