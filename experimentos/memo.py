@@ -85,6 +85,7 @@ def memo_blocks(analysis: Analysis, *, audit: Iterable[str] = ()) -> list[Block]
     blocks = [_heading("h1", f"Decision memo: {label(a.experiment.name)}")]
     blocks += _summary(a)
     blocks += _decision(a)
+    blocks += _risk_aware_rule(a)
     blocks += _evidence(a)
     blocks += _srm_causes(a)
     blocks += _risks(a)
@@ -97,6 +98,27 @@ def memo_blocks(analysis: Analysis, *, audit: Iterable[str] = ()) -> list[Block]
     if lines:
         blocks += [_heading("h2", "Decision audit trail"), *[_item(_plain(text(x))) for x in lines]]
     return blocks
+
+
+def _risk_aware_rule(a: Analysis) -> list[Block]:
+    """When the risk-aware rule decided: the rule in one paragraph and its success metrics."""
+    if a.verdict.decision_rule != "risk-aware":
+        return []
+    alpha, family = a.thresholds.alpha, max(len(a.success), 1)
+    return [
+        _heading("h3", "Decision rule: risk-aware (Schultzberg, Ankargren & Frånberg 2024)"),
+        _paragraph(
+            _plain(
+                "Ship when at least one success metric improves significantly, at "
+                f"α = {alpha / family:.4g} (Bonferroni over {family} success comparisons: "
+                "metrics × treatment arms), and every guardrail is non-inferior to its margin "
+                f"(one-sided at α = {alpha:g}, no correction: all must pass). A significant "
+                f"deterioration (one-sided at α = {alpha:g}) of a success metric rolls back, of "
+                "a guardrail holds; anything else holds."
+            )
+        ),
+        *([_metric_table(a.success)] if a.success else []),
+    ]
 
 
 def _srm_causes(a: Analysis) -> list[Block]:

@@ -424,3 +424,14 @@ def test_power_chart_curve_uses_the_rule_design():
     mdes, users = _curve(plan)
     at_plan = users[min(range(len(mdes)), key=lambda i: abs(mdes[i] - 0.01))]
     assert at_plan == max(plan.users_per_variant)
+
+
+def test_the_memo_says_which_rule_decided():
+    from experimentos.memo import render_markdown
+
+    data = csv([CONTROL, ("treatment", N, 2200, 1010, 196)])
+    memo = render_markdown(run(data, success="conversions,signups", margins="guardrail_error=20%"))
+    assert "### Decision rule: risk-aware (Schultzberg, Ankargren & Frånberg 2024)" in memo
+    assert "α = 0.025 (Bonferroni over 2 success comparisons" in memo
+    assert "| signups | treatment vs control |" in memo
+    assert "Decision rule: risk-aware" not in render_markdown(run(data))
