@@ -4,8 +4,10 @@ A CSV in the thread of an experiment (its charter or an earlier card) is its nex
 CSV starts an experiment whose thread is the message. The message's option lines and the charter
 meet here: the lines may add to or change the charter (``split:``, ``guardrails:``, ``primary:``…;
 after the first look such a change is recorded and flagged: the charter lock), and the charter's
-plan decides the sequential analysis — planned looks give group-sequential boundaries, no plan
-gives the peeking warning from the second look on.
+plan decides the sequential analysis — planned looks give group-sequential boundaries; no plan
+gives always-valid inference from the first look (confidence sequences: the interval and p hold
+at every look, so peeking is safe). A ``method:`` line in the message overrides the charter;
+``method: fixed`` gives the fixed-horizon test, with the peeking warning from the second look on.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from experimentos.model import Analysis, GuardrailSpec, Options
+from experimentos.errors import OptionError
+from experimentos.model import Analysis, GuardrailSpec, InferenceMethod, Options
 from experimentos.store import (
     AnalysisRecord,
     Charter,
@@ -61,20 +64,27 @@ async def plan_look(
     options: Options,
     file_name: str,
     bind_thread: bool = True,
+    method: InferenceMethod | None = None,
 ) -> LookPlan:
-    """The plan for one CSV posted in ``thread_ts`` (the message's own ts outside a thread)."""
+    """The plan for one CSV posted in ``thread_ts`` (the message's own ts outside a thread).
+
+    ``method`` is what the message's ``method:`` line names (None: the charter decides)."""
     experiment = (
         await store.find_experiment_by_thread(team_id, channel, thread_ts) if bind_thread else None
     )
     if experiment is None:
         charter = merge_charter(Charter(name=default_name(options, file_name)), options)
-        analysis_options, target = options_for(options, charter, look=1, prior_users=())
+        analysis_options, target = options_for(
+            options, charter, look=1, prior_users=(), method=method
+        )
         return LookPlan(None, 1, analysis_options, target, None, charter, bind_thread)
     earlier = await store.analyses_for(team_id, experiment.id)
     look = experiment.look_count + 1
     charter = merge_charter(experiment.charter, options)
     prior_users = [users_in_result(r.result) for r in earlier]
-    analysis_options, target = options_for(options, charter, look=look, prior_users=prior_users)
+    analysis_options, target = options_for(
+        options, charter, look=look, prior_users=prior_users, method=method
+    )
     previous = earlier[-1] if earlier else None
     return LookPlan(experiment, look, analysis_options, target, previous, charter, True)
 
@@ -145,9 +155,19 @@ def as_percentages(split: Sequence[float]) -> tuple[float, ...]:
 
 
 def options_for(
-    options: Options, charter: Charter, *, look: int, prior_users: Sequence[int | None]
+    options: Options,
+    charter: Charter,
+    *,
+    look: int,
+    prior_users: Sequence[int | None],
+    method: InferenceMethod | None = None,
 ) -> tuple[Options, int | None]:
-    """The analysis options of look ``look``, and the target sample size when it counts."""
+    """The analysis options of look ``look``, and the target sample size when it counts.
+
+    The method: the message's ``look:``/``of:`` lines or ``method:`` line, else the charter's
+    plan — group-sequential when it plans looks, always-valid (tuned for its target sample size)
+    when it does not.
+    """
     guardrails = tuple(
         GuardrailSpec(
             name=g.name,
@@ -169,8 +189,21 @@ def options_for(
     if options.look is not None:  # `look: 2` and `of: 5` in the message win
         return base, None
     planned = charter.planned_looks
+    chosen = method or ("group-sequential" if planned else "always-valid")
+    if chosen == "fixed":  # asked for: the peeking warning from the second look on
+        return dataclasses.replace(base, method="fixed", prior_looks=look - 1), None
+    if chosen == "always-valid":
+        planned_users = options.planned_users or charter.target_sample_size
+        always_valid = dataclasses.replace(
+            base, method="always-valid", planned_users=planned_users, prior_looks=look - 1
+        )
+        return always_valid, None
     if not planned:
-        return dataclasses.replace(base, prior_looks=look - 1), None
+        raise OptionError(
+            "the group-sequential method needs a look plan: plan the looks in the charter, or "
+            "add look: and of: lines (look: 2, of: 5); or use method: always-valid to look at "
+            "any time."
+        )
     target = charter.target_sample_size
     fractions = None
     if target:
@@ -178,7 +211,11 @@ def options_for(
             users / target if users else j / planned for j, users in enumerate(prior_users, 1)
         )[: look - 1]
     sequential = dataclasses.replace(
-        base, look=look, of_looks=max(planned, look), look_fractions=fractions
+        base,
+        method="group-sequential",
+        look=look,
+        of_looks=max(planned, look),
+        look_fractions=fractions,
     )
     return sequential, target
 

@@ -86,11 +86,18 @@ def looks_in_worker(
     points: list[tuple[int, float, float, tuple[float, float], float | None]],
     of_looks: int | None,
     spending: str,
+    always_valid: bool = False,
 ) -> bytes:
-    """The looks chart from plain (look, z, lift, CI, information) tuples."""
+    """The looks chart from plain (look, z, lift, CI, information) tuples (``always_valid``: the
+    intervals are confidence sequences, valid at every look)."""
     from experimentos.charts import LookPoint, looks_png
 
-    return looks_png([LookPoint(*p) for p in points], of_looks=of_looks, spending=spending)  # type: ignore[arg-type]
+    return looks_png(
+        [LookPoint(*p) for p in points],
+        of_looks=of_looks,
+        spending=spending,  # type: ignore[arg-type]
+        always_valid=always_valid,
+    )
 
 
 def power_curve_in_worker(plan: Any) -> bytes:

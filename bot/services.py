@@ -184,11 +184,16 @@ class Services:
         return png, alt_text
 
     async def looks_chart(
-        self, points: list[Any], *, of_looks: int | None, spending: str = "obf"
+        self,
+        points: list[Any],
+        *,
+        of_looks: int | None,
+        spending: str = "obf",
+        always_valid: bool = False,
     ) -> bytes:
         from bot.runner import looks_in_worker
 
-        return bytes(await self.render(looks_in_worker, points, of_looks, spending))
+        return bytes(await self.render(looks_in_worker, points, of_looks, spending, always_valid))
 
     async def power_chart(self, plan: Any) -> bytes:
         from bot.runner import power_curve_in_worker

@@ -23,13 +23,13 @@ from bot import files
 from bot.errors import GENERIC, log_failure, new_error_id, slack_error_code, user_message
 from bot.history import card_context
 from bot.looks import plan_look, record_look
-from bot.options import message_options
+from bot.options import message_method, message_options
 from bot.render import messages
 from bot.render.card import card_text, render_card
 from bot.services import Services
 from experimentos.errors import ExperimentError
 from experimentos.memo import render_markdown
-from experimentos.model import Options
+from experimentos.model import InferenceMethod, Options
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ async def handle_upload(services: Services, client: AsyncWebClient, upload: Uplo
         return
     try:
         options = message_options(upload.text)
+        method = message_method(upload.text)
     except ExperimentError as error:  # a bad option line in the message
         await _report(client, upload, None, error, file_name=None)
         return
@@ -115,7 +116,7 @@ async def handle_upload(services: Services, client: AsyncWebClient, upload: Uplo
         )
         for index, (file, placeholder) in enumerate(zip(csvs, placeholders, strict=True)):
             bind = owned is not None or index == 0
-            await _handle_file(services, client, upload, file, options, placeholder, bind)
+            await _handle_file(services, client, upload, file, options, method, placeholder, bind)
 
 
 def event_key(upload: Upload, file: Mapping[str, Any]) -> str:
@@ -129,6 +130,7 @@ async def _handle_file(
     upload: Upload,
     file: Mapping[str, Any],
     options: Options,
+    method: InferenceMethod | None,
     placeholder: str | None,
     bind_thread: bool,
 ) -> None:
@@ -143,6 +145,7 @@ async def _handle_file(
             options=options,
             file_name=fetched.name,
             bind_thread=bind_thread,
+            method=method,
         )
         analysis = await services.analyse(fetched, plan.options, target_users=plan.target_users)
         memo_markdown = await asyncio.to_thread(render_markdown, analysis)

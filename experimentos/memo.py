@@ -30,6 +30,7 @@ from experimentos.formatting import (
 from experimentos.health import SRM_CAUSES, SRM_CAUSES_SOURCE, srm_fired
 from experimentos.memo_blocks import Block, Run, Runs
 from experimentos.model import Analysis, GuardrailResult, MetricResult
+from experimentos.stats.always_valid import METHOD as ALWAYS_VALID
 
 _MD_SPECIAL = re.compile(r"[\\`*_|~#]|<(?=[A-Za-z/!?@#])|\](?=[(\[:])")
 """What could format in Markdown: emphasis, code, tables, headings, the ``<`` of a tag, an
@@ -389,7 +390,13 @@ def _risks(a: Analysis) -> list[Block]:
     if any(m.comparison.method.startswith("fisher") for m in a.primary):
         risks.append("Few conversions: Fisher's exact test was used; power is low.")
     risks += [text(w) for w in a.warnings]
-    if a.sequential is None and a.experiment.look is None and not a.warnings:
+    if _always_valid(a):
+        risks.append(
+            "Always-valid analysis: the primary's interval and p hold at every look, so "
+            "looking often and stopping early keep the false-positive rate at α; the price is "
+            "a wider interval than a fixed-horizon test's at the same sample size."
+        )
+    elif a.sequential is None and a.experiment.look is None and not a.warnings:
         risks.append(
             "Fixed-horizon analysis: valid once, at the planned sample size. Looking "
             "repeatedly and stopping at the first significant result inflates false "
@@ -406,9 +413,7 @@ def _assumptions(a: Analysis) -> list[Block]:
     )
     lines = [
         f"Significance level α = {t.alpha} (two-sided); 95% confidence intervals.",
-        f"Primary metric: unpooled (Wald) z-test with the CI from the same standard error; "
-        f"Fisher's exact test with the Newcombe interval when an expected cell count is below "
-        f"{t.fisher_min_expected:g}. Relative lift CI by the delta method.",
+        _primary_method(a),
         f"Several treatments: {t.correction} correction of p-values; overall chi-square test.",
         f"SRM: chi-square goodness of fit; Warning below p = {t.srm_warning_p}, Blocked below "
         f"p = {t.srm_blocked_p}.",
@@ -428,6 +433,28 @@ def _assumptions(a: Analysis) -> list[Block]:
             f"|z| ≥ {s.boundary_z:.3f}; crossed: {'yes' if s.crossed else 'no'}."
         )
     return [_heading("h2", "Assumptions & thresholds"), *[_item(_plain(x)) for x in lines]]
+
+
+def _always_valid(a: Analysis) -> bool:
+    return bool(a.primary) and all(m.comparison.method == ALWAYS_VALID for m in a.primary)
+
+
+def _primary_method(a: Analysis) -> str:
+    if _always_valid(a):
+        return (
+            "Primary metric: always-valid inference — an asymptotic confidence sequence "
+            "(Waudby-Smith, Arbour, Sinha, Kennedy & Ramdas 2023, “Time-uniform central limit "
+            "theory and asymptotic confidence sequences”; as GrowthBook's sequential test) "
+            "around the difference in rates, its tuning parameter set from the planned sample "
+            "size (5,000 users when none is planned), and the always-valid p-value, below α "
+            "exactly when the sequence excludes 0. Both hold at every look, however often one "
+            "looks. Relative lift interval by the delta method, widened by the same factor."
+        )
+    return (
+        "Primary metric: unpooled (Wald) z-test with the CI from the same standard error; "
+        "Fisher's exact test with the Newcombe interval when an expected cell count is below "
+        f"{a.thresholds.fisher_min_expected:g}. Relative lift CI by the delta method."
+    )
 
 
 def _ratio_assumption(a: Analysis) -> list[str]:

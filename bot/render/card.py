@@ -51,6 +51,7 @@ def render_card(analysis: Analysis, *, key: str, context: CardContext | None = N
         *_primary(analysis),
         *_guardrails(analysis),
         *_bayes(analysis),
+        *_always_valid(analysis),
         *_warnings(analysis),
         *_next_actions(analysis),
         b.context(
@@ -164,6 +165,16 @@ def _bayes(analysis: Analysis) -> list[Block]:
             f"never changes the verdict_: {', '.join(chances)}"
         )
     ]
+
+
+ALWAYS_VALID_LINE = (
+    ":eyes: *Always-valid inference:* peeking is safe — look as often as you like; the "
+    "interval and p hold at every look."
+)
+
+
+def _always_valid(analysis: Analysis) -> list[Block]:
+    return [b.context(ALWAYS_VALID_LINE)] if d.always_valid(analysis) else []
 
 
 def _warnings(analysis: Analysis) -> list[Block]:

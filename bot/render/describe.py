@@ -31,6 +31,7 @@ from experimentos.model import (
     MetricResult,
     Thresholds,
 )
+from experimentos.stats.always_valid import METHOD as ALWAYS_VALID_METHOD
 
 METHOD_NAMES = {
     "wald-unpooled z-test": "unpooled Wald z-test",
@@ -38,6 +39,7 @@ METHOD_NAMES = {
     "poisson rate z-test": "Poisson-rate z-test",
     "welch t-test": "Welch's t-test",
     "delta-method z-test": "delta-method z-test (ratio)",
+    ALWAYS_VALID_METHOD: "always-valid confidence sequence",
     "holm": "Holm",
     "bonferroni": "Bonferroni",
     "bh": "Benjamini–Hochberg",
@@ -125,6 +127,13 @@ def look_line(look: LookStatus) -> str:
         f"Look {look.look} of {look.of_looks} ({look.spending}, information {pct(look.information_fraction, 0)}):"
         f" boundary |z| ≥ {look.boundary_z:.2f} (p {LT} {look.nominal_p_threshold:.4g}),"
         f" z = {look.z:.2f}, {state}"
+    )
+
+
+def always_valid(analysis: Analysis) -> bool:
+    """Is the primary metric tested with the always-valid confidence sequence (safe to peek)?"""
+    return bool(analysis.primary) and all(
+        m.comparison.method == ALWAYS_VALID_METHOD for m in analysis.primary
     )
 
 

@@ -3,7 +3,8 @@
 With a plan of K looks the boundaries are the Lan–DeMets ones at information fractions k/K
 (:func:`experimentos.stats.sequential.boundaries`); a look whose |z| reaches its boundary is
 conclusive. Without a plan there are no boundaries, so each look's lift and 95% CI are shown
-instead, with the reminder that repeated looks at fixed-horizon intervals inflate false positives.
+instead, with the reminder that repeated looks at fixed-horizon intervals inflate false positives
+— or, when the looks use always-valid inference (confidence sequences), that peeking is safe.
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ def looks_figure(
     of_looks: int | None,
     spending: Spending = "obf",
     alpha: float = 0.05,
+    always_valid: bool = False,
 ) -> Figure:
-    """z per look against the boundaries when ``of_looks`` is planned, else lift and CI per look."""
+    """z per look against the boundaries when ``of_looks`` is planned, else lift and CI per look
+    (``always_valid``: the CIs are confidence sequences, valid at every look)."""
     if not looks:
         return message_figure("No looks yet", ["Post a results CSV in the thread to add one."])
     ordered = sorted(looks, key=lambda p: p.look)
@@ -59,7 +62,7 @@ def looks_figure(
     if of_looks:
         _z_chart(axes, ordered, max(of_looks, ordered[-1].look), spending, alpha)
     else:
-        _lift_chart(axes, ordered)
+        _lift_chart(axes, ordered, always_valid=always_valid)
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
     axes.tick_params(labelsize=SMALL_PT)
@@ -77,9 +80,14 @@ def looks_png(
     of_looks: int | None,
     spending: Spending = "obf",
     alpha: float = 0.05,
+    always_valid: bool = False,
 ) -> bytes:
     """:func:`looks_figure` as PNG bytes."""
-    return png_bytes(looks_figure(looks, of_looks=of_looks, spending=spending, alpha=alpha))
+    return png_bytes(
+        looks_figure(
+            looks, of_looks=of_looks, spending=spending, alpha=alpha, always_valid=always_valid
+        )
+    )
 
 
 def _z_chart(
@@ -161,7 +169,7 @@ def _z_chart(
     )
 
 
-def _lift_chart(axes: Axes, looks: Sequence[LookPoint]) -> None:
+def _lift_chart(axes: Axes, looks: Sequence[LookPoint], *, always_valid: bool = False) -> None:
     xs = [p.look for p in looks]
     lifts = [p.abs_lift * 100 for p in looks]
     lows = [max(lift - p.abs_ci[0] * 100, 0.0) for lift, p in zip(lifts, looks, strict=True)]
@@ -179,7 +187,7 @@ def _lift_chart(axes: Axes, looks: Sequence[LookPoint]) -> None:
         linewidth=1.5,
         markeredgecolor="black",
         markeredgewidth=0.6,
-        label="lift (pp) with 95% CI",
+        label="lift (pp) with 95% always-valid CI" if always_valid else "lift (pp) with 95% CI",
         gid="observed",
     )
     axes.set_xlim(min(xs) - 0.5, max(xs) + 0.5)
@@ -187,12 +195,13 @@ def _lift_chart(axes: Axes, looks: Sequence[LookPoint]) -> None:
     axes.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"look {v:.0f}"))
     axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:+.2g} pp" if v else "0"))
     axes.set_ylabel("absolute lift (percentage points)", fontsize=SMALL_PT)
-    axes.set_title(
-        "Lift per look, no sequential plan: fixed-horizon intervals, repeated looks "
-        "inflate false positives",
-        fontsize=FONT_PT,
-        loc="left",
+    title = (
+        "Lift per look, always-valid intervals: they hold at every look, so peeking is safe"
+        if always_valid
+        else "Lift per look, no sequential plan: fixed-horizon intervals, repeated looks "
+        "inflate false positives"
     )
+    axes.set_title(title, fontsize=FONT_PT, loc="left")
 
 
 def _fraction(point: LookPoint, of_looks: int) -> float:

@@ -28,7 +28,7 @@ from bot.render.charter import CALLBACK_CHARTER
 from experimentos import analyze
 from experimentos.store import fields_from_analysis
 
-LAUNCH = b"variant,users,conversions\ncontrol,10000,1000\ntreatment,10000,1100\n"
+LAUNCH = b"variant,users,conversions\ncontrol,10000,1000\ntreatment,10000,1200\n"
 HOLD = b"variant,users,conversions\ncontrol,2000,200\ntreatment,2000,210\n"
 
 

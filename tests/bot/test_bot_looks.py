@@ -36,12 +36,15 @@ def lift_and_p(content: bytes) -> tuple[str, float]:
 async def test_a_csv_in_a_cards_thread_is_look_2_with_the_look_diff(
     bot: RunningBot, standin: SlackStandIn
 ) -> None:
-    ts = await bot.upload([standin.add_file("week1.csv", LOOK_1)], text="name: Checkout v2")
+    # The fixed-horizon test, asked for (no charter plan gives always-valid inference).
+    ts = await bot.upload(
+        [standin.add_file("week1.csv", LOOK_1)], text="name: Checkout v2\nmethod: fixed"
+    )
     [first] = await cards_in(bot, ts)
     assert "`EXP-1` · Look 1" in texts_of(first)
     assert "Since look" not in texts_of(first)
 
-    await bot.upload([standin.add_file("week2.csv", LOOK_2)], thread_ts=ts)
+    await bot.upload([standin.add_file("week2.csv", LOOK_2)], thread_ts=ts, text="method: fixed")
     second = (await cards_in(bot, ts, count=2))[1]
     rendered = texts_of(second)
     assert "Checkout v2" in header_of(second)  # the experiment's name, not the file's

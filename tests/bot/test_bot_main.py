@@ -175,7 +175,7 @@ async def test_python_m_bot_serves_http_and_stops_gracefully(
             ts = await bot.upload(
                 [
                     standin.add_file(
-                        "launch.csv", b"variant,users,conversions\ncontrol,9000,900\nb,9000,1000\n"
+                        "launch.csv", b"variant,users,conversions\ncontrol,9000,900\nb,9000,1100\n"
                     )
                 ]
             )
@@ -227,7 +227,7 @@ async def test_python_m_bot_in_socket_mode(standin: SlackStandIn, database_url: 
 
         ts = standin.next_ts()
         file = standin.add_file(
-            "launch.csv", b"variant,users,conversions\ncontrol,9000,900\nb,9000,1000\n"
+            "launch.csv", b"variant,users,conversions\ncontrol,9000,900\nb,9000,1100\n"
         )
         event = {
             "type": "message",

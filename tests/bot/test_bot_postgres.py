@@ -27,7 +27,7 @@ pytestmark = [
         "(e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test); PostgreSQL bot tests skipped",
     ),
 ]
-LAUNCH = b"variant,users,conversions\ncontrol,10000,1000\ntreatment,10000,1100\n"
+LAUNCH = b"variant,users,conversions\ncontrol,10000,1000\ntreatment,10000,1200\n"
 
 
 @pytest.fixture

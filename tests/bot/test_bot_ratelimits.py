@@ -9,7 +9,7 @@ import pytest
 from harness import CHANNEL, RunningBot, header_of
 from slack_standin import Call, SlackStandIn
 
-TWO_ARMS = b"variant,users,conversions\ncontrol,10000,1000\ntreatment,10000,1100\n"
+TWO_ARMS = b"variant,users,conversions\ncontrol,10000,1000\ntreatment,10000,1200\n"
 RETRY_AFTER_S = 1
 
 

@@ -19,7 +19,7 @@ from slack_standin import SlackStandIn
 from experimentos.store import HistoryStore, create_engine_from_url
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
-TWO_ARMS = b"variant,users,conversions\ncontrol,10000,1000\ntreatment,10000,1100\n"
+TWO_ARMS = b"variant,users,conversions\ncontrol,10000,1000\ntreatment,10000,1200\n"
 
 
 def file_share(standin: SlackStandIn) -> tuple[dict[str, Any], str]:

@@ -23,7 +23,7 @@ EXPECTED_VERDICTS = {
     "continuous.csv": "Launch",
 }
 
-TWO_ARMS = b"variant,users,conversions\ncontrol,10000,1000\ntreatment,10000,1100\n"
+TWO_ARMS = b"variant,users,conversions\ncontrol,10000,1000\ntreatment,10000,1200\n"
 RETRY_AFTER_S = 2
 
 

@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.files import upload_chart
 from bot.history import looks_so_far
 from bot.listeners.actions.lookup import look_or_explain
+from bot.render.describe import always_valid
 from bot.render.details import details_text, render_details
 from bot.services import Services
 
@@ -50,7 +51,9 @@ async def on_details(
     )
     if look.record.look > 1:
         points, of_looks, alt_text = await looks_so_far(services, context.team_id or "", look)
-        png = await services.looks_chart(points, of_looks=of_looks)
+        png = await services.looks_chart(
+            points, of_looks=of_looks, always_valid=always_valid(look.analysis)
+        )
         await upload_chart(
             client,
             channel=look.channel,
