@@ -96,7 +96,7 @@ def analyze_data(data: ExperimentData, *, options: Options, thresholds: Threshol
             guardrails=guardrails,
             sequential=look,
             thresholds=thresholds,
-            horizon=horizon_from_options(options),
+            horizon=horizon_from_options(options, by_day=data.by_day),
         )
     return Analysis(
         warnings=_peeking(options, look, primary),

@@ -150,7 +150,8 @@ def _srm(
         column="users",
     )
     srm, where = _srm_where(data, srm, shares, thresholds)
-    return srm, [finding, *where, *_pre_period(data)]
+    srm, first_day = _srm_first_day(data, srm, shares, thresholds)
+    return srm, [finding, *where, *first_day, *_pre_period(data)]
 
 
 PRE_PERIOD_ALPHA = 0.05
@@ -235,6 +236,54 @@ def _srm_where(
     columns = tuple((column, _independence_p(table)) for column, table in by_column.items())
     srm = replace(srm, breakdown=cells, cells_checked=m, columns_checked=columns)
     return srm, [_where_finding(cells, columns, alpha)]
+
+
+def _srm_first_day(
+    data: ExperimentData, srm: SrmResult, shares: tuple[float, ...], thresholds: Thresholds
+) -> tuple[SrmResult, list[Finding]]:
+    """With a date column: the arms' users cumulated day by day (by each user's first row), the
+    chi-square p of each day's cumulative split, and the first day it falls below the warning
+    level — where to look in the deploy and assignment logs."""
+    if not data.by_day:
+        return srm, []
+    arms = [a.arm for a in data.arms]
+    days = sorted({c.day for c in data.by_day})
+    running = dict.fromkeys(arms, 0)
+    series = []
+    for day in days:
+        for count in data.by_day:
+            if count.day == day and count.arm in running:
+                running[count.arm] += count.users
+        observed = [running[arm] for arm in arms]
+        total = sum(observed)
+        p = srm_chi_square(observed, shares)[1] if total else 1.0
+        series.append((day, tuple(zip(arms, observed, strict=True)), p))
+    first = next((k for k, (_, _, p) in enumerate(series) if p < thresholds.srm_warning_p), None)
+    srm = replace(
+        srm, by_day=tuple(series), first_day=series[first][0] if first is not None else None
+    )
+    column = data.date_column or "date"
+    if first is None:
+        message = (
+            f"SRM by day ({column}): the cumulative split never falls below p = "
+            f"{thresholds.srm_warning_p:g} on the users with a date ({len(days)} days): the "
+            "mismatch sits in users without a readable date."
+        )
+        return srm, [Finding("info", "srm_first_day", message, column=column)]
+    day, observed, p = series[first]
+    before = (
+        f"; the day before, {series[first - 1][0]}, it was p = {series[first - 1][2]:.2g}"
+        if first
+        else ": from the first day"
+    )
+    counts = " vs ".join(f"{arm} {n:,}" for arm, n in observed)
+    message = (
+        f"SRM by day ({column}, each user at their first row): the cumulative split first falls "
+        f"below p = {thresholds.srm_warning_p:g} on {day} (day {first + 1} of {len(days)}, "
+        f"p = {p:.2g}, {counts} users so far){before}. Look at what changed in assignment, "
+        "deploys or logging around that day."
+    )
+    return srm, [Finding("info", "srm_first_day", message, column=column)]
 
 
 def _independence_p(table: list[list[int]]) -> float:

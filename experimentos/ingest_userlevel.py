@@ -34,6 +34,7 @@ from experimentos.ingest_userlevel_sql import Layout, Relation, classify, guess_
 from experimentos.model import (
     ArmInput,
     CovariateStats,
+    DayCount,
     DimensionCell,
     ExperimentData,
     Finding,
@@ -165,6 +166,8 @@ def _aggregate(
     )
     quantiles = _quantiles(con, relation, layout, metrics, groups, first, thresholds.alpha)
     data = replace(data, quantiles=quantiles)
+    day_column, by_day = _by_day(con, path, head, layout, first, keyed=bool(relation.labels))
+    data = replace(data, date_column=day_column, by_day=by_day)
     if not _split_is_off(data, options, thresholds):
         return data
     dimensions = _dimensions(con, path, head, layout, metrics, first, keyed=bool(relation.labels))
@@ -556,6 +559,36 @@ def _dimensions(
         for (i, value), arms in sorted(cells.items())
         if i not in wide
     )
+
+
+def _by_day(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    head: Head,
+    layout: Layout,
+    first: list[Group],
+    *,
+    keyed: bool,
+) -> tuple[str | None, tuple[DayCount, ...]]:
+    """Users per arm by the day of their first row, when a date or timestamp column exists."""
+    column = q.date_column(layout, head)
+    if column is None:
+        return None, ()
+    if keyed:
+        keyed_layout = layout.keyed()
+        labels = ("", *sorted({_label(g["a"]) for g in first} - {""}))
+        csv_file = q.csv_for(path, head, keyed_layout)
+        rows = q.first_day_counts(con, csv_file, keyed_layout, column, (), labels=labels)
+    else:
+        csv_file = q.csv_for(path, head, layout)
+        rows = q.first_day_counts(con, csv_file, layout, column, _blank(first))
+    users: dict[tuple[str, str], int] = {}
+    for row in rows:
+        if row["day"] is not None:
+            key = (row["day"], _label(row["a"]))
+            users[key] = users.get(key, 0) + int(row["users"])
+    counts = tuple(DayCount(day, arm, n) for (day, arm), n in sorted(users.items()))
+    return layout.names[column], counts
 
 
 # --------------------------------------------------------------------------- outliers

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -590,4 +591,73 @@ def dimension_counts(
         f"GROUP BY GROUPING SETS ({sets})"
     )
     rows = fetch(con, sql)
+    return [r | {"a": labels[r["a"]]} for r in rows]
+
+
+# --------------------------------------------------------------------------- users by first day
+
+_DATE_NAME = re.compile(
+    r"^(date|day|dt|ts|time|timestamp|datetime)$|(^|_)(date|day|ts|time|timestamp)$|_at$"
+    r"|^(first_)?(exposure|exposed|assignment|assigned|seen|event)(_(date|time|ts|at))?$"
+)
+
+
+def date_column(layout: Layout, head: Head) -> int | None:
+    """The first text column named like a date or timestamp (``date``, ``exposure_time``,
+    ``assigned_at``, …) whose sampled cells are ISO dates or timestamps; None when none is."""
+    rows = [r for r in head.rows if len(r) == len(layout.names)]
+    roles = {layout.user, layout.variant, layout.segment}
+    for i, name in enumerate(layout.names):
+        if i in roles or layout.kinds[i] not in ("text", "any") or not _DATE_NAME.search(name):
+            continue
+        cells = [r[i].strip() for r in rows if r[i].strip()]
+        if cells and all(_is_iso_date(c) for c in cells):
+            return i
+    return None
+
+
+def _is_iso_date(cell: str) -> bool:
+    try:
+        datetime.fromisoformat(cell.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def first_day_counts(
+    con: duckdb.DuckDBPyConnection,
+    csv_file: CsvFile,
+    layout: Layout,
+    column: int,
+    blank: tuple[str, ...],
+    *,
+    labels: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    """Users per raw variant label (``a``) and ``day`` (ISO date text) of their first row by the
+    date or timestamp ``column``; users whose cells do not read as a date have ``day`` NULL. With
+    ``labels`` (the keyed path) users are the ``per_user`` table's rows in one variant, ``a``
+    their arm label."""
+    day = f"CAST(try_cast({trimmed(f'c{column}')} AS TIMESTAMP) AS DATE)"
+    if not labels:
+        source = (
+            f"(SELECT coalesce(c{layout.variant}, '') AS a, {_primary_missing(layout)} AS pm, "
+            f"{day} AS d FROM {csv_file.read()})"
+        )
+        sql = (
+            f"SELECT a, CAST(d AS VARCHAR) AS day, count(*) AS users FROM {source} "
+            f"WHERE {kept(blank)} GROUP BY a, d"
+        )
+        return fetch(con, sql)
+    source = (
+        f"(SELECT coalesce({trimmed(f'c{layout.user}')}, '') AS u, "
+        f"{_primary_missing(layout)} AS pm, {day} AS d FROM {csv_file.read()})"
+    )
+    firsts = (
+        f"(SELECT p.a AS a, min(r.d) AS d FROM {source} r JOIN per_user p ON p.u = r.u "
+        "WHERE NOT p.crossed AND NOT r.pm GROUP BY p.u, p.a)"
+    )
+    rows = fetch(
+        con,
+        f"SELECT a, CAST(d AS VARCHAR) AS day, count(*) AS users FROM {firsts} GROUP BY a, d",
+    )
     return [r | {"a": labels[r["a"]]} for r in rows]

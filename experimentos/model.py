@@ -248,6 +248,17 @@ class QuantileStats:
 
 
 @dataclass(frozen=True, slots=True)
+class DayCount:
+    """Users of one arm whose first row falls on one day, by a date or timestamp column of a
+    user-level file."""
+
+    day: str
+    """ISO date (YYYY-MM-DD)."""
+    arm: str
+    users: int
+
+
+@dataclass(frozen=True, slots=True)
 class ExperimentData:
     """A parsed results file: one ArmInput per arm (pooled over segments), control first."""
 
@@ -268,6 +279,11 @@ class ExperimentData:
     quantiles: tuple[QuantileStats, ...] = ()
     """Median and p90 per arm of each continuous metric of a user-level file (an aggregated
     file's sums cannot carry them)."""
+
+    date_column: str | None = None
+    """The date or timestamp column of a user-level file (``by_day`` counts users by it)."""
+    by_day: tuple[DayCount, ...] = ()
+    """Users per arm by the day of their first row, earliest first; empty without a date."""
 
     def arm(self, label: str) -> ArmInput:
         for arm in self.arms:
@@ -398,6 +414,10 @@ class SrmResult:
     """Each column broken down, with the p of arm × value independence: small when the
     mismatch differs between its values (it is concentrated there), large when every value is
     off alike (the column does not say where)."""
+    first_day: str | None = None
+    """With a date column: the first day the cumulative split's p falls below the warning level."""
+    by_day: tuple[tuple[str, tuple[tuple[str, int], ...], float], ...] = ()
+    """With a date column: (day, cumulative users per arm, cumulative chi-square p) per day."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,10 +28,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 from experimentos.formatting import pct, pp
-from experimentos.model import InferenceMethod, Options
+from experimentos.model import DayCount, InferenceMethod, Options
 from experimentos.stats import always_valid
 from experimentos.stats.distributions import norm_isf
 from experimentos.stats.power import plan_sample_size
@@ -72,6 +73,8 @@ class Horizon:
     daily_users: float | None = None
     """Users entering the experiment per day, all arms together."""
     daily_source: DailySource | None = None
+    daily_note: str | None = None
+    """Where a rate read from the file's dates comes from: '<column>, <users> users over <n> days'."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,7 @@ class Remaining:
     daily_users: float | None
     daily_source: DailySource | None
     power: float
+    daily_note: str | None = None
     inflation: float | None = None
 
     @property
@@ -101,8 +105,16 @@ class Remaining:
         return max(self.more)
 
 
-def horizon_from_options(options: Options) -> Horizon:
-    """The plan an analysis's options carry (the look plan only for the group-sequential method)."""
+def horizon_from_options(options: Options, *, by_day: Sequence[DayCount] = ()) -> Horizon:
+    """The plan an analysis's options carry (the look plan only for the group-sequential method).
+
+    Without a daily rate among the options, a user-level file's date column gives one: its users
+    divided by the days from the first date to the last, both counted.
+    """
+    daily, source, note = options.daily_users, "option", None
+    if daily is None and by_day:
+        daily, note = _rate_of_dates(by_day)
+        source = "dates"
     return Horizon(
         method=options.method,
         mde=options.mde,
@@ -111,9 +123,22 @@ def horizon_from_options(options: Options) -> Horizon:
         looks=options.of_looks if options.method == "group-sequential" else None,
         spending=options.spending,
         split=options.split,
-        daily_users=options.daily_users,
-        daily_source="option" if options.daily_users else None,
+        daily_users=daily,
+        daily_source=source if daily else None,
+        daily_note=note,
     )
+
+
+def _rate_of_dates(by_day: Sequence[DayCount]) -> tuple[float | None, str | None]:
+    days = sorted({c.day for c in by_day})
+    try:
+        span = (date.fromisoformat(days[-1]) - date.fromisoformat(days[0])).days + 1
+    except ValueError:
+        return None, None
+    users = sum(c.users for c in by_day)
+    if users <= 0:
+        return None, None
+    return users / span, f"{users:,} users over {span} day{'s' if span != 1 else ''}"
 
 
 def users_needed(
@@ -240,6 +265,7 @@ def remaining(
         daily_users=horizon.daily_users,
         daily_source=horizon.daily_source,
         power=horizon.power,
+        daily_note=horizon.daily_note,
         inflation=inflation,
     )
 
@@ -272,7 +298,11 @@ def next_action(plan: Remaining, *, kind: str = "proportion") -> str:
         )
     text = f"To detect {effect} with {plan.power:.0%} power{how}, {sizes}"
     if plan.days is not None and plan.daily_users:
-        source = "as given" if plan.daily_source == "option" else "from the file's dates"
+        source = (
+            "as given"
+            if plan.daily_source == "option"
+            else f"from the file's dates: {plan.daily_note or 'its span'}"
+        )
         text += (
             f"; at {plan.daily_users:,.0f} users a day ({source}) that is about "
             f"{plan.days:,} more day{'s' if plan.days != 1 else ''}"
