@@ -166,7 +166,7 @@ def options_for(
 
     The method: the message's ``look:``/``of:`` lines or ``method:`` line, else the charter's
     plan — group-sequential when it plans looks, always-valid (tuned for its target sample size)
-    when it does not.
+    when it does not; the risk-aware rule (``success:`` metrics) always tests at a fixed horizon.
     """
     guardrails = tuple(
         GuardrailSpec(
@@ -189,7 +189,10 @@ def options_for(
     if options.look is not None:  # `look: 2` and `of: 5` in the message win
         return base, None
     planned = charter.planned_looks
-    chosen = method or ("group-sequential" if planned else "always-valid")
+    default = "group-sequential" if planned else "always-valid"
+    if options.rule == "risk-aware":  # the rule's tests are fixed-horizon (Schultzberg et al.)
+        default = "fixed"
+    chosen = method or default
     if chosen == "fixed":  # asked for: the peeking warning from the second look on
         return dataclasses.replace(base, method="fixed", prior_looks=look - 1), None
     if chosen == "always-valid":

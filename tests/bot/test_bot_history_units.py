@@ -57,6 +57,17 @@ def test_no_plan_gives_the_peeking_count_and_the_charter_guardrails() -> None:
     assert (explicit.look, explicit.of_looks) == (2, 5)
 
 
+def test_the_risk_aware_rule_keeps_a_fixed_horizon_in_a_thread_without_a_plan() -> None:
+    """A thread without a look plan is always-valid, but the risk-aware rule's tests are
+    fixed-horizon: its success metrics would otherwise be refused at every look."""
+    plain, _ = options_for(Options(), CHARTER, look=2, prior_users=[])
+    assert plain.method == "always-valid"
+    risk_aware, _ = options_for(
+        Options(success=("conversions",), rule="risk-aware"), CHARTER, look=2, prior_users=[]
+    )
+    assert (risk_aware.method, risk_aware.prior_looks) == ("fixed", 1)
+
+
 @pytest.mark.parametrize(
     ("metric", "column"),
     [("retention_7", "retention_7"), ("Conversions", "conversions"), ("checkout rate", None)],
