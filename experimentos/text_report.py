@@ -37,6 +37,8 @@ def render(a: Analysis) -> str:
         lines += [f"Primary  {_metric_line(m)}", *_notes(m)]
     if a.primary:
         lines.append(f"Primary test: {display_text(a.primary[0].comparison.method)}")
+    for m in a.success:  # the risk-aware rule's success metrics; p Bonferroni-adjusted
+        lines += [f"Success  {_metric_line(m)}", *_notes(m)]
     for g in a.guardrails:
         lines += [f"Guardrail {_metric_line(g.metric)}  → {g.status}", *_notes(g.metric)]
     for m in (*a.secondary, *a.percentiles):

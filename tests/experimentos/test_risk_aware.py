@@ -435,3 +435,16 @@ def test_the_memo_says_which_rule_decided():
     assert "α = 0.025 (Bonferroni over 2 success comparisons" in memo
     assert "| signups | treatment vs control |" in memo
     assert "Decision rule: risk-aware" not in render_markdown(run(data))
+
+
+def test_the_text_report_lists_each_success_metric_with_its_adjusted_p():
+    from experimentos.formatting import pvalue
+    from experimentos.text_report import render
+
+    analysis = run(csv([CONTROL, ("treatment", N, 2200, 1010, 196)]), success="conversions,signups")
+
+    report = render(analysis)
+    lines = [line for line in report.splitlines() if line.startswith("Success  ")]
+    assert [line.split()[1] for line in lines] == [m.name for m in analysis.success]
+    for line, metric in zip(lines, analysis.success, strict=True):
+        assert line.endswith(pvalue(metric.p_value_adjusted))
