@@ -22,13 +22,22 @@ from experimentos.model import (
     HeterogeneityTest,
     LookStatus,
     MetricResult,
+    NoveltyResult,
     OmnibusTest,
     Options,
     SegmentResult,
     Thresholds,
 )
 from experimentos.remaining import horizon_from_options
-from experimentos.stats import always_valid, bayes, corrections, proportions, segments, sequential
+from experimentos.stats import (
+    always_valid,
+    bayes,
+    corrections,
+    novelty,
+    proportions,
+    segments,
+    sequential,
+)
 from experimentos.stats.distributions import norm_isf
 from experimentos.stats.quantiles import percentile_results
 
@@ -79,7 +88,9 @@ def analyze_data(data: ExperimentData, *, options: Options, thresholds: Threshol
         named = {m.name for m in success}
         secondary = tuple(m for m in secondary if m.name not in named)
     segments, heterogeneity, segment_findings = _segments(data, primary, options, thresholds)
-    health = with_findings(health, [*margin_findings, *segment_findings])
+    fading = _novelty(data)
+    novelty_findings = novelty.novelty_findings(fading, alpha=thresholds.alpha)
+    health = with_findings(health, [*margin_findings, *segment_findings, *novelty_findings])
     overall = None
     if len(data.arms) > 2:
         chi2, dof, p_value = proportions.chi_square_independence([a.primary for a in data.arms])
@@ -114,6 +125,19 @@ def analyze_data(data: ExperimentData, *, options: Options, thresholds: Threshol
         heterogeneity=heterogeneity,
         success=success,
         percentiles=percentile_results(data, thresholds),
+        novelty=fading,
+    )
+
+
+def _novelty(data: ExperimentData) -> NoveltyResult | None:
+    """The primary's lift by day of first exposure, first treatment arm vs control."""
+    if not data.by_day or not data.treatments or data.control is None:
+        return None
+    return novelty.lift_by_day(
+        data.by_day,
+        column=data.date_column or "date",
+        control=data.control,
+        treatment=data.treatments[0].arm,
     )
 
 

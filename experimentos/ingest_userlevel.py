@@ -582,12 +582,13 @@ def _by_day(
     else:
         csv_file = q.csv_for(path, head, layout)
         rows = q.first_day_counts(con, csv_file, layout, column, _blank(first))
-    users: dict[tuple[str, str], int] = {}
+    users: dict[tuple[str, str], tuple[int, int]] = {}
     for row in rows:
         if row["day"] is not None:
             key = (row["day"], _label(row["a"]))
-            users[key] = users.get(key, 0) + int(row["users"])
-    counts = tuple(DayCount(day, arm, n) for (day, arm), n in sorted(users.items()))
+            n, y = users.get(key, (0, 0))
+            users[key] = (n + int(row["users"]), y + int(row["converted"] or 0))
+    counts = tuple(DayCount(day, arm, n, y) for (day, arm), (n, y) in sorted(users.items()))
     return layout.names[column], counts
 
 

@@ -636,28 +636,47 @@ def first_day_counts(
     """Users per raw variant label (``a``) and ``day`` (ISO date text) of their first row by the
     date or timestamp ``column``; users whose cells do not read as a date have ``day`` NULL. With
     ``labels`` (the keyed path) users are the ``per_user`` table's rows in one variant, ``a``
-    their arm label."""
+    their arm label. ``converted`` counts the users among them whose primary (0/1) is 1."""
     day = f"CAST(try_cast({trimmed(f'c{column}')} AS TIMESTAMP) AS DATE)"
     if not labels:
         source = (
             f"(SELECT coalesce(c{layout.variant}, '') AS a, {_primary_missing(layout)} AS pm, "
-            f"{day} AS d FROM {csv_file.read()})"
+            f"{day} AS d, {_primary_one(layout)} AS y FROM {csv_file.read()})"
         )
         sql = (
-            f"SELECT a, CAST(d AS VARCHAR) AS day, count(*) AS users FROM {source} "
-            f"WHERE {kept(blank)} GROUP BY a, d"
+            f"SELECT a, CAST(d AS VARCHAR) AS day, count(*) AS users, "
+            f"coalesce(sum(y), 0) AS converted FROM {source} WHERE {kept(blank)} GROUP BY a, d"
         )
         return fetch(con, sql)
+    primary = layout.index(layout.primary)
     source = (
         f"(SELECT coalesce({trimmed(f'c{layout.user}')}, '') AS u, "
         f"{_primary_missing(layout)} AS pm, {day} AS d FROM {csv_file.read()})"
     )
     firsts = (
-        f"(SELECT p.a AS a, min(r.d) AS d FROM {source} r JOIN per_user p ON p.u = r.u "
+        f"(SELECT p.a AS a, min(r.d) AS d, coalesce(any_value(p.b{primary}), 0) AS y "
+        f"FROM {source} r JOIN per_user p ON p.u = r.u "
         "WHERE NOT p.crossed AND NOT r.pm GROUP BY p.u, p.a)"
     )
     rows = fetch(
         con,
-        f"SELECT a, CAST(d AS VARCHAR) AS day, count(*) AS users FROM {firsts} GROUP BY a, d",
+        f"SELECT a, CAST(d AS VARCHAR) AS day, count(*) AS users, "
+        f"coalesce(sum(y), 0) AS converted FROM {firsts} GROUP BY a, d",
     )
     return [r | {"a": labels[r["a"]]} for r in rows]
+
+
+def _primary_one(layout: Layout) -> str:
+    """1 when a row's primary (a 0/1 column) is 1, else 0."""
+    p = layout.index(layout.primary)
+    if p is None:
+        return "0"
+    if layout.kinds[p] == "bool":
+        return f"coalesce(c{p}::INTEGER, 0)"
+    if layout.kinds[p] == "num":
+        return f"CASE WHEN c{p} = 1 THEN 1 ELSE 0 END"
+    cell = trimmed(f"c{p}")
+    return (
+        f"CASE WHEN lower({cell}) IN {TRUE_LIST} OR TRY_CAST({cell} AS DOUBLE) = 1 "
+        "THEN 1 ELSE 0 END"
+    )

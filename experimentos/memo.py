@@ -14,6 +14,7 @@ and no leading formula character. The JSON result keeps the full text.
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections.abc import Iterable, Sequence
 
@@ -89,6 +90,7 @@ def memo_blocks(analysis: Analysis, *, audit: Iterable[str] = ()) -> list[Block]
     blocks += _risk_aware_rule(a)
     blocks += _evidence(a)
     blocks += _srm_causes(a)
+    blocks += _lift_by_day(a)
     blocks += _risks(a)
     blocks += [_heading("h2", "Next actions")]
     blocks += [
@@ -131,6 +133,39 @@ def _srm_causes(a: Analysis) -> list[Block]:
         *[_item(_bold(stage), _plain(f": {cause}")) for stage, cause in SRM_CAUSES],
         _paragraph(_italic(f"After {SRM_CAUSES_SOURCE}.")),
     ]
+
+
+def _lift_by_day(a: Analysis) -> list[Block]:
+    """With a date column: the primary's lift among the users first exposed each day, and the
+    trend's slope (weighted least squares on day index, weights 1/SE²)."""
+    n = a.novelty
+    if n is None:
+        return []
+    rows = [
+        (
+            d.day,
+            str(d.index),
+            f"{rate(d.control_converted / d.control_users)} (n={d.control_users:,})",
+            f"{rate(d.treatment_converted / d.treatment_users)} (n={d.treatment_users:,})",
+            pp(d.lift),
+            f"{d.se * 100:.2f} pp",
+        )
+        for d in n.days
+    ]
+    header = ("first exposed", "day", label(n.control), label(n.treatment), "Δ", "SE")
+    if math.isfinite(n.slope):  # a slope needs two days
+        trend = (
+            f"Trend of the lift ({label(n.treatment)} vs {label(n.control)}, users by the day of "
+            f"their first row in {label(n.column)}): {pp(n.slope)}/day "
+            f"(SE {n.slope_se * 100:.2f} pp), {pvalue(n.p_value)}; weighted least squares of "
+            "daily lift on day index, weights 1/SE²."
+        )
+    else:
+        trend = "Fewer than two days with users in both arms: no trend is tested."
+    if n.skipped:
+        left = ", ".join(n.skipped)
+        trend += f" Left out (fewer than 2 users in an arm, or no variance): {left}."
+    return [_heading("h3", "Lift by exposure day"), _table(header, rows), _paragraph(_plain(trend))]
 
 
 # --------------------------------------------------------------------------- block helpers

@@ -256,6 +256,47 @@ class DayCount:
     """ISO date (YYYY-MM-DD)."""
     arm: str
     users: int
+    converted: int = 0
+    """Of those users, the ones whose primary (0/1) is 1."""
+
+
+@dataclass(frozen=True, slots=True)
+class NoveltyDay:
+    """The primary's lift among the users first exposed on one calendar day."""
+
+    day: str
+    """ISO date (YYYY-MM-DD)."""
+    index: int
+    """1 = the experiment's first day."""
+    control_users: int
+    control_converted: int
+    treatment_users: int
+    treatment_converted: int
+    lift: float
+    """Treatment rate − control rate (a proportion, not pp)."""
+    se: float
+    """Unpooled standard error of ``lift``."""
+
+
+@dataclass(frozen=True, slots=True)
+class NoveltyResult:
+    """The primary's lift by day of first exposure (first treatment arm vs control) and a test of
+    its trend: weighted least squares of daily lift on day index, weights 1/SE² (known variance:
+    the slope's SE is sqrt(1/Σw(x−x̄)²), the p two-sided normal)."""
+
+    column: str
+    control: str
+    treatment: str
+    days: tuple[NoveltyDay, ...]
+    """Days tested, earliest first."""
+    skipped: tuple[str, ...]
+    """Days left out: fewer than 2 users in an arm, or a lift whose SE is 0."""
+    slope: float
+    """Change in lift per day (a proportion per day); NaN with fewer than 2 usable days."""
+    slope_se: float
+    p_value: float
+    overall_lift: float
+    """Treatment rate − control rate over all dated users."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -614,6 +655,8 @@ class Analysis:
     success: tuple[MetricResult, ...] = ()
     """The risk-aware rule's success metrics, one per metric and treatment arm (p-values
     Bonferroni-adjusted over them); empty under the default rules."""
+    novelty: NoveltyResult | None = None
+    """The primary's lift by day of first exposure and its trend; None without a date column."""
 
     def primary_for(self, arm: str) -> MetricResult | None:
         return next((m for m in self.primary if m.arm == arm), None)
