@@ -32,6 +32,7 @@ from experimentos.health import SRM_CAUSES, SRM_CAUSES_SOURCE, srm_fired
 from experimentos.memo_blocks import Block, Run, Runs
 from experimentos.model import Analysis, GuardrailResult, MetricResult
 from experimentos.stats.always_valid import METHOD as ALWAYS_VALID
+from experimentos.stats.novelty import MIN_USERS as NOVELTY_MIN_USERS
 
 _MD_SPECIAL = re.compile(r"[\\`*_|~#]|<(?=[A-Za-z/!?@#])|\](?=[(\[:])")
 """What could format in Markdown: emphasis, code, tables, headings, the ``<`` of a tag, an
@@ -161,11 +162,18 @@ def _lift_by_day(a: Analysis) -> list[Block]:
             "daily lift on day index, weights 1/SE²."
         )
     else:
-        trend = "Fewer than two days with users in both arms: no trend is tested."
+        trend = (
+            f"Fewer than two days with at least {NOVELTY_MIN_USERS} users in each arm: "
+            "no trend is tested."
+        )
     if n.skipped:
-        left = ", ".join(n.skipped)
-        trend += f" Left out (fewer than 2 users in an arm, or no variance): {left}."
-    return [_heading("h3", "Lift by exposure day"), _table(header, rows), _paragraph(_plain(trend))]
+        left = ", ".join(n.skipped[:10]) + (" …" if len(n.skipped) > 10 else "")
+        trend += (
+            f" {len(n.skipped)} day(s) left out (fewer than {NOVELTY_MIN_USERS} users in an arm, "
+            f"or an arm at 0% or 100%): {left}."
+        )
+    table = [_table(header, rows)] if rows else []
+    return [_heading("h3", "Lift by exposure day"), *table, _paragraph(_plain(trend))]
 
 
 # --------------------------------------------------------------------------- block helpers

@@ -16,8 +16,11 @@ from datetime import date
 
 from experimentos.model import DayCount, Finding, NoveltyDay, NoveltyResult
 
-MIN_USERS = 2
-"""A day is tested only with at least this many users in each arm."""
+MIN_USERS = 30
+"""A day is tested only with at least this many users in each arm, and with an arm rate strictly
+between 0 and 1: the unpooled (Wald) standard error of a smaller or degenerate day is too small to
+weight by (a day of 0/12 in control has SE 0 for that arm), and a few such days made a significant
+"decay" out of noise on a 476-user public export."""
 
 
 def wls_slope(x: Sequence[float], y: Sequence[float], se: Sequence[float]) -> tuple[float, float]:
@@ -58,14 +61,11 @@ def lift_by_day(
         nt, yt = (t.users, t.converted) if t else (0, 0)
         for k, v in enumerate((nc, yc, nt, yt)):
             totals[k] += v
-        if nc < MIN_USERS or nt < MIN_USERS:
+        if nc < MIN_USERS or nt < MIN_USERS or yc in (0, nc) or yt in (0, nt):
             skipped.append(day)
             continue
         pc, pt = yc / nc, yt / nt
         se = math.sqrt(pc * (1 - pc) / nc + pt * (1 - pt) / nt)
-        if se <= 0:
-            skipped.append(day)
-            continue
         index = (date.fromisoformat(day) - start).days + 1
         tested.append(NoveltyDay(day, index, nc, yc, nt, yt, pt - pc, se))
     nc, yc, nt, yt = totals
@@ -108,7 +108,7 @@ def novelty_findings(result: NoveltyResult | None, *, alpha: float = 0.05) -> li
     if result.skipped:
         text += (
             f" {len(result.skipped)} day(s) left out (fewer than {MIN_USERS} users in an arm, "
-            f"or no variance): {', '.join(result.skipped)}."
+            f"or an arm at 0% or 100%): {', '.join(result.skipped)}."
         )
     return [Finding(severity, "novelty", text, column=result.column)]  # type: ignore[arg-type]
 
