@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Literal
+from collections.abc import Mapping
+from typing import Literal, TypeVar
 
 from experimentos.errors import OptionError
 from experimentos.ingest_columns import normalise_header
@@ -262,14 +263,23 @@ _RULES: dict[str, DecisionRule] = {
 }
 
 
+_Choice = TypeVar("_Choice")
+
+
+def _named_choice(text: str, names: Mapping[str, _Choice], refusal: str) -> _Choice:
+    """``text`` looked up in ``names`` (case, spaces and ``_`` for ``-`` folded); OptionError
+    saying ``refusal`` and what was given when it is none of them."""
+    value = " ".join(text.strip().lower().replace("_", "-").split())
+    if value not in names:
+        raise OptionError(f"{refusal} (got {text!r}).")
+    return names[value]
+
+
 def parse_rule(text: str | None, *, success: tuple[str, ...] = ()) -> DecisionRule:
     """default | risk-aware; unnamed: risk-aware when success metrics are named, else default."""
     if text is None or not text.strip():
         return "risk-aware" if success else "default"
-    value = " ".join(text.strip().lower().replace("_", "-").split())
-    if value not in _RULES:
-        raise OptionError(f"rule must be default or risk-aware (got {text!r}).")
-    chosen = _RULES[value]
+    chosen = _named_choice(text, _RULES, "rule must be default or risk-aware")
     if chosen == "default" and success:
         raise OptionError(
             "success metrics are combined by the risk-aware rule; the default rule decides on "
@@ -316,10 +326,7 @@ def _parse_method(text: str | None, *, planned: bool) -> InferenceMethod:
     fixed otherwise."""
     if text is None or not text.strip():
         return "group-sequential" if planned else "fixed"
-    value = " ".join(text.strip().lower().replace("_", "-").split())
-    if value not in _METHODS:
-        raise OptionError(f"method must be fixed, always-valid or group-sequential (got {text!r}).")
-    chosen = _METHODS[value]
+    chosen = _named_choice(text, _METHODS, "method must be fixed, always-valid or group-sequential")
     if chosen == "fixed" and planned:
         raise OptionError(
             "a look plan (--look, --of) asks for group-sequential boundaries, not the fixed "
