@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 .PHONY: demo test install install-dev lint
 
 demo: $(VENV)/.installed
-	@$(BIN)/python -m experimentos.demo
+	@$(BIN)/python -m experimentos.cli.demo
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -26,9 +26,9 @@ from gbstats.bayesian.tests import EffectBayesianABTest, EffectBayesianConfig
 from gbstats.frequentist.tests import FrequentistConfig, TwoSidedTTest
 from gbstats.models.statistics import ProportionStatistic, SampleMeanStatistic
 
-from experimentos.analysis import analyze
-from experimentos.memo import render_markdown
+from experimentos.analysis.assemble import analyze
 from experimentos.model import Options, Thresholds
+from experimentos.report.memo import render_markdown
 from experimentos.stats.sequential import boundaries
 
 GUARDRAILS = [f"guardrail_{name}" for name in ("errors", "refunds", "latency", "crash", "churn")]

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from experimentos.analysis import analyze
-from experimentos.charts import LookPoint, forest_png, looks_png, power_curve_png
-from experimentos.pdf import render_pdf
+from experimentos.analysis.assemble import analyze
+from experimentos.report.charts import LookPoint, forest_png, looks_png, power_curve_png
+from experimentos.report.pdf import render_pdf
 from experimentos.stats.power import plan_sample_size
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -8,7 +8,7 @@ or user-level) with hostile labels and column names, mutated numbers, dropped / 
 renamed columns, odd encodings and delimiters, and options. Each case runs in a worker process
 under a hang limit (``--timeout`` seconds; a worker past it is killed and replaced): the analysis,
 then text, md, html, json, blocks and pdf, with the invariants of ``fuzz_cases.exercise``.
-``--cli`` of the cases, spread evenly, also run ``python -m experimentos.cli analyze`` in a
+``--cli`` of the cases, spread evenly, also run ``python -m experimentos.cli.commands analyze`` in a
 subprocess (a format chosen per case) under the same limit: exit 0 or 2, no traceback, clean
 output.
 
@@ -64,7 +64,7 @@ def _run_cli(case: Case, fmt: str, timeout: float) -> dict[str, list[str]]:
         args = case.cli_args(str(path), fmt, out=str(out) if fmt == "pdf" else None)
         try:
             done = subprocess.run(
-                [sys.executable, "-m", "experimentos.cli", *args],
+                [sys.executable, "-m", "experimentos.cli.commands", *args],
                 capture_output=True,
                 timeout=timeout,
                 cwd=temp,
@@ -91,7 +91,7 @@ def _worker(connection: Connection, timeout: float) -> None:
     import warnings
 
     warnings.simplefilter("ignore")
-    import experimentos.analysis  # noqa: F401  (imported before the clock starts)
+    import experimentos.analysis.assemble  # noqa: F401  (imported before the clock starts)
 
     while True:
         task = connection.recv()

@@ -132,7 +132,15 @@ def baseline_process(path: Path, sql: str) -> tuple[float, float, float]:
 
 
 def analyze_command(path: Path, *extra: str) -> tuple[float, float, float]:
-    cli = [sys.executable, "-m", "experimentos.cli", "analyze", str(path), "--format", "json"]
+    cli = [
+        sys.executable,
+        "-m",
+        "experimentos.cli.commands",
+        "analyze",
+        str(path),
+        "--format",
+        "json",
+    ]
     return run_child([*cli, *extra])
 
 

@@ -16,7 +16,7 @@ import multiprocessing
 import time
 from collections.abc import Callable
 
-from experimentos.analysis import analyze
+from experimentos.analysis.assemble import analyze
 from experimentos.errors import ExperimentError
 from experimentos.model import Analysis
 
@@ -38,15 +38,15 @@ def hostile_csv(char: str, size: int, place: str) -> bytes:
 
 def renderer(name: str) -> Callable[[Analysis], object]:
     if name == "text":
-        from experimentos.text_report import render
+        from experimentos.report.text import render
 
         return render
     if name == "md":
-        from experimentos.memo import render_markdown
+        from experimentos.report.memo import render_markdown
 
         return render_markdown
     if name == "html":
-        from experimentos.memo import render_html
+        from experimentos.report.memo import render_html
 
         return render_html
     if name == "json":
@@ -55,7 +55,7 @@ def renderer(name: str) -> Callable[[Analysis], object]:
         from bot.render.cli_format import card_json
 
         return card_json
-    from experimentos.pdf import render_pdf
+    from experimentos.report.pdf import render_pdf
 
     return lambda a: render_pdf(a, with_chart=False)
 

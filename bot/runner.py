@@ -77,7 +77,7 @@ def _analyse_against_target(
 
 def forest_in_worker(analysis: Analysis) -> tuple[bytes, str]:
     """The forest plot (PNG) and its alt text; matplotlib is imported in the worker only."""
-    from experimentos.charts import forest_alt_text, forest_png
+    from experimentos.report.charts import forest_alt_text, forest_png
 
     return forest_png(analysis), forest_alt_text(analysis, limit=ALT_TEXT_CHARS)
 
@@ -90,7 +90,7 @@ def looks_in_worker(
 ) -> bytes:
     """The looks chart from plain (look, z, lift, CI, information) tuples (``always_valid``: the
     intervals are confidence sequences, valid at every look)."""
-    from experimentos.charts import LookPoint, looks_png
+    from experimentos.report.charts import LookPoint, looks_png
 
     return looks_png(
         [LookPoint(*p) for p in points],
@@ -101,7 +101,7 @@ def looks_in_worker(
 
 
 def power_curve_in_worker(plan: Any) -> bytes:
-    from experimentos.charts import power_curve_png
+    from experimentos.report.charts import power_curve_png
 
     return power_curve_png(plan)
 

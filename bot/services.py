@@ -169,7 +169,7 @@ class Services:
         self, analysis: Analysis, *, audit: Iterable[str] = ()
     ) -> tuple[str, str]:
         """(Markdown, HTML) of the decision memo, ending with ``audit``, on the render pool."""
-        from experimentos import memo
+        from experimentos.report import memo
 
         lines = tuple(audit)
         markdown = await self.render(functools.partial(memo.render_markdown, analysis, audit=lines))

@@ -21,15 +21,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import files
 from bot.errors import GENERIC, log_failure, new_error_id, slack_error_code, user_message
-from bot.history import card_context
-from bot.looks import plan_look, record_look
-from bot.options import message_method, message_options
+from bot.look_plan import plan_look, record_look
+from bot.message_options import message_method, message_options
 from bot.render import messages
 from bot.render.card import card_text, render_card
 from bot.services import Services
+from bot.stored_looks import card_context
 from experimentos.errors import ExperimentError
-from experimentos.memo import render_markdown
 from experimentos.model import InferenceMethod, Options
+from experimentos.report.memo import render_markdown
 
 logger = logging.getLogger(__name__)
 

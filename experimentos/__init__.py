@@ -9,11 +9,11 @@ The public API::
     render_markdown(analysis)    # the decision memo
 """
 
-from experimentos.analysis import analyze, analyze_data
+from experimentos.analysis.assemble import analyze, analyze_data
 from experimentos.errors import ExperimentError, OptionError, UnreadableFileError
-from experimentos.memo import render_html, render_markdown
 from experimentos.model import Analysis, GuardrailSpec, Options, Thresholds, Verdict
 from experimentos.options import parse_message_options
+from experimentos.report.memo import render_html, render_markdown
 from experimentos.stats.power import SampleSizePlan, plan_sample_size
 
 __all__ = [

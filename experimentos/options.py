@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Literal, TypeVar
 
 from experimentos.errors import OptionError
-from experimentos.ingest_columns import normalise_header
+from experimentos.ingest.columns import normalise_header
 from experimentos.model import (
     Correction,
     DecisionRule,

@@ -36,7 +36,7 @@ class CardContext:
     """``EXP-3``"""
     look: int
     look_diff: str | None = None
-    """One line from :func:`experimentos.looks.look_diff`, from the second look on."""
+    """One line from :func:`experimentos.analysis.look_diff.look_diff`, from the second look on."""
     charter_changes: tuple[CharterChange, ...] = ()
     """Charter changes after the first look (the charter lock)."""
 

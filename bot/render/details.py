@@ -18,8 +18,8 @@ from bot.render.format import (
     truncate,
 )
 from bot.render.limits import MAX_FALLBACK_TEXT, fit_message
+from experimentos.analysis.health import SRM_CAUSES, SRM_CAUSES_SOURCE, srm_fired
 from experimentos.formatting import display_label, display_text
-from experimentos.health import SRM_CAUSES, SRM_CAUSES_SOURCE, srm_fired
 from experimentos.model import Analysis, MetricResult
 
 MAX_SECONDARY = 20

@@ -11,6 +11,18 @@ migrations shipped in the package. Typical use::
 Schema upgrades by hand: ``python -m experimentos.store upgrade`` (see :mod:`.migrate`).
 """
 
+from experimentos.charter import (
+    AnalysisBrief,
+    AnalysisRecord,
+    Charter,
+    CharterChange,
+    CharterGuardrail,
+    DecisionRecord,
+    ExperimentRecord,
+    ExperimentSummary,
+    Rice,
+    parse_ref,
+)
 from experimentos.store.engine import (
     DEFAULT_DATABASE_URL,
     create_engine_from_url,
@@ -31,21 +43,9 @@ from experimentos.store.errors import (
 )
 from experimentos.store.failures import failure_reason, open_store, reported_as_unavailable
 from experimentos.store.fields import fields_from_analysis
-from experimentos.store.history import HistoryStore
 from experimentos.store.migrate import current_revision, head_revision, upgrade, upgrade_to_head
 from experimentos.store.reading import read_history, sqlite_file
-from experimentos.store.records import (
-    AnalysisBrief,
-    AnalysisRecord,
-    Charter,
-    CharterChange,
-    CharterGuardrail,
-    DecisionRecord,
-    ExperimentRecord,
-    ExperimentSummary,
-    Rice,
-    parse_ref,
-)
+from experimentos.store.repository import HistoryStore
 
 __all__ = [
     "DEFAULT_DATABASE_URL",

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from experimentos.store.engine import normalize_database_url, redact_database_url
 from experimentos.store.errors import StoreError, StoreUnavailable
-from experimentos.store.history import HistoryStore
+from experimentos.store.repository import HistoryStore
 
 DATABASE_FAILURES = (SQLAlchemyError, OSError, CommandError)
 """What the drivers, SQLAlchemy and Alembic raise when a database cannot be used."""

@@ -7,13 +7,13 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from experimentos.charter import ExperimentSummary
 from experimentos.store.engine import create_engine_from_url, normalize_database_url
 from experimentos.store.engine import redact_database_url as redact
 from experimentos.store.errors import SchemaOutdated
 from experimentos.store.failures import unavailable
-from experimentos.store.history import HistoryStore
 from experimentos.store.migrate import current_revision, head_revision
-from experimentos.store.records import ExperimentSummary
+from experimentos.store.repository import HistoryStore
 
 
 def sqlite_file(url: str) -> Path | None:

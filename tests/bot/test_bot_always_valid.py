@@ -22,7 +22,7 @@ from statsmodels.stats import proportion as sm_proportion
 
 from bot.render.charter import CALLBACK_CHARTER
 from bot.render.format import ci_pp
-from experimentos.charts.looks import LookPoint, looks_figure
+from experimentos.report.charts.look_trend import LookPoint, looks_figure
 
 LOOK_1 = b"variant,users,conversions\ncontrol,4000,400\ntreatment,4000,428\n"
 # Fixed-horizon Wald p ≈ 0.01 (a Launch if tested once), always-valid p ≈ 0.18: Hold.

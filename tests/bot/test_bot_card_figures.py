@@ -25,7 +25,7 @@ from statsmodels.stats import proportion as sm_proportion
 from statsmodels.stats.multitest import multipletests
 
 from bot.render.card import card_text, render_card
-from experimentos.analysis import analyze
+from experimentos.analysis.assemble import analyze
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.csv"))

@@ -10,7 +10,7 @@ from harness import form_values
 from bot.audit import change_line, guardrail_text
 from bot.charter_form import parse_charter_form, parse_guardrail
 from bot.experiments import parse_status
-from bot.looks import column_name, merge_charter, options_for, same_split, users_in_result
+from bot.look_plan import column_name, merge_charter, options_for, same_split, users_in_result
 from experimentos.model import GuardrailSpec, Options
 from experimentos.store import Charter, CharterChange, CharterGuardrail
 

@@ -20,7 +20,7 @@ from slack_standin import SlackStandIn
 from bot.render.card import ACTION_MEMO
 from bot.services import Services
 from bot.settings import BotSettings
-from experimentos import memo
+from experimentos.report import memo
 
 CLICKS = 40
 """More than asyncio's default pool ever has (min(32, CPUs + 4)): a shared pool would be full."""

@@ -18,7 +18,7 @@ from bot.render.card import card_text, render_card
 from bot.render.details import render_details
 from bot.render.format import esc, truncate
 from bot.render.limits import MAX_MESSAGE_BLOCKS, fit_message, problems
-from experimentos.analysis import analyze
+from experimentos.analysis.assemble import analyze
 from experimentos.model import Analysis
 
 ROOT = Path(__file__).resolve().parents[2]

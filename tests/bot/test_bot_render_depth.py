@@ -6,7 +6,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.render.card import render_card
 from bot.render.details import render_details
-from experimentos.analysis import analyze
+from experimentos.analysis.assemble import analyze
 from experimentos.model import Options
 
 SIMPSON_CSV = b"""variant,segment,users,conversions

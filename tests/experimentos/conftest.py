@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from experimentos import ingest_userlevel_sql as sql
+from experimentos.ingest import userlevel_queries as sql
 
 
 @pytest.fixture

@@ -796,7 +796,7 @@ def options_of(case: Case) -> Any:
 def analyse(case: Case) -> tuple[Any, str | None]:
     """The library's answer: (Analysis, None), or (None, message) when an ExperimentError (the
     contract) ended it. Any other exception propagates: it is a crash."""
-    from experimentos.analysis import analyze
+    from experimentos.analysis.assemble import analyze
     from experimentos.errors import ExperimentError
     from experimentos.model import Thresholds
 
@@ -822,7 +822,7 @@ def error_problems(message: str) -> list[str]:
 
 @cache
 def _cli_renderer(fmt: str) -> Callable[[Any], str]:
-    from experimentos.cli import _formats
+    from experimentos.cli.commands import _formats
 
     return _formats()[fmt]()
 
@@ -833,11 +833,11 @@ def render(fmt: str, analysis: Any) -> str | bytes:
     if fmt in ("text", "md", "json", "blocks"):
         return _cli_renderer(fmt)(analysis)
     if fmt == "html":
-        from experimentos.memo import render_html
+        from experimentos.report.memo import render_html
 
         return render_html(analysis)
     if fmt == "pdf":
-        from experimentos.pdf import render_pdf
+        from experimentos.report.pdf import render_pdf
 
         return render_pdf(analysis, with_chart=False)
     raise ValueError(fmt)
@@ -888,8 +888,8 @@ def blocks_problems(message: Any) -> list[str]:
 
 
 def json_roundtrip_problems(output: str, analysis: Any) -> list[str]:
-    from experimentos.memo import render_markdown
     from experimentos.model_json import analysis_from_dict
+    from experimentos.report.memo import render_markdown
 
     rebuilt = analysis_from_dict(json.loads(output))
     if render_markdown(rebuilt) != render_markdown(analysis):

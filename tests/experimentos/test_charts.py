@@ -22,8 +22,9 @@ from matplotlib.text import Text
 from scipy import stats
 from statsmodels.stats.proportion import samplesize_proportions_2indep_onetail
 
-from experimentos.analysis import analyze
-from experimentos.charts import (
+from experimentos.analysis.assemble import analyze
+from experimentos.model import Analysis, Options
+from experimentos.report.charts import (
     STATUS_COLOURS,
     LookPoint,
     forest_alt_text,
@@ -35,7 +36,6 @@ from experimentos.charts import (
     power_curve_figure,
     power_curve_png,
 )
-from experimentos.model import Analysis, Options
 from experimentos.stats.power import plan_sample_size
 from experimentos.stats.sequential import boundaries
 from tests.conftest import EXAMPLES
@@ -434,7 +434,7 @@ def test_looks_text_is_readable_and_not_clipped() -> None:
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "experimentos.cli", *args],
+        [sys.executable, "-m", "experimentos.cli.commands", *args],
         capture_output=True,
         text=True,
         timeout=120,

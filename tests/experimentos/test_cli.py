@@ -15,7 +15,7 @@ from tests.conftest import EXAMPLES
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "experimentos.cli", *args],
+        [sys.executable, "-m", "experimentos.cli.commands", *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.proportion import test_proportions_2indep as sm_two_proportions
 
-from experimentos.analysis import analyze
+from experimentos.analysis.assemble import analyze
 from experimentos.errors import UnreadableFileError
 from experimentos.model import Analysis, GuardrailSpec, Options, Thresholds
 

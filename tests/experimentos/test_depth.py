@@ -11,7 +11,7 @@ from gbstats.models.statistics import RegressionAdjustedStatistic, SampleMeanSta
 from scipy import stats
 from statsmodels.stats.meta_analysis import combine_effects
 
-from experimentos.analysis import analyze
+from experimentos.analysis.assemble import analyze
 from experimentos.model import CovariateStats, Options
 from experimentos.stats.cuped import cuped_comparison
 from experimentos.stats.segments import cochran_q, simpsons_paradox

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from experimentos.analysis import analyze
+from experimentos.analysis.assemble import analyze
 from experimentos.model import Options
 from tests.conftest import EXAMPLES
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, Phase, event, example, given, settings
 
-from experimentos.cli import main
+from experimentos.cli.commands import main
 from tests.experimentos.fuzz_cases import (
     EXPLICIT_CASES,
     HOSTILE_TEXT,

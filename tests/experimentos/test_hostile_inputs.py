@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bot.options import message_options
-from experimentos.analysis import analyze
-from experimentos.cli import main
+from bot.message_options import message_options
+from experimentos.analysis.assemble import analyze
+from experimentos.cli.commands import main
 from experimentos.errors import OptionError, UnreadableFileError
 from experimentos.model import Analysis, Options
 from experimentos.options import build_options
@@ -34,7 +34,7 @@ ZERO_VS_ALL = "variant,users,conversions\ncontrol,1000,0\ntreatment,1000,1000\n"
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """The command as a user runs it: a separate process, so a crash shows as a traceback."""
     return subprocess.run(
-        [sys.executable, "-m", "experimentos.cli", *args],
+        [sys.executable, "-m", "experimentos.cli.commands", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -466,7 +466,7 @@ def test_a_mean_without_variance_says_why_it_has_no_test() -> None:
     [revenue] = [m for m in analysis.secondary if m.name == "revenue"]
     assert math.isnan(revenue.comparison.p_value)
     assert any("No test for revenue" in note and "no variance" in note for note in revenue.notes)
-    from experimentos.text_report import render
+    from experimentos.report.text import render
 
     report = render(analysis)
     assert "nan" not in report

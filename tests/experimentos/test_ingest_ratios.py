@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from experimentos import ingest
-from experimentos.analysis import analyze
-from experimentos.memo import render_html, render_markdown
+from experimentos.analysis.assemble import analyze
 from experimentos.model import ExperimentData, RatioStats
-from experimentos.text_report import render
+from experimentos.report.memo import render_html, render_markdown
+from experimentos.report.text import render
 from tests.conftest import EXAMPLES
 
 RATIO_HEADER = "rpo_num_sum,rpo_num_sum_sq,rpo_den_sum,rpo_den_sum_sq,rpo_num_den_sum"

@@ -22,7 +22,7 @@ import pytest
 
 from experimentos import ingest
 from experimentos.errors import UnreadableFileError
-from experimentos.ingest_head import HEAD_BYTES
+from experimentos.ingest.sniff import HEAD_BYTES
 from experimentos.model import ArmInput, CovariateStats, ExperimentData, MeanStats, Options
 
 TRUE, FALSE = {"1", "true", "yes", "y", "t"}, {"0", "false", "no", "n", "f"}
@@ -504,7 +504,7 @@ def test_the_cli_reads_a_user_level_file_without_pandas(tmp_path: Path) -> None:
     path = tmp_path / "users.csv"
     path.write_text(user_level_csv(7, users=400))
     code = (
-        "import sys; from experimentos.cli import main; "
+        "import sys; from experimentos.cli.commands import main; "
         f"status = main(['analyze', {str(path)!r}, '--format', 'json', '--out', {str(tmp_path / 'a.json')!r}]); "
         "print(status, 'pandas' in sys.modules, 'sqlalchemy' in sys.modules)"
     )
@@ -593,7 +593,7 @@ def test_duckdb_errors_never_escape(content: bytes, outcome: str) -> None:
 
 
 def test_quantile_from_the_largest_values_is_pandas_quantile() -> None:
-    from experimentos.ingest_userlevel import _quantile
+    from experimentos.ingest.userlevel import _quantile
 
     rng = np.random.default_rng(3)
     for n in (1, 2, 3, 999, 1000, 1001, 12_345):

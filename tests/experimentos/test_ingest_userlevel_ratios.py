@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from experimentos import ingest
-from experimentos.analysis import analyze_data
+from experimentos.analysis.assemble import analyze_data
 from experimentos.config import load_thresholds
 from experimentos.errors import OptionError
 from experimentos.model import ExperimentData, Options, RatioSpec

@@ -17,8 +17,8 @@ import pytest
 from scipy import optimize, stats
 from statsmodels.stats import proportion as sm_proportion
 
-from experimentos.analysis import analyze
-from experimentos.looks import look_diff
+from experimentos.analysis.assemble import analyze
+from experimentos.analysis.look_diff import look_diff
 from experimentos.model import Options
 from tests.conftest import EXAMPLES
 

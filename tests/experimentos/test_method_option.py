@@ -16,7 +16,7 @@ import pytest
 from gbstats.frequentist.tests import SequentialConfig, SequentialTwoSidedTTest
 from gbstats.models.statistics import ProportionStatistic
 
-from experimentos.analysis import analyze
+from experimentos.analysis.assemble import analyze
 from experimentos.model import Options
 from experimentos.options import parse_message_options
 from tests.conftest import EXAMPLES
@@ -26,7 +26,7 @@ AV = "always-valid (asymptotic CS)"
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "experimentos.cli", *args],
+        [sys.executable, "-m", "experimentos.cli.commands", *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -18,11 +18,11 @@ import pytest
 import statsmodels.api as sm
 
 from experimentos import ingest
-from experimentos.analysis import analyze_data
+from experimentos.analysis.assemble import analyze_data
 from experimentos.config import load_thresholds
-from experimentos.memo import render_markdown
 from experimentos.model import Analysis, DayCount, Options
 from experimentos.model_json import analysis_from_dict
+from experimentos.report.memo import render_markdown
 from experimentos.stats.novelty import lift_by_day, novelty_findings, wls_slope
 
 START = dt.date(2024, 5, 1)

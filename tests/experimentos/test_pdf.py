@@ -14,11 +14,11 @@ from pypdf import PdfReader
 from scipy import stats
 from statsmodels.stats import proportion as sm_proportion
 
-from experimentos.analysis import analyze
-from experimentos.memo import render_html, render_markdown
-from experimentos.memo_blocks import parse_memo_html
+from experimentos.analysis.assemble import analyze
 from experimentos.model import Analysis, Options
-from experimentos.pdf import render_pdf
+from experimentos.report.memo import render_html, render_markdown
+from experimentos.report.memo_blocks import parse_memo_html
+from experimentos.report.pdf import render_pdf
 from tests.conftest import EXAMPLES
 
 SECTIONS = [
@@ -79,7 +79,7 @@ def test_chart_is_embedded_under_evidence() -> None:
 
 
 def test_given_chart_is_used_and_chart_can_be_left_out() -> None:
-    from experimentos.charts import power_curve_png
+    from experimentos.report.charts import power_curve_png
     from experimentos.stats.power import plan_sample_size
 
     png = power_curve_png(plan_sample_size(baseline=0.1, mde=0.01))
@@ -196,7 +196,7 @@ def test_blocks_keep_text_literal_and_styles_as_runs() -> None:
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "experimentos.cli", *args],
+        [sys.executable, "-m", "experimentos.cli.commands", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -223,7 +223,7 @@ def test_cli_pdf_needs_out() -> None:
 
 
 def test_text_is_escaped_and_missing_glyphs_replaced() -> None:
-    from experimentos.pdf.fonts import Fonts, markup_text, plain_text
+    from experimentos.report.pdf_fonts import Fonts, markup_text, plain_text
 
     ascii_only = Fonts("f", "f-b", frozenset(range(32, 127)))
     assert markup_text('<b>&"x"', ascii_only) == "&lt;b&gt;&amp;&quot;x&quot;"

@@ -14,12 +14,12 @@ from gbstats.models.statistics import QuantileStatistic
 from scipy.stats import norm
 
 from experimentos import ingest
-from experimentos.analysis import analyze
-from experimentos.memo import render_markdown
+from experimentos.analysis.assemble import analyze
 from experimentos.model import Options, QuantileStats, Thresholds
 from experimentos.model_json import analysis_from_dict
+from experimentos.report.memo import render_markdown
+from experimentos.report.text import render
 from experimentos.stats.quantiles import quantile_comparison
-from experimentos.text_report import render
 from tests.conftest import EXAMPLES
 
 ARMS = ("control", "treatment")

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from experimentos import ingest
-from experimentos.analysis import analyze
+from experimentos.analysis.assemble import analyze
 from experimentos.errors import ExperimentError
-from experimentos.memo import render_markdown
 from experimentos.model import MeanStats, Options, ProportionStats, Thresholds
+from experimentos.report.memo import render_markdown
 from experimentos.stats.means import welch_comparison
 from experimentos.stats.proportions import (
     chi_square_independence,

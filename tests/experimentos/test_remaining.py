@@ -18,12 +18,8 @@ from scipy import stats
 from statsmodels.stats.power import zt_ind_solve_power
 from statsmodels.stats.proportion import samplesize_proportions_2indep_onetail
 
-from experimentos import cli
-from experimentos.analysis import analyze
-from experimentos.errors import OptionError
-from experimentos.model import Options
-from experimentos.options import build_options, parse_message_options
-from experimentos.remaining import (
+from experimentos.analysis.assemble import analyze
+from experimentos.analysis.remaining import (
     ArmStats,
     Horizon,
     Remaining,
@@ -31,6 +27,10 @@ from experimentos.remaining import (
     remaining,
     users_needed,
 )
+from experimentos.cli import commands as cli
+from experimentos.errors import OptionError
+from experimentos.model import Options
+from experimentos.options import build_options, parse_message_options
 from tests.conftest import EXAMPLES
 
 # rpact getDesignGroupSequential(kMax = 5, alpha = 0.025, sided = 1, beta = 0.2,

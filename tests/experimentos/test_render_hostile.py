@@ -23,15 +23,15 @@ from reportlab.platypus import Paragraph
 from bot.render.card import render_card
 from bot.render.cli_format import card_json
 from bot.render.details import render_details
-from experimentos import text_report
-from experimentos.analysis import analyze
-from experimentos.cli import main
+from experimentos.analysis.assemble import analyze
+from experimentos.cli.commands import main
 from experimentos.formatting import LABEL_CHARS, TEXT_CHARS, display_label, display_text
-from experimentos.memo import _signed_number, render_html, render_markdown
-from experimentos.memo_blocks import parse_memo_html
 from experimentos.model import Analysis, Options
-from experimentos.pdf import _CELL_PAD, MARGIN, _styles, _table, render_pdf
-from experimentos.pdf.fonts import load_fonts
+from experimentos.report import text as text_report
+from experimentos.report.memo import _signed_number, render_html, render_markdown
+from experimentos.report.memo_blocks import parse_memo_html
+from experimentos.report.pdf import _CELL_PAD, MARGIN, _styles, _table, render_pdf
+from experimentos.report.pdf_fonts import load_fonts
 
 Renderer = Callable[[Analysis], str | bytes]
 RENDERERS: dict[str, Renderer] = {

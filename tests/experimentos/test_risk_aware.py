@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import ttest_ind_from_stats
 from statsmodels.stats.proportion import test_proportions_2indep as proportions_2indep
 
-from experimentos.analysis import analyze
+from experimentos.analysis.assemble import analyze
 from experimentos.errors import OptionError
 from experimentos.model import Analysis
 from experimentos.options import build_options, parse_message_options
@@ -216,7 +216,7 @@ def test_a_success_metric_that_is_a_guardrail_is_refused():
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "experimentos.cli", *args],
+        [sys.executable, "-m", "experimentos.cli.commands", *args],
         capture_output=True,
         text=True,
         check=False,
@@ -417,7 +417,7 @@ def test_slack_power_command_sizes_for_the_rule():
 
 def test_power_chart_curve_uses_the_rule_design():
     pytest.importorskip("matplotlib")
-    from experimentos.charts.power import _curve
+    from experimentos.report.charts.power import _curve
     from experimentos.stats.power import plan_sample_size
 
     plan = plan_sample_size(baseline=0.1, mde=0.01, success_metrics=2, guardrail_metrics=3)
@@ -427,7 +427,7 @@ def test_power_chart_curve_uses_the_rule_design():
 
 
 def test_the_memo_says_which_rule_decided():
-    from experimentos.memo import render_markdown
+    from experimentos.report.memo import render_markdown
 
     data = csv([CONTROL, ("treatment", N, 2200, 1010, 196)])
     memo = render_markdown(run(data, success="conversions,signups", margins="guardrail_error=20%"))
@@ -439,7 +439,7 @@ def test_the_memo_says_which_rule_decided():
 
 def test_the_text_report_lists_each_success_metric_with_its_adjusted_p():
     from experimentos.formatting import pvalue
-    from experimentos.text_report import render
+    from experimentos.report.text import render
 
     analysis = run(csv([CONTROL, ("treatment", N, 2200, 1010, 196)]), success="conversions,signups")
 

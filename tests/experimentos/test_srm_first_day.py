@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 
 from experimentos import ingest
-from experimentos.analysis import analyze_data
+from experimentos.analysis.assemble import analyze_data
 from experimentos.config import load_thresholds
 from experimentos.model import Analysis, Options
 from experimentos.options import build_options

@@ -12,10 +12,10 @@ from scipy.stats import chisquare, ttest_ind
 
 from bot.render.details import render_details
 from experimentos import ingest
-from experimentos import ingest_userlevel_sql as sql
-from experimentos.analysis import analyze
-from experimentos.memo import render_markdown
+from experimentos.analysis.assemble import analyze
+from experimentos.ingest import userlevel_queries as sql
 from experimentos.model import Analysis, Options, Thresholds
+from experimentos.report.memo import render_markdown
 
 THRESHOLDS = Thresholds()
 

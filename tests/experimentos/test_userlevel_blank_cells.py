@@ -24,10 +24,10 @@ import pytest
 
 from bot.render.card import render_card
 from experimentos import analyze, ingest, render_markdown
-from experimentos.ingest_head import HEAD_BYTES
+from experimentos.ingest.sniff import HEAD_BYTES
 from experimentos.model import ExperimentData, Finding, Options
 from experimentos.options import parse_guardrails
-from experimentos.text_report import render
+from experimentos.report.text import render
 
 TRUE, FALSE = {"1", "true", "yes", "y", "t"}, {"0", "false", "no", "n", "f"}
 

@@ -19,9 +19,9 @@ from experimentos.store import (
     HistoryStore,
     create_engine_from_url,
     current_revision,
-    looks,
     upgrade,
 )
+from experimentos.store import look_queries as looks
 
 
 def open_store() -> HistoryStore:

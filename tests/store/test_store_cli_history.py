@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from store_helpers import analysis_fields
 
-from experimentos.cli_history import add_parser, main, run
+from experimentos.cli.history_listing import add_parser, main, run
 from experimentos.store import Charter, HistoryStore, create_engine_from_url, upgrade
 
 

@@ -8,7 +8,7 @@ import pytest
 from store_helpers import Database, analysis_fields, finish
 
 from experimentos.store import HistoryStore, upgrade
-from experimentos.store import looks as looks_module
+from experimentos.store import look_queries as looks_module
 
 
 async def counts(store: HistoryStore) -> dict[str, int]:

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from store_helpers import POSTGRES_SKIP, ROOT, TEST_DATABASE_URL, Database, analysis_fields, finish
 
-from experimentos import cli
+from experimentos.cli import commands as cli
 from experimentos.store import (
     Charter,
     DuplicateEventError,
@@ -43,9 +43,9 @@ POSTGRES = [pytest.mark.postgres, pytest.mark.skipif(not TEST_DATABASE_URL, reas
 
 
 def run_cli(*argv: str) -> subprocess.Popen[str]:
-    """The real command line in its own process (``python -m experimentos.cli``)."""
+    """The real command line in its own process (``python -m experimentos.cli.commands``)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "experimentos.cli", *argv],
+        [sys.executable, "-m", "experimentos.cli.commands", *argv],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
@@ -382,7 +382,7 @@ def test_record_failure_from_the_real_command_line(tmp_path: Path) -> None:
 def test_history_and_upgrade_name_the_reason_without_driver_prefixes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from experimentos.cli_history import main as history
+    from experimentos.cli.history_listing import main as history
     from experimentos.store.__main__ import main as store_command
 
     corrupt = tmp_path / "x.db"

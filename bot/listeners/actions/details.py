@@ -9,11 +9,11 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.files import upload_chart
-from bot.history import looks_so_far
 from bot.listeners.actions.lookup import look_or_explain
 from bot.render.describe import always_valid
 from bot.render.details import details_text, render_details
 from bot.services import Services
+from bot.stored_looks import looks_so_far
 
 logger = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from bot.history import StoredLook, load_look, parse_key
 from bot.render import messages
 from bot.services import Services
+from bot.stored_looks import StoredLook, load_look, parse_key
 
 
 async def look_or_explain(

@@ -8,10 +8,10 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.files import upload_memo
-from bot.history import memo_documents
 from bot.listeners.actions.lookup import look_or_explain
 from bot.render.messages import memo_comment
 from bot.services import Services
+from bot.stored_looks import memo_documents
 
 
 async def on_memo(

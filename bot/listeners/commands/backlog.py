@@ -6,7 +6,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.experiments import channel_backlog
-from bot.render.history import backlog_listing
+from bot.render.listings import backlog_listing
 from bot.services import Services
 
 

@@ -7,7 +7,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.experiments import channel_history
-from bot.render.history import history_listing
+from bot.render.listings import history_listing
 from bot.services import Services
 
 

@@ -7,9 +7,9 @@ from typing import Any
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.experiments import find_experiment
-from bot.history import StoredLook, latest_look
-from bot.render import history
+from bot.render import listings as history
 from bot.services import Services
+from bot.stored_looks import StoredLook, latest_look
 from experimentos.store import ExperimentRecord
 
 

@@ -7,7 +7,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.listeners.commands.lookup import latest_look_or_explain
-from bot.render import history
+from bot.render import listings as history
 from bot.render.card import card_text, render_card
 from bot.render.format import esc
 from bot.services import Services

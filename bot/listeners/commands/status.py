@@ -9,7 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.experiments import apply_status, parse_status
 from bot.listeners.commands.lookup import experiment_or_explain
 from bot.render import decision as render
-from bot.render import history
+from bot.render import listings as history
 from bot.render.format import esc
 from bot.services import Services
 from experimentos.store import DecisionReasonRequired

@@ -1,9 +1,9 @@
 """The memo's blocks (headings, paragraphs, list items, tables) and a reader of the HTML memo.
 
-:func:`experimentos.memo.memo_blocks` builds the memo as these blocks and every format (Markdown,
+:func:`experimentos.report.memo.memo_blocks` builds the memo as these blocks and every format (Markdown,
 HTML, PDF) writes them, so every format shows the same words and nothing else. Text is *literal*:
 a CSV label ``<b>`` is the four characters ``<b>``, never a tag; each renderer escapes for its own
-markup. :func:`parse_memo_html` reads a page of :func:`experimentos.memo.render_html` back into
+markup. :func:`parse_memo_html` reads a page of :func:`experimentos.report.memo.render_html` back into
 the same blocks (the tests compare the two).
 """
 
@@ -40,7 +40,7 @@ class Block:
 
 
 def parse_memo_html(html: str) -> list[Block]:
-    """The blocks of a memo page made by :func:`experimentos.memo.render_html`, in order."""
+    """The blocks of a memo page made by :func:`experimentos.report.memo.render_html`, in order."""
     parser = _MemoParser()
     parser.feed(html)
     parser.close()

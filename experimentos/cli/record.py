@@ -16,7 +16,7 @@ import dataclasses
 from pathlib import Path
 
 from experimentos import ingest
-from experimentos.analysis import analyze_data
+from experimentos.analysis.assemble import analyze_data
 from experimentos.errors import ExperimentError
 from experimentos.model import Analysis, Options, Thresholds
 from experimentos.store import (

@@ -7,15 +7,15 @@ import os
 import sys
 from pathlib import Path
 
-from experimentos.analysis import analyze
-from experimentos.cli import main as cli_main
-from experimentos.cli_record import analyze_and_record
+from experimentos.analysis.assemble import analyze
+from experimentos.cli.commands import main as cli_main
+from experimentos.cli.record import analyze_and_record
 from experimentos.config import load_thresholds
 from experimentos.model import Options
+from experimentos.report.text import render
 from experimentos.store import DEFAULT_DATABASE_URL
-from experimentos.text_report import render
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def main() -> int:

@@ -17,7 +17,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
-from experimentos.charts._style import (
+from experimentos.model import Interval
+from experimentos.report.charts._style import (
     FONT_PT,
     OKABE_ITO,
     SMALL_PT,
@@ -25,7 +26,6 @@ from experimentos.charts._style import (
     new_figure,
     png_bytes,
 )
-from experimentos.model import Interval
 from experimentos.stats.sequential import Spending, boundaries
 
 _Z_FIXED = 1.959964  # two-sided 5% fixed-horizon critical value, for reference only

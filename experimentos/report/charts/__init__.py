@@ -5,12 +5,12 @@ the Slack shell can render them in a worker thread. Each ``*_figure`` returns a
 :class:`matplotlib.figure.Figure` (for tests and further drawing); each ``*_png`` its PNG bytes.
 """
 
-from experimentos.charts._style import STATUS_COLOURS, data_uri
-from experimentos.charts.forest import forest_figure, forest_png
-from experimentos.charts.looks import LookPoint, looks_figure, looks_png
-from experimentos.charts.power import power_curve_figure, power_curve_png
-from experimentos.charts.rows import ForestRow, forest_alt_text, forest_rows
 from experimentos.model import Analysis
+from experimentos.report.charts._style import STATUS_COLOURS, data_uri
+from experimentos.report.charts.forest import forest_figure, forest_png
+from experimentos.report.charts.look_trend import LookPoint, looks_figure, looks_png
+from experimentos.report.charts.power import power_curve_figure, power_curve_png
+from experimentos.report.charts.rows import ForestRow, forest_alt_text, forest_rows
 
 
 def forest_data_uri(analysis: Analysis) -> str:

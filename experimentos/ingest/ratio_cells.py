@@ -13,8 +13,8 @@ import math
 
 import pandas as pd
 
-from experimentos import ingest
-from experimentos.ingest_columns import RATIO_SUFFIXES
+from experimentos.ingest import files as ingest
+from experimentos.ingest.columns import RATIO_SUFFIXES
 from experimentos.model import Finding, RatioStats
 
 _ROUNDING = 1e-9

@@ -20,9 +20,8 @@ from typing import Any, Literal
 
 import duckdb
 
-from experimentos.ingest_columns import FALSE_WORDS, TRUE_WORDS
-from experimentos.ingest_head import HEAD_BYTES, Head
-from experimentos.ingest_sql import (
+from experimentos.ingest.columns import FALSE_WORDS, TRUE_WORDS
+from experimentos.ingest.duckdb_csv import (
     BOOLEAN_WORDS,
     FALSE_LIST,
     TRUE_LIST,
@@ -32,6 +31,7 @@ from experimentos.ingest_sql import (
     literal,
     trimmed,
 )
+from experimentos.ingest.sniff import HEAD_BYTES, Head
 
 __all__ = ["Head", "Layout", "Relation"]
 

@@ -16,17 +16,18 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from experimentos.store import experiments, looks
-from experimentos.store.engine import WRITE_OPTIONS, create_engine_from_url
-from experimentos.store.errors import AnalysisNotFound, DuplicateEventError, ThreadTaken
-from experimentos.store.migrate import upgrade as upgrade_schema
-from experimentos.store.records import (
+from experimentos.charter import (
     AnalysisRecord,
     Charter,
     DecisionRecord,
     ExperimentRecord,
     ExperimentSummary,
 )
+from experimentos.store import experiment_queries as experiments
+from experimentos.store import look_queries as looks
+from experimentos.store.engine import WRITE_OPTIONS, create_engine_from_url
+from experimentos.store.errors import AnalysisNotFound, DuplicateEventError, ThreadTaken
+from experimentos.store.migrate import upgrade as upgrade_schema
 from experimentos.store.tables import AnalysisRow
 
 

@@ -12,14 +12,15 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from experimentos import ingest, text_report
-from experimentos.analysis import analyze_data
+from experimentos import ingest
+from experimentos.analysis.assemble import analyze_data
 from experimentos.config import load_thresholds
 from experimentos.errors import ExperimentError
 from experimentos.formatting import json_document
-from experimentos.memo import render_html, render_markdown
 from experimentos.model import Analysis
 from experimentos.options import build_options, parse_split
+from experimentos.report import text as text_report
+from experimentos.report.memo import render_html, render_markdown
 from experimentos.stats.power import plan_sample_size
 
 EXIT_BAD_INPUT = 2
@@ -74,7 +75,7 @@ def _parser(*, history: bool = True) -> argparse.ArgumentParser:
     if not history:
         return parser
     try:
-        from experimentos import cli_history
+        from experimentos.cli import history_listing as cli_history
     except ImportError:  # the history store is optional at import time
         pass
     else:
@@ -183,7 +184,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
     )
     thresholds = load_thresholds()
     if args.record:
-        from experimentos.cli_record import analyze_and_record
+        from experimentos.cli.record import analyze_and_record
 
         analysis, where = analyze_and_record(
             args.file,
@@ -209,7 +210,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
 def _render_html(analysis: Analysis) -> str:
     """The HTML memo, with the forest plot inline when matplotlib is installed."""
     try:
-        from experimentos.charts import forest_data_uri
+        from experimentos.report.charts import forest_data_uri
     except ImportError:
         return render_html(analysis)
     return render_html(
@@ -218,7 +219,7 @@ def _render_html(analysis: Analysis) -> str:
 
 
 def _write_pdf(analysis: Analysis, path: Path) -> None:
-    from experimentos.pdf import render_pdf
+    from experimentos.report.pdf import render_pdf
 
     path.write_bytes(render_pdf(analysis))
     print(f"wrote {path}", file=sys.stderr)
@@ -226,7 +227,7 @@ def _write_pdf(analysis: Analysis, path: Path) -> None:
 
 def _write_chart(analysis: Analysis, path: Path) -> None:
     try:
-        from experimentos.charts import forest_png
+        from experimentos.report.charts import forest_png
     except ImportError as error:
         raise ExperimentError(f"--chart needs matplotlib ({error}); install it first.") from error
     path.write_bytes(forest_png(analysis))

@@ -1,6 +1,6 @@
 """Experiment queries over one AsyncSession: numbering, charter, status, listings.
 
-The caller owns the transaction (see :class:`experimentos.store.history.HistoryStore`). Functions
+The caller owns the transaction (see :class:`experimentos.store.repository.HistoryStore`). Functions
 that write take the row locks they need so that concurrent bot processes on PostgreSQL stay
 consistent; on SQLite a writing transaction holds the database's write lock from its BEGIN.
 """
@@ -14,8 +14,7 @@ from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from experimentos.store.errors import ExperimentNotFound
-from experimentos.store.records import (
+from experimentos.charter import (
     LOCKED_FIELDS,
     Charter,
     CharterChange,
@@ -25,6 +24,7 @@ from experimentos.store.records import (
     jsonable,
     parse_ref,
 )
+from experimentos.store.errors import ExperimentNotFound
 from experimentos.store.tables import STATUSES, ExperimentRow, TeamCounter, utcnow
 
 Order = Literal["created", "updated"]

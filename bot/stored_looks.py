@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from bot.audit import audit_lines
 from bot.render.card import CardContext
 from bot.services import Services
-from experimentos.looks import look_diff
+from experimentos.analysis.look_diff import look_diff
 from experimentos.model import Analysis
 from experimentos.model_json import analysis_from_dict
 from experimentos.store import AnalysisRecord, ExperimentRecord, HistoryStore

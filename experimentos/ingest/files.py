@@ -21,8 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from experimentos.errors import UnreadableFileError
-from experimentos.ingest_columns import USER_ALIASES, find_column, normalise_header
-from experimentos.ingest_head import HEAD_BYTES, Head, check_controls, read_head
+from experimentos.ingest.columns import USER_ALIASES, find_column, normalise_header
+from experimentos.ingest.sniff import HEAD_BYTES, Head, check_controls, read_head
 from experimentos.model import (
     ArmInput,
     ExperimentData,
@@ -47,7 +47,7 @@ def parse(
     head = read_head(data[:HEAD_BYTES], file_name=file_name, complete=len(data) <= HEAD_BYTES)
     columns = _columns(head, file_name)
     if not find_column(columns, USER_ALIASES, override=options.user_column):
-        from experimentos.ingest_aggregated import parse_aggregated  # pandas: only here
+        from experimentos.ingest.aggregated import parse_aggregated  # pandas: only here
 
         return parse_aggregated(data, file_name=file_name, options=options, thresholds=thresholds)
     with tempfile.TemporaryDirectory(prefix="experimentos-") as temp:
@@ -129,8 +129,8 @@ def _user_level(
     options: Options,
     thresholds: Thresholds,
 ) -> ExperimentData:
-    from experimentos.ingest_sql import MalformedCsv, NotUtf8
-    from experimentos.ingest_userlevel import aggregate_user_level
+    from experimentos.ingest.duckdb_csv import MalformedCsv, NotUtf8
+    from experimentos.ingest.userlevel import aggregate_user_level
 
     source = SourceInfo(file_name, "", rows=0, input_format="user_level", size_bytes=size)
     if findings := header_findings(list(head.header)):

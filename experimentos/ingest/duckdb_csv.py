@@ -17,8 +17,8 @@ from typing import Any
 import duckdb
 
 from experimentos.errors import UnreadableFileError
-from experimentos.ingest_columns import FALSE_WORDS, TRUE_WORDS
-from experimentos.ingest_head import Head
+from experimentos.ingest.columns import FALSE_WORDS, TRUE_WORDS
+from experimentos.ingest.sniff import Head
 
 WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 """What Python's ``str.strip()`` removes (pandas stripped cells with it)."""

@@ -2,7 +2,7 @@
 
 Relative lift puts a conversion rate, an error rate and revenue on one axis. Guardrail
 thresholds (set in pp) are drawn on their own row converted to relative lift with that row's
-control rate (see :mod:`experimentos.charts.rows`), so the reader sees at a glance whether the
+control rate (see :mod:`experimentos.report.charts.rows`), so the reader sees at a glance whether the
 interval reaches the line; the pp values are in the legend and in each row's right-hand text.
 Colour follows status (Okabe–Ito palette) and is doubled by marker shape and words.
 """
@@ -17,7 +17,9 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 
-from experimentos.charts._style import (
+from experimentos.formatting import display_label, display_text, pct
+from experimentos.model import Analysis
+from experimentos.report.charts._style import (
     FONT_PT,
     OKABE_ITO,
     SMALL_PT,
@@ -29,9 +31,7 @@ from experimentos.charts._style import (
     png_bytes,
     shorten,
 )
-from experimentos.charts.rows import ForestRow, forest_rows
-from experimentos.formatting import display_label, display_text, pct
-from experimentos.model import Analysis
+from experimentos.report.charts.rows import ForestRow, forest_rows
 
 ROW_IN, HEADER_UNITS = 0.52, 0.8
 TOP_IN, BOTTOM_IN, LEFT_IN, RIGHT_IN = 0.95, 1.25, 2.5, 2.45

@@ -1,9 +1,9 @@
 """The decision memo as a PDF (SPEC §2.11), drawn with reportlab from the same memo as the HTML.
 
-The memo's blocks (:func:`experimentos.memo.memo_blocks`: headings, paragraphs, list items and
+The memo's blocks (:func:`experimentos.report.memo.memo_blocks`: headings, paragraphs, list items and
 tables, the words the Markdown and HTML memos write) are the single source of its words, so the
 PDF has exactly the sections of the other memos. Text is literal until
-:func:`experimentos.pdf.fonts.markup_text` escapes it for reportlab's paragraph markup; the only
+:func:`experimentos.report.pdf_fonts.markup_text` escapes it for reportlab's paragraph markup; the only
 tags reportlab sees are the ones written in this module. Labels arrive shortened for display, and
 a word wider than its table cell is broken inside the cell, so no cell outgrows a page.
 """
@@ -23,10 +23,10 @@ from reportlab.platypus import Flowable, Image, Paragraph, SimpleDocTemplate, Sp
 from reportlab.platypus import TableStyle as _TableStyle
 
 from experimentos.formatting import display_label
-from experimentos.memo import memo_blocks
-from experimentos.memo_blocks import Block, Runs
 from experimentos.model import Analysis
-from experimentos.pdf.fonts import Fonts, load_fonts, markup_text, plain_text
+from experimentos.report.memo import memo_blocks
+from experimentos.report.memo_blocks import Block, Runs
+from experimentos.report.pdf_fonts import Fonts, load_fonts, markup_text, plain_text
 
 MARGIN = 18 * mm
 _CELL_PAD = 3
@@ -226,7 +226,7 @@ def _chart(png: bytes, styles: dict[str, ParagraphStyle]) -> list[Flowable]:
 
 def _forest_png(analysis: Analysis) -> bytes | None:
     try:
-        from experimentos.charts import forest_png
+        from experimentos.report.charts import forest_png
     except ImportError:  # matplotlib is optional for the memo
         return None
     return forest_png(analysis)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from experimentos.analysis.remaining import ArmStats, Horizon, Remaining, next_action, remaining
 from experimentos.formatting import pct, pp, pvalue
 from experimentos.model import (
     GuardrailResult,
@@ -27,7 +28,6 @@ from experimentos.model import (
     Verdict,
     VerdictKind,
 )
-from experimentos.remaining import ArmStats, Horizon, Remaining, next_action, remaining
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +194,7 @@ def _to_go(
     primary: tuple[MetricResult, ...], thresholds: Thresholds, horizon: Horizon
 ) -> Remaining | None:
     """Users (and days) per arm to detect the planned MDE, else the largest observed lift, at
-    80% power under the chosen method (SPEC §2.10; experimentos.remaining)."""
+    80% power under the chosen method (SPEC §2.10; experimentos.analysis.remaining)."""
     if not primary:
         return None
     control = primary[0].control

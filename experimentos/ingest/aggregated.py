@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from experimentos import ingest
 from experimentos.errors import UnreadableFileError
-from experimentos.ingest_columns import (
+from experimentos.ingest import files as ingest
+from experimentos.ingest.columns import (
     COVARIATE_SUFFIXES,
     MEAN_SUFFIXES,
     USER_ALIASES,
@@ -27,8 +27,8 @@ from experimentos.ingest_columns import (
     ratio_columns,
     ratio_metric_names,
 )
-from experimentos.ingest_head import check_bytes, decode, sniff_delimiter
-from experimentos.ingest_ratios import row_ratios
+from experimentos.ingest.ratio_cells import row_ratios
+from experimentos.ingest.sniff import check_bytes, decode, sniff_delimiter
 from experimentos.model import (
     ArmInput,
     CovariateStats,

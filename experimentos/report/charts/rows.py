@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from experimentos.charts._style import shorten
 from experimentos.formatting import display_label, display_text, number, pct, pp
 from experimentos.model import Analysis, GuardrailResult, Interval, MetricResult
+from experimentos.report.charts._style import shorten
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from experimentos import decision, ingest, risk_aware
+from experimentos import ingest
+from experimentos.analysis import decision_rules as decision
+from experimentos.analysis import risk_aware
+from experimentos.analysis.health import check_health, with_findings
+from experimentos.analysis.metric_results import mean_result, proportion_result, ratio_result
+from experimentos.analysis.remaining import horizon_from_options
 from experimentos.config import load_thresholds
 from experimentos.errors import OptionError
-from experimentos.health import check_health, with_findings
-from experimentos.metric_results import mean_result, proportion_result, ratio_result
 from experimentos.model import (
     Analysis,
     ArmInput,
@@ -28,7 +31,6 @@ from experimentos.model import (
     SegmentResult,
     Thresholds,
 )
-from experimentos.remaining import horizon_from_options
 from experimentos.stats import (
     always_valid,
     bayes,
@@ -466,7 +468,15 @@ def _success_one(
             c, t, alpha=thresholds.alpha, fisher_min_expected=thresholds.fisher_min_expected
         )
     return proportion_result(
-        name, "success", c, t, control.arm, arm.arm, comparison, comparison.p_value, thresholds.alpha
+        name,
+        "success",
+        c,
+        t,
+        control.arm,
+        arm.arm,
+        comparison,
+        comparison.p_value,
+        thresholds.alpha,
     )
 
 

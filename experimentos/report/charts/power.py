@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from experimentos.charts._style import FONT_PT, OKABE_ITO, SMALL_PT, new_figure, png_bytes
+from experimentos.report.charts._style import FONT_PT, OKABE_ITO, SMALL_PT, new_figure, png_bytes
 from experimentos.stats.power import SampleSizePlan, plan_sample_size
 
 _FACTORS = np.unique(np.concatenate([np.linspace(0.5, 2.0, 46), [1.0]]))

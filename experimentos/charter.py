@@ -1,4 +1,5 @@
-"""Frozen values the history store returns (never ORM rows) and the charter it is given.
+"""The domain records the history store persists and returns (never ORM rows): the charter a team
+plans before seeing data, experiments, stored looks and decisions.
 
 Vocabularies: experiment status ``proposed | running | completed``; a team's decision (also the
 experiment's outcome) ``launched | held | rolled-back``; the bot's verdict ``launch | hold |

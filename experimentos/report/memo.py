@@ -1,8 +1,8 @@
 """The one-page decision memo (SPEC §2.11): one list of blocks, written as Markdown or as HTML.
 
 The memo is built once as headings, paragraphs, list items and tables of literal text
-(:class:`experimentos.memo_blocks.Block`); :func:`render_markdown`, :func:`render_html` and the PDF
-(:mod:`experimentos.pdf`) each write those blocks in their own markup, escaping every character
+(:class:`experimentos.report.memo_blocks.Block`); :func:`render_markdown`, :func:`render_html` and the PDF
+(:mod:`experimentos.report.pdf`) each write those blocks in their own markup, escaping every character
 as they go, so the formats say the same words and the time to write them is linear in the memo.
 
 Every string that came from the CSV or the user (names, labels, columns, findings that quote
@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 
+from experimentos.analysis.health import SRM_CAUSES, SRM_CAUSES_SOURCE, srm_fired
 from experimentos.formatting import (
     display_label,
     display_text,
@@ -28,9 +29,8 @@ from experimentos.formatting import (
     pvalue,
     rate,
 )
-from experimentos.health import SRM_CAUSES, SRM_CAUSES_SOURCE, srm_fired
-from experimentos.memo_blocks import Block, Run, Runs
 from experimentos.model import Analysis, GuardrailResult, MetricResult
+from experimentos.report.memo_blocks import Block, Run, Runs
 from experimentos.stats.always_valid import METHOD as ALWAYS_VALID
 from experimentos.stats.novelty import MIN_USERS as NOVELTY_MIN_USERS
 

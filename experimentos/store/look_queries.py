@@ -9,18 +9,18 @@ from sqlalchemy import case, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from experimentos.store import experiments
+from experimentos.charter import (
+    VERDICT_OF_OUTCOME,
+    AnalysisBrief,
+    AnalysisRecord,
+    DecisionRecord,
+)
+from experimentos.store import experiment_queries as experiments
 from experimentos.store.errors import (
     AnalysisNotFound,
     DecisionReasonRequired,
     DuplicateEventError,
     LookCountChanged,
-)
-from experimentos.store.records import (
-    VERDICT_OF_OUTCOME,
-    AnalysisBrief,
-    AnalysisRecord,
-    DecisionRecord,
 )
 from experimentos.store.tables import (
     HEALTH_STATUSES,

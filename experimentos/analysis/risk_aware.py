@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from experimentos import decision
+from experimentos.analysis import decision_rules as decision
 from experimentos.formatting import pct, pvalue
 from experimentos.model import (
     GuardrailResult,

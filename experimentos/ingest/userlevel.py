@@ -25,12 +25,12 @@ from typing import Any
 
 import duckdb
 
-from experimentos import ingest
-from experimentos import ingest_userlevel_sql as q
-from experimentos.ingest_columns import USER_ALIASES, VARIANT_ALIASES, find_column
-from experimentos.ingest_head import Head
-from experimentos.ingest_sql import BitmapMiss, ConversionFailed, CsvFile, connect
-from experimentos.ingest_userlevel_sql import Layout, Relation, classify, guess_layout
+from experimentos.ingest import files as ingest
+from experimentos.ingest import userlevel_queries as q
+from experimentos.ingest.columns import USER_ALIASES, VARIANT_ALIASES, find_column
+from experimentos.ingest.duckdb_csv import BitmapMiss, ConversionFailed, CsvFile, connect
+from experimentos.ingest.sniff import Head
+from experimentos.ingest.userlevel_queries import Layout, Relation, classify, guess_layout
 from experimentos.model import (
     ArmInput,
     CovariateStats,

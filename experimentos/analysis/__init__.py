@@ -1,0 +1,1 @@
+"""ExperimentData → the frozen Analysis: health, metric results, looks and the decision rules."""

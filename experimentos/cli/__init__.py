@@ -1,0 +1,1 @@
+"""The command line: ``experimentos analyze | power | history`` and the demo (``make demo``)."""

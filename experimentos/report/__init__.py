@@ -1,0 +1,1 @@
+"""Renderers of an Analysis: the decision memo (Markdown, HTML, PDF), terminal text and charts."""
