@@ -198,6 +198,28 @@ class ArmInput:
     def count(self, name: str) -> ProportionStats:
         return ProportionStats(self.users, self.counts[name])
 
+    def __add__(self, other: ArmInput) -> ArmInput:
+        """This arm pooled with another part of it (a segment, a day): users and conversions
+        add; a count missing from one part counts 0 there, while a continuous, covariate or
+        ratio metric is kept only when both parts measured it (its sums need both)."""
+        return ArmInput(
+            self.arm,
+            self.users + other.users,
+            self.conversions + other.conversions,
+            {
+                k: self.counts.get(k, 0) + other.counts.get(k, 0)
+                for k in {**self.counts, **other.counts}
+            },
+            _add_shared(self.means, other.means),
+            _add_shared(self.covariates, other.covariates),
+            _add_shared(self.ratios, other.ratios),
+        )
+
+
+def _add_shared(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    """The sum of each statistic present in both ``a`` and ``b``, in ``a``'s order."""
+    return {k: v + b[k] for k, v in a.items() if k in b}
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:

@@ -1,11 +1,12 @@
-"""Aggregated files (one row per variant, or variant × segment) → ExperimentData, with pandas.
+"""Aggregated files (one row per variant, or variant × segment) → a StatsTable, with pandas.
 
 These files are small (a row per arm), so pandas reads them whole, every cell as a stripped string.
+The file was sniffed once (``ingest.sniff``): its head gives the delimiter, the header as written
+and, when the head is the whole file, the decoded text.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 from collections.abc import Iterable
@@ -15,29 +16,37 @@ import numpy as np
 import pandas as pd
 
 from experimentos.errors import UnreadableFileError
-from experimentos.ingest import files as ingest
+from experimentos.ingest.arms import (
+    below_least_sum_of_squares,
+    header_findings,
+    ratio_option_findings,
+    row_finding,
+)
 from experimentos.ingest.columns import (
+    AGGREGATED_PRIMARY,
     COVARIATE_SUFFIXES,
     MEAN_SUFFIXES,
     USER_ALIASES,
     VARIANT_ALIASES,
     find_column,
+    is_guardrail,
+    is_pre_period,
     mean_metric_names,
     normalise_header,
     ratio_columns,
     ratio_metric_names,
 )
 from experimentos.ingest.ratio_cells import row_ratios
-from experimentos.ingest.sniff import check_bytes, decode, sniff_delimiter
+from experimentos.ingest.sniff import Head, decode
+from experimentos.ingest.stats_table import GroupStats, StatsTable, refused
 from experimentos.model import (
     ArmInput,
     CovariateStats,
-    ExperimentData,
     Finding,
     MeanStats,
     Options,
+    RatioSpec,
     SourceInfo,
-    Thresholds,
 )
 
 _FIRST_LINE_OF_DATA = 2  # line 1 is the header
@@ -46,33 +55,40 @@ _MAX_COUNT = 2**53
 
 
 @dataclass(frozen=True, slots=True)
-class _Table:
-    frame: pd.DataFrame
-    """All cells as stripped strings; columns normalised (trimmed, case-folded)."""
-    source: SourceInfo
+class _Roles:
+    """What each column of the file is."""
+
+    variant: str
+    primary: str
+    segment: str | None
+    ratios: list[str]
+    means: list[str]
+    guardrails: tuple[str, ...]
+    others: tuple[str, ...]
+    """Columns that may be secondary counts (or text: notes, dates)."""
+    required: frozenset[str]
+    """Metrics whose cells must be numbers: guardrails by name or named by the options."""
 
 
-def parse_aggregated(
-    data: bytes, *, file_name: str, options: Options, thresholds: Thresholds
-) -> ExperimentData:
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    """The whole-number columns of the file, NaN where a cell is not a count."""
+
+    users: pd.Series
+    conversions: pd.Series
+    metrics: dict[str, pd.Series]
+    """Guardrail and secondary count columns (text columns left out)."""
+
+
+def read_aggregated(data: bytes, head: Head, *, file_name: str, options: Options) -> StatsTable:
     """Read a whole file with pandas (the aggregated layout, or what has no user column)."""
-    table, header_findings = _read_table(data, file_name=file_name, thresholds=thresholds)
-    if header_findings:
-        return ingest.blocked_data(table.source, header_findings, control=options.control)
-    return _aggregated(table.frame, source=table.source, options=options)
-
-
-def _read_table(
-    data: bytes, *, file_name: str, thresholds: Thresholds
-) -> tuple[_Table, list[Finding]]:
-    ingest.check_size(len(data), file_name=file_name, limit=thresholds.max_file_bytes)
-    check_bytes(data, file_name=file_name, complete=True)
-    text, _ = decode(data, file_name=file_name)
-    delimiter = sniff_delimiter(text)
+    primary = options.primary or AGGREGATED_PRIMARY
+    source = SourceInfo(file_name, "", rows=0, input_format="aggregated", size_bytes=len(data))
+    text = head.text if head.text is not None else decode(data, file_name=file_name)[0]
     try:
         frame = pd.read_csv(
             io.StringIO(text),
-            sep=delimiter,
+            sep=head.delimiter,
             dtype=str,
             keep_default_na=False,
             skipinitialspace=True,
@@ -82,38 +98,206 @@ def _read_table(
     except pd.errors.EmptyDataError:
         raise UnreadableFileError(f"{file_name} is empty: there is no header row.") from None
     except pd.errors.ParserError as error:
-        source = _source(data, file_name, rows=0, input_format="aggregated")
         detail = str(error).strip().rstrip(".")
         finding = Finding("blocked", "malformed_csv", f"The CSV is malformed: {detail}.")
-        return _Table(pd.DataFrame(), source), [finding]
-    findings = ingest.header_findings(_raw_header(text, delimiter, list(frame.columns)))
+        return refused(source, [finding], primary=primary)
+    raw_header = list(head.header) if len(head.header) == len(frame.columns) else frame.columns
+    findings = header_findings([str(c) for c in raw_header])
     if len(frame) and not isinstance(frame.index, pd.RangeIndex):
         frame = _without_extra_fields(frame, findings)
     frame.columns = [normalise_header(c) for c in frame.columns]
     frame = frame.apply(lambda column: column.str.strip())
     layout = "user_level" if find_column(frame.columns, USER_ALIASES) else "aggregated"
-    source = _source(data, file_name, rows=len(frame), input_format=layout)
+    source = SourceInfo(file_name, "", len(frame), layout, size_bytes=len(data))
     if not findings and frame.empty:
         findings.append(Finding("blocked", "no_rows", "The file has a header but no data rows."))
-    return _Table(frame, source), findings
+    if findings:
+        return refused(source, findings, primary=primary)
+    return _table(frame, source=source, primary=primary, options=options)
 
 
-def _raw_header(text: str, delimiter: str, columns: list[str]) -> list[str]:
-    """The header as written: pandas renames a repeated name (``conversions`` → ``conversions.1``),
-    which would turn a duplicated column into a metric of its own instead of a finding."""
-    first = pd.read_csv(
-        io.StringIO(text),
-        sep=delimiter,
-        header=None,
-        nrows=1,
-        dtype=str,
-        keep_default_na=False,
-        skipinitialspace=True,
-        skip_blank_lines=True,
-        engine="c",
+def _table(
+    frame: pd.DataFrame, *, source: SourceInfo, primary: str, options: Options
+) -> StatsTable:
+    findings: list[Finding] = []
+    roles = _roles(frame, primary=primary, options=options, findings=findings)
+    if roles is None:
+        return refused(source, findings, primary=primary)
+    counts = _all_counts(frame, roles, findings)
+    groups = _groups(frame, roles, counts, findings)
+    return StatsTable(
+        source,
+        primary,
+        tuple(findings),
+        tuple(groups),
+        guardrails=roles.guardrails,
+        secondary=tuple(c for c in roles.others if c in counts.metrics),
+        means=tuple(roles.means),
+        ratios=tuple(roles.ratios),
     )
-    raw = [str(cell) for cell in first.iloc[0]] if len(first) else []
-    return raw if len(raw) == len(columns) else columns
+
+
+def _roles(
+    frame: pd.DataFrame, *, primary: str, options: Options, findings: list[Finding]
+) -> _Roles | None:
+    """The variant, users and primary columns (None, with a finding, when one is missing), and
+    what every other column is."""
+    variant = find_column(frame.columns, VARIANT_ALIASES, override=options.variant_column)
+    required = {"variant": variant, "users": "users", primary: primary}
+    missing = [label for label, c in required.items() if c is None or c not in frame.columns]
+    if missing or variant is None:
+        findings.append(
+            Finding(
+                "blocked",
+                "missing_column",
+                f"Required column(s) {', '.join(missing)} missing; the file has: "
+                f"{', '.join(frame.columns)}.",
+                row=1,
+                column=missing[0],
+            )
+        )
+        return None
+    segment = "segment" if "segment" in frame.columns else None
+    ratios, ratio_taken = _ratio_metrics(frame.columns, findings)
+    findings += ratio_option_findings(options, ratios, _ratio_option_problem)
+    # r_num_sum with r_num_sum_sq is a ratio's numerator, not a continuous metric "r_num"
+    means = [m for m in mean_metric_names(frame.columns) if f"{m}_sum" not in ratio_taken]
+    suffixes = (*MEAN_SUFFIXES, *COVARIATE_SUFFIXES)
+    taken = {variant, "users", primary, segment, *ratio_taken}
+    taken |= {f"{m}{suffix}" for m in means for suffix in suffixes}
+    guardrails = tuple(c for c in frame.columns if is_guardrail(c))
+    others = tuple(
+        c for c in frame.columns if c not in taken and c not in guardrails and not is_pre_period(c)
+    )
+    # A guardrail (by its name, or named by the guardrails option) is a metric: an empty or
+    # non-numeric cell is missing data, not a column of text.
+    named = frozenset({*guardrails, *(spec.name for spec in options.guardrails or ())})
+    return _Roles(variant, primary, segment, ratios, means, guardrails, others, named)
+
+
+def _ratio_option_problem(spec: RatioSpec) -> tuple[str, int | None, str | None]:
+    """A ratio option names two per-user columns, which an aggregated file does not have."""
+    name = spec.name
+    return (
+        f"an aggregated file gives a ratio by five columns per row, {name}_num_sum, "
+        f"{name}_num_sum_sq, {name}_den_sum, {name}_den_sum_sq and {name}_num_den_sum",
+        1,
+        None,
+    )
+
+
+def _all_counts(frame: pd.DataFrame, roles: _Roles, findings: list[Finding]) -> _Counts:
+    """Guardrail and secondary counts (text columns are not metrics), then users and primary."""
+    metrics = {
+        c: _counts(frame, c, findings, required=c in roles.required)
+        for c in (*roles.guardrails, *roles.others)
+    }
+    for column in roles.others:  # text columns (notes, dates) are not metrics
+        if metrics[column] is None:
+            findings[:] = [f for f in findings if f.column != column]
+    users = _counts(frame, "users", findings, required=True)
+    conversions = _counts(frame, roles.primary, findings, required=True)
+    assert users is not None and conversions is not None
+    kept = {c: v for c, v in metrics.items() if v is not None}
+    return _Counts(users, conversions, kept)
+
+
+def _groups(
+    frame: pd.DataFrame, roles: _Roles, counts: _Counts, findings: list[Finding]
+) -> list[GroupStats]:
+    """One group per readable row, in file order; a row with a problem is a finding instead."""
+    labels = frame[roles.variant].str.casefold()
+    segments = frame[roles.segment].str.casefold() if roles.segment else None
+    groups: list[GroupStats] = []
+    seen: dict[tuple[str, str], int] = {}
+    for index in range(len(frame)):
+        line = index + _FIRST_LINE_OF_DATA
+        label = labels.iloc[index]
+        segment = segments.iloc[index] if segments is not None else ""
+        if problem := _key_problem(label, segment, line, roles.variant, seen):
+            findings.append(problem)
+            continue
+        seen[(label, segment)] = line
+        n, k = counts.users.iloc[index], counts.conversions.iloc[index]
+        if pd.isna(n) or pd.isna(k):
+            continue
+        if problem := _count_problem(label, int(n), int(k), line, roles.primary):
+            findings.append(problem)
+            continue
+        arm = _row_arm(frame, index, label, int(n), int(k), line, roles, counts, findings)
+        groups.append(GroupStats(segment, arm))
+    return groups
+
+
+def _key_problem(
+    label: str, segment: str, line: int, variant: str, seen: dict[tuple[str, str], int]
+) -> Finding | None:
+    """An empty variant label, or a variant (in a segment) already seen."""
+    if not label:
+        return row_finding("empty_label", "The variant label is empty.", line, variant)
+    if (label, segment) in seen:
+        where = f" in segment {segment!r}" if segment else ""
+        return row_finding(
+            "duplicate_variant",
+            f"Variant {label!r}{where} appears twice (lines {seen[(label, segment)]} and {line}).",
+            line,
+            variant,
+        )
+    return None
+
+
+def _count_problem(label: str, n: int, k: int, line: int, primary: str) -> Finding | None:
+    if n == 0:
+        return row_finding("zero_users", f"Variant {label!r} has 0 users.", line, "users")
+    if k > n:
+        return row_finding(
+            "conversions_exceed_users",
+            f"Variant {label!r} has {k} {primary} but only {n} users.",
+            line,
+            primary,
+        )
+    return None
+
+
+def _row_arm(
+    frame: pd.DataFrame,
+    index: int,
+    label: str,
+    n: int,
+    k: int,
+    line: int,
+    roles: _Roles,
+    counts: _Counts,
+    findings: list[Finding],
+) -> ArmInput:
+    """Everything one row measures; cells that cannot be read are findings and left out."""
+    arm_counts = {
+        c: int(v.iloc[index]) for c, v in counts.metrics.items() if not pd.isna(v.iloc[index])
+    }
+    findings += _multi_count_findings(arm_counts, roles.guardrails, label, n, line)
+    arm_means = _row_means(frame, index, roles.means, n, line, findings)
+    arm_covariates = _row_covariates(frame, index, arm_means, line, findings)
+    arm_ratios, ratio_findings = row_ratios(frame, index, roles.ratios, users=n, line=line)
+    findings += ratio_findings
+    return ArmInput(label, n, k, arm_counts, arm_means, arm_covariates, arm_ratios)
+
+
+def _multi_count_findings(
+    arm_counts: dict[str, int], guardrails: tuple[str, ...], label: str, n: int, line: int
+) -> list[Finding]:
+    """A guardrail counting more events than users: its rate is events per user, not a share."""
+    return [
+        Finding(
+            "warning",
+            "multi_count_guardrail",
+            f"{column} counts {arm_counts[column]} events for {n} users in {label!r}: "
+            "several events per user, so its rate is events per user, not a share.",
+            row=line,
+            column=column,
+        )
+        for column in guardrails
+        if column in arm_counts and arm_counts[column] > n
+    ]
 
 
 def _without_extra_fields(frame: pd.DataFrame, findings: list[Finding]) -> pd.DataFrame:
@@ -141,148 +325,6 @@ def _without_extra_fields(frame: pd.DataFrame, findings: list[Finding]) -> pd.Da
     return pd.DataFrame(cells[:, : len(header)], columns=header)
 
 
-def _source(data: bytes, file_name: str, *, rows: int, input_format: str) -> SourceInfo:
-    return SourceInfo(
-        file_name=file_name,
-        checksum=hashlib.sha256(data).hexdigest(),
-        rows=rows,
-        input_format=input_format,  # type: ignore[arg-type]
-        size_bytes=len(data),
-    )
-
-
-def _aggregated(frame: pd.DataFrame, *, source: SourceInfo, options: Options) -> ExperimentData:
-    findings: list[Finding] = []
-    variant = find_column(frame.columns, VARIANT_ALIASES, override=options.variant_column)
-    conversions = options.primary or "conversions"
-    required = {"variant": variant, "users": "users", conversions: conversions}
-    missing = [
-        label for label, column in required.items() if column is None or column not in frame.columns
-    ]
-    if missing:
-        present = ", ".join(frame.columns)
-        findings.append(
-            Finding(
-                "blocked",
-                "missing_column",
-                f"Required column(s) {', '.join(missing)} missing; the file has: {present}.",
-                row=1,
-                column=missing[0],
-            )
-        )
-        return ingest.blocked_data(source, findings, control=options.control)
-    assert variant is not None
-    segment = "segment" if "segment" in frame.columns else None
-    ratios, ratio_taken = _ratio_metrics(frame.columns, findings)
-    findings += _ratio_option_findings(options, ratios)
-    # r_num_sum with r_num_sum_sq is a ratio's numerator, not a continuous metric "r_num"
-    means = [m for m in mean_metric_names(frame.columns) if f"{m}_sum" not in ratio_taken]
-    mean_columns = {
-        f"{m}{suffix}" for m in means for suffix in (*MEAN_SUFFIXES, *COVARIATE_SUFFIXES)
-    }
-    taken = {variant, "users", conversions, segment, *mean_columns, *ratio_taken}
-    guardrails = tuple(c for c in frame.columns if c.startswith("guardrail_"))
-    others = tuple(
-        c
-        for c in frame.columns
-        if c not in taken and c not in guardrails and not c.startswith("pre_")
-    )
-    # A guardrail (by its name, or named by the guardrails option) is a metric: an empty or
-    # non-numeric cell is missing data, not a column of text.
-    metrics = {*guardrails, *(spec.name for spec in options.guardrails or ())}
-    counts_of = {
-        c: _counts(frame, c, findings, required=c in metrics) for c in (*guardrails, *others)
-    }
-    secondary = tuple(c for c in others if counts_of[c] is not None)
-    for column in others:  # text columns (notes, dates) are not metrics
-        if counts_of[column] is None:
-            findings[:] = [f for f in findings if f.column != column]
-    users = _counts(frame, "users", findings, required=True)
-    converted = _counts(frame, conversions, findings, required=True)
-    labels = frame[variant].str.casefold()
-    segments = frame[segment].str.casefold() if segment else None
-    rows: list[tuple[str, str, ArmInput]] = []
-    seen: dict[tuple[str, str], int] = {}
-    for index in range(len(frame)):
-        line = index + _FIRST_LINE_OF_DATA
-        label = labels.iloc[index]
-        seg = segments.iloc[index] if segments is not None else ""
-        if not label:
-            findings.append(
-                ingest.row_finding("empty_label", "The variant label is empty.", line, variant)
-            )
-            continue
-        if (label, seg) in seen:
-            where = f" in segment {seg!r}" if seg else ""
-            findings.append(
-                ingest.row_finding(
-                    "duplicate_variant",
-                    f"Variant {label!r}{where} appears twice (lines {seen[(label, seg)]} and {line}).",
-                    line,
-                    variant,
-                )
-            )
-            continue
-        seen[(label, seg)] = line
-        n, k = (
-            users.iloc[index] if users is not None else None,
-            converted.iloc[index] if converted is not None else None,
-        )
-        if pd.isna(n) or pd.isna(k):
-            continue
-        n, k = int(n), int(k)
-        if n == 0:
-            findings.append(
-                ingest.row_finding("zero_users", f"Variant {label!r} has 0 users.", line, "users")
-            )
-            continue
-        if k > n:
-            findings.append(
-                ingest.row_finding(
-                    "conversions_exceed_users",
-                    f"Variant {label!r} has {k} {conversions} but only {n} users.",
-                    line,
-                    conversions,
-                )
-            )
-            continue
-        arm_counts = {
-            c: int(v.iloc[index])
-            for c, v in counts_of.items()
-            if v is not None and not pd.isna(v.iloc[index])
-        }
-        for column in guardrails:
-            if column in arm_counts and arm_counts[column] > n:
-                findings.append(
-                    Finding(
-                        "warning",
-                        "multi_count_guardrail",
-                        f"{column} counts {arm_counts[column]} events for {n} users in {label!r}: "
-                        "several events per user, so its rate is events per user, not a share.",
-                        row=line,
-                        column=column,
-                    )
-                )
-        arm_means = _row_means(frame, index, means, n, line, findings)
-        arm_covariates = _row_covariates(frame, index, arm_means, line, findings)
-        arm_ratios, ratio_findings = row_ratios(frame, index, ratios, users=n, line=line)
-        findings += ratio_findings
-        rows.append(
-            (label, seg, ArmInput(label, n, k, arm_counts, arm_means, arm_covariates, arm_ratios))
-        )
-    return ingest.assemble_arms(
-        rows,
-        source=source,
-        options=options,
-        findings=findings,
-        guardrails=guardrails,
-        secondary=secondary,
-        means=tuple(means),
-        primary_name=conversions,
-        ratios=tuple(ratios),
-    )
-
-
 def _ratio_metrics(columns: Iterable[str], findings: list[Finding]) -> tuple[list[str], set[str]]:
     """Ratio metrics (all five sums present) and every column they take, so that none of those
     columns is read as a continuous or count metric. An ``<r>_num_den_sum`` whose companions
@@ -303,23 +345,6 @@ def _ratio_metrics(columns: Iterable[str], findings: list[Finding]) -> tuple[lis
     return ratios, taken
 
 
-def _ratio_option_findings(options: Options, ratios: list[str]) -> list[Finding]:
-    """A ratio option names two per-user columns, which an aggregated file does not have."""
-    return [
-        Finding(
-            "warning",
-            "ratio_column",
-            f"Ratio {spec.name} ({spec.numerator} / {spec.denominator}) is not analysed: an "
-            f"aggregated file gives a ratio by five columns per row, {spec.name}_num_sum, "
-            f"{spec.name}_num_sum_sq, {spec.name}_den_sum, {spec.name}_den_sum_sq and "
-            f"{spec.name}_num_den_sum.",
-            row=1,
-        )
-        for spec in options.ratios
-        if spec.name not in ratios
-    ]
-
-
 def _counts(
     frame: pd.DataFrame, column: str, findings: list[Finding], *, required: bool = False
 ) -> pd.Series | None:
@@ -337,12 +362,12 @@ def _counts(
             if shown
             else f"{column} is empty: the count is missing (write 0 if there were no events)."
         )
-        findings.append(ingest.row_finding("not_a_number", message, index + 2, column))
+        findings.append(row_finding("not_a_number", message, index + 2, column))
     with np.errstate(invalid="ignore"):  # inf % 1 is NaN: not whole, so a problem
         problems = ~bad & ((values < 0) | (values % 1 != 0) | (values > _MAX_COUNT))
     for index in np.flatnonzero(problems)[:3].tolist():
         findings.append(
-            ingest.row_finding(
+            row_finding(
                 "not_a_count",
                 f"{column} is {raw.iloc[index]!r}; counts must be whole, not negative and at "
                 "most 2⁵³.",
@@ -372,7 +397,7 @@ def _row_means(
                 raise ValueError(metric)
         except (ValueError, OverflowError):
             findings.append(
-                ingest.row_finding(
+                row_finding(
                     "not_a_number",
                     f"{metric}_sum, _sum_sq and _n must be numbers.",
                     line,
@@ -380,10 +405,9 @@ def _row_means(
                 )
             )
             continue
-        # Σx² ≥ (Σx)²/n, compared without forming n·Σx² or (Σx)², which overflow near 1e154
-        if n < 2 or total_sq < 0 or total_sq < total / n * total * (1 - 1e-9):
+        if n < 2 or total_sq < 0 or below_least_sum_of_squares(n, total, total_sq):
             findings.append(
-                ingest.row_finding(
+                row_finding(
                     "inconsistent_moments",
                     f"{metric}: sum of squares {total_sq:g} is impossible for n={n} and sum {total:g} "
                     "(it must be at least sum²/n).",
@@ -409,14 +433,14 @@ def _row_covariates(
             pre_total, pre_total_sq, cross = (float(frame[c].iloc[index]) for c in columns)
         except ValueError:
             findings.append(
-                ingest.row_finding(
+                row_finding(
                     "not_a_number", f"{', '.join(columns)} must be numbers.", line, columns[0]
                 )
             )
             continue
         if not all(math.isfinite(v) for v in (pre_total, pre_total_sq, cross)):
             findings.append(
-                ingest.row_finding("not_a_number", f"{columns[0]} is not finite.", line, columns[0])
+                row_finding("not_a_number", f"{columns[0]} is not finite.", line, columns[0])
             )
             continue
         result[metric] = CovariateStats(

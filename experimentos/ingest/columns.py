@@ -1,9 +1,19 @@
-"""Column names of real exports: normalisation, aliases, metric families, boolean words."""
+"""Column names of real exports: normalisation, aliases, roles by prefix, metric families,
+boolean words, and the primary metric each kind of file looks for by default."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+
+AGGREGATED_PRIMARY = "conversions"
+"""The primary's column in an aggregated file (one row per variant) unless the options name one."""
+USER_LEVEL_PRIMARY = "converted"
+"""The primary's 0/1 column in a user-level file (one row per user) unless the options name one."""
+GUARDRAIL_PREFIX = "guardrail_"
+"""A column named ``guardrail_<m>`` is a guardrail metric."""
+PRE_PERIOD_PREFIX = "pre_"
+"""A column named ``pre_<m>`` is the pre-period covariate of ``<m>`` (CUPED), never a metric."""
 
 USER_ALIASES = ("user_id", "userid", "user id", "uid", "user")
 VARIANT_ALIASES = ("variant", "group", "test group", "version", "arm", "bucket")
@@ -19,6 +29,21 @@ FALSE_WORDS = frozenset({"0", "false", "no", "n", "f"})
 def normalise_header(name: str) -> str:
     """Trim, case-fold and collapse inner white space: ``' Test  Group'`` → ``'test group'``."""
     return re.sub(r"\s+", " ", str(name).strip().casefold())
+
+
+def is_guardrail(name: str, *, named: Collection[str] = ()) -> bool:
+    """A guardrail by its name's prefix, or because the guardrails option ``named`` it."""
+    return name.startswith(GUARDRAIL_PREFIX) or name in named
+
+
+def is_pre_period(name: str) -> bool:
+    """A pre-period covariate column (``pre_<m>``), not a metric of its own."""
+    return name.startswith(PRE_PERIOD_PREFIX)
+
+
+def pre_period_of(metric: str) -> str:
+    """The column holding the pre-period covariate of ``metric`` in a user-level file."""
+    return PRE_PERIOD_PREFIX + metric
 
 
 def find_column(
@@ -40,7 +65,7 @@ def mean_metric_names(columns: Iterable[str]) -> list[str]:
         for column in columns
         if column.endswith("_sum")
         and f"{column}_sq" in names
-        and not column.startswith("pre_")
+        and not is_pre_period(column)
         and not column[: -len("_sum")].endswith("_pre")
         and not column.endswith("_cross_sum")
     ]

@@ -1,36 +1,37 @@
-"""CSV files → ExperimentData. Every column and row check lives in the ingest modules.
+"""CSV files → ExperimentData: the entry point of the ingest package.
 
-Two layouts are read (SPEC §2.1), told apart by the header (``ingest_head`` reads only the first
-megabyte):
+Two layouts are read (SPEC §2.1), told apart by the header (``sniff`` reads only the first
+megabyte, once):
 - aggregated: one row per variant (or variant × segment) with ``users`` and ``conversions``,
-  read whole by pandas (``ingest_aggregated``);
+  read whole by pandas (``ingest.aggregated``);
 - user-level: one row per user (a user column is present), aggregated by DuckDB straight from the
-  file into the same sufficient statistics (``ingest_userlevel``).
-Problems in a readable file become findings (each naming its line and column), never exceptions;
-only bytes that are not a CSV at all raise :class:`UnreadableFileError`.
+  file into the same sufficient statistics (``ingest.userlevel``).
+Each reader returns a ``StatsTable``; ``ingest.arms`` maps it to ExperimentData. Each file's size is
+checked, its head decoded and sniffed, and its checksum computed once. Problems in a readable file
+become findings (each naming its line and column), never exceptions; only bytes that are not a CSV
+at all raise :class:`UnreadableFileError`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 import tempfile
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 from experimentos.errors import UnreadableFileError
-from experimentos.ingest.columns import USER_ALIASES, find_column, normalise_header
-from experimentos.ingest.sniff import HEAD_BYTES, Head, check_controls, read_head
-from experimentos.model import (
-    ArmInput,
-    ExperimentData,
-    Finding,
-    Options,
-    SourceInfo,
-    Thresholds,
+from experimentos.ingest.arms import experiment_data, header_findings
+from experimentos.ingest.columns import USER_LEVEL_PRIMARY
+from experimentos.ingest.sniff import (
+    HEAD_BYTES,
+    Head,
+    check_controls,
+    checksum,
+    file_checksum,
+    read_head,
 )
+from experimentos.ingest.stats_table import StatsTable, refused
+from experimentos.model import ExperimentData, Finding, Options, SourceInfo, Thresholds
 
 _CHUNK = 1 << 22
 
@@ -44,26 +45,23 @@ def parse(
 ) -> ExperimentData:
     """Read a results file in either layout. Raises UnreadableFileError only for non-CSV bytes."""
     check_size(len(data), file_name=file_name, limit=thresholds.max_file_bytes)
-    head = read_head(data[:HEAD_BYTES], file_name=file_name, complete=len(data) <= HEAD_BYTES)
-    columns = _columns(head, file_name)
-    if not find_column(columns, USER_ALIASES, override=options.user_column):
-        from experimentos.ingest.aggregated import parse_aggregated  # pandas: only here
-
-        return parse_aggregated(data, file_name=file_name, options=options, thresholds=thresholds)
-    with tempfile.TemporaryDirectory(prefix="experimentos-") as temp:
-        path = Path(temp) / "upload.csv"
-        path.write_bytes(data)
-        parsed = _user_level(
-            path,
-            head,
-            columns,
-            Path(temp),
-            file_name=file_name,
-            size=len(data),
-            options=options,
-            thresholds=thresholds,
-        )
-    return _with_checksum(parsed, hashlib.sha256(data).hexdigest)
+    head = _head(data[:HEAD_BYTES], file_name=file_name, complete=len(data) <= HEAD_BYTES)
+    if head.kind(user_column=options.user_column) == "aggregated":
+        table = _aggregated(data, head, file_name=file_name, options=options)
+    else:
+        with tempfile.TemporaryDirectory(prefix="experimentos-") as temp:
+            path = Path(temp) / "upload.csv"
+            path.write_bytes(data)
+            table = _user_level(
+                path,
+                head,
+                Path(temp),
+                file_name=file_name,
+                size=len(data),
+                options=options,
+                thresholds=thresholds,
+            )
+    return _with_checksum(experiment_data(table, options=options), checksum(data))
 
 
 def parse_path(
@@ -80,27 +78,27 @@ def parse_path(
     size = path.stat().st_size
     with path.open("rb") as file:
         first = file.read(HEAD_BYTES)
-    head = read_head(first, file_name=file_name, complete=size <= HEAD_BYTES)
-    columns = _columns(head, file_name)
-    if not find_column(columns, USER_ALIASES, override=options.user_column):
-        check_size(size, file_name=file_name, limit=thresholds.max_file_bytes)
-        return parse(path.read_bytes(), file_name=file_name, options=options, thresholds=thresholds)
+        head = _head(first, file_name=file_name, complete=size <= HEAD_BYTES)
+        if head.kind(user_column=options.user_column) == "aggregated":
+            check_size(size, file_name=file_name, limit=thresholds.max_file_bytes)
+            data = first + file.read()
+            table = _aggregated(data, head, file_name=file_name, options=options)
+            return _with_checksum(experiment_data(table, options=options), checksum(data))
     with (
         ThreadPoolExecutor(max_workers=1) as pool,
         tempfile.TemporaryDirectory(prefix="experimentos-") as temp,
     ):
-        checksum = pool.submit(_sha256, path)
-        parsed = _user_level(
+        digest = pool.submit(file_checksum, path)
+        table = _user_level(
             path,
             head,
-            columns,
             Path(temp),
             file_name=file_name,
             size=size,
             options=options,
             thresholds=thresholds,
         )
-        return _with_checksum(parsed, checksum.result)
+        return _with_checksum(experiment_data(table, options=options), digest.result())
 
 
 def check_size(size: int, *, file_name: str, limit: int) -> None:
@@ -112,40 +110,41 @@ def check_size(size: int, *, file_name: str, limit: int) -> None:
         )
 
 
-def _columns(head: Head, file_name: str) -> tuple[str, ...]:
+def _head(data: bytes, *, file_name: str, complete: bool) -> Head:
+    head = read_head(data, file_name=file_name, complete=complete)
     if not head.header:
         raise UnreadableFileError(f"{file_name} is empty: there is no header row.")
-    return tuple(normalise_header(c) for c in head.header)
+    return head
+
+
+def _aggregated(data: bytes, head: Head, *, file_name: str, options: Options) -> StatsTable:
+    from experimentos.ingest.aggregated import read_aggregated  # pandas: only here
+
+    return read_aggregated(data, head, file_name=file_name, options=options)
 
 
 def _user_level(
     path: Path,
     head: Head,
-    columns: tuple[str, ...],
     temp: Path,
     *,
     file_name: str,
     size: int,
     options: Options,
     thresholds: Thresholds,
-) -> ExperimentData:
-    from experimentos.ingest.duckdb_csv import MalformedCsv, NotUtf8
-    from experimentos.ingest.userlevel import aggregate_user_level
+) -> StatsTable:
+    from experimentos.ingest.duckdb_csv import MalformedCsv, NotUtf8  # duckdb: only here
+    from experimentos.ingest.userlevel import read_user_level
 
     source = SourceInfo(file_name, "", rows=0, input_format="user_level", size_bytes=size)
+    primary = options.primary or USER_LEVEL_PRIMARY
     if findings := header_findings(list(head.header)):
-        return blocked_data(source, findings, control=options.control)
+        return refused(source, findings, primary=primary)
     if head.encoding == "cp1252":
         path = _to_utf8(path, temp, file_name=file_name)
     try:
-        return aggregate_user_level(
-            path,
-            head=head,
-            columns=columns,
-            temp_dir=temp,
-            source=source,
-            options=options,
-            thresholds=thresholds,
+        return read_user_level(
+            path, head=head, temp_dir=temp, source=source, options=options, thresholds=thresholds
         )
     except NotUtf8:
         if head.encoding == "cp1252":
@@ -154,13 +153,11 @@ def _user_level(
         utf8 = _to_utf8(path, temp, file_name=file_name)
         with utf8.open("rb") as file:
             complete = utf8.stat().st_size <= HEAD_BYTES
-            head = read_head(file.read(HEAD_BYTES), file_name=file_name, complete=complete)
+            head = _head(file.read(HEAD_BYTES), file_name=file_name, complete=complete)
         head = replace(head, encoding="cp1252")
-        columns = _columns(head, file_name)
         return _user_level(
             utf8,
             head,
-            columns,
             temp,
             file_name=file_name,
             size=size,
@@ -171,7 +168,7 @@ def _user_level(
         finding = Finding(
             "blocked", "malformed_csv", f"The CSV is malformed: {error.message}.", row=error.line
         )
-        return blocked_data(source, [finding], control=options.control)
+        return refused(source, [finding], primary=primary)
 
 
 def _to_utf8(path: Path, temp: Path, *, file_name: str) -> Path:
@@ -195,102 +192,5 @@ def _to_utf8(path: Path, temp: Path, *, file_name: str) -> Path:
     return target
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _with_checksum(data: ExperimentData, checksum: Callable[[], str]) -> ExperimentData:
-    return replace(data, source=replace(data.source, checksum=checksum()))
-
-
-def header_findings(raw_columns: list[str]) -> list[Finding]:
-    seen: dict[str, int] = {}
-    findings = []
-    for position, raw in enumerate(raw_columns, start=1):
-        name = normalise_header(str(raw))
-        if re.fullmatch(r"unnamed: \d+", name) or not name:
-            findings.append(
-                Finding("blocked", "empty_header", f"Column {position} has no name.", row=1)
-            )
-        elif name in seen:
-            findings.append(
-                Finding(
-                    "blocked",
-                    "duplicate_column",
-                    f"Column {name!r} appears twice (columns {seen[name]} and {position}).",
-                    row=1,
-                    column=name,
-                )
-            )
-        else:
-            seen[name] = position
-    return findings
-
-
-def row_finding(code: str, message: str, line: int, column: str | None) -> Finding:
-    """A blocking problem with one cell of an aggregated file, its line named first."""
-    return Finding("blocked", code, f"Line {line}: {message}", row=line, column=column)
-
-
-def blocked_data(
-    source: SourceInfo, findings: list[Finding], *, control: str | None
-) -> ExperimentData:
-    return ExperimentData(
-        source=source,
-        control=control,
-        arms=(),
-        guardrail_columns=(),
-        secondary_count_columns=(),
-        mean_columns=(),
-        findings=tuple(findings),
-    )
-
-
-def assemble_arms(
-    rows: list[tuple[str, str, ArmInput]],
-    *,
-    source: SourceInfo,
-    options: Options,
-    findings: list[Finding],
-    guardrails: tuple[str, ...],
-    secondary: tuple[str, ...],
-    means: tuple[str, ...],
-    primary_name: str,
-    ratios: tuple[str, ...] = (),
-) -> ExperimentData:
-    """Pool rows per arm (over segments) in the order arms first appear in the file."""
-    pooled: dict[str, ArmInput] = {}
-    by_segment: dict[str, list[ArmInput]] = {}
-    for label, segment, arm in rows:
-        pooled[label] = _add(pooled[label], arm) if label in pooled else arm
-        if segment:
-            by_segment.setdefault(segment, []).append(arm)
-    control = options.control or "control"
-    return ExperimentData(
-        source=source,
-        control=control,
-        arms=tuple(pooled.values()),
-        guardrail_columns=guardrails,
-        secondary_count_columns=secondary,
-        mean_columns=means,
-        findings=tuple(findings),
-        segments=tuple((name, tuple(arms)) for name, arms in by_segment.items()),
-        primary_name=primary_name,
-        ratio_columns=ratios,
-    )
-
-
-def _add(a: ArmInput, b: ArmInput) -> ArmInput:
-    counts = {k: a.counts.get(k, 0) + b.counts.get(k, 0) for k in {*a.counts, *b.counts}}
-    means = {k: a.means[k] + b.means[k] for k in a.means.keys() & b.means.keys()}
-    covariates = {
-        k: a.covariates[k] + b.covariates[k] for k in a.covariates.keys() & b.covariates.keys()
-    }
-    ratios = {k: a.ratios[k] + b.ratios[k] for k in a.ratios.keys() & b.ratios.keys()}
-    return ArmInput(
-        a.arm, a.users + b.users, a.conversions + b.conversions, counts, means, covariates, ratios
-    )
+def _with_checksum(data: ExperimentData, digest: str) -> ExperimentData:
+    return replace(data, source=replace(data.source, checksum=digest))

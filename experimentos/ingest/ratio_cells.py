@@ -13,12 +13,9 @@ import math
 
 import pandas as pd
 
-from experimentos.ingest import files as ingest
+from experimentos.ingest.arms import ROUNDING, below_least_sum_of_squares, row_finding
 from experimentos.ingest.columns import RATIO_SUFFIXES
 from experimentos.model import Finding, RatioStats
-
-_ROUNDING = 1e-9
-"""Relative slack for moments computed in floating point by the exporting tool."""
 
 
 def row_ratios(
@@ -55,7 +52,7 @@ def _numbers(
         if not math.isfinite(value):
             shown = raw or "an empty cell"
             findings.append(
-                ingest.row_finding(
+                row_finding(
                     "not_a_number", f"{column} is {shown!r}, not a finite number.", line, column
                 )
             )
@@ -75,7 +72,7 @@ def _units(
         value = math.nan
     if not (math.isfinite(value) and value >= 0 and value % 1 == 0):
         message = f"{column} is {raw or 'an empty cell'!r}; a count of users must be whole and not negative."
-        return None, ingest.row_finding("not_a_count", message, line, column)
+        return None, row_finding("not_a_count", message, line, column)
     return int(value), None
 
 
@@ -88,14 +85,14 @@ def _impossible(stats: RatioStats, metric: str, line: int) -> Finding | None:
     ):
         column = f"{metric}_{part}_sum_sq"
         if total_sq < 0:
-            return ingest.row_finding(
+            return row_finding(
                 "negative_sum_of_squares",
                 f"{column} is {total_sq:g}; a sum of squares cannot be negative.",
                 line,
                 column,
             )
-        if n > 0 and total_sq < total / n * total * (1 - _ROUNDING):
-            return ingest.row_finding(
+        if n > 0 and below_least_sum_of_squares(n, total, total_sq):
+            return row_finding(
                 "inconsistent_moments",
                 f"{column} {total_sq:g} is impossible for n={n} and {metric}_{part}_sum "
                 f"{total:g} (it must be at least sum²/n).",
@@ -104,7 +101,7 @@ def _impossible(stats: RatioStats, metric: str, line: int) -> Finding | None:
             )
     if n > 0 and _beyond_cauchy_schwarz(stats):
         column = f"{metric}_num_den_sum"
-        return ingest.row_finding(
+        return row_finding(
             "inconsistent_moments",
             f"{column} {stats.cross_total:g} is impossible with the numerator's and "
             "denominator's sums and sums of squares (|covariance| above √(var·var)).",
@@ -127,5 +124,5 @@ def _beyond_cauchy_schwarz(stats: RatioStats) -> bool:
     correlation_like = sxy / root_x / root_y
     return (
         correlation_like * correlation_like
-        > (sxx / root_x / root_x) * (syy / root_y / root_y) + _ROUNDING
+        > (sxx / root_x / root_x) * (syy / root_y / root_y) + ROUNDING
     )

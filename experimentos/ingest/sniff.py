@@ -1,19 +1,23 @@
-"""The head of a CSV file: is it text, which delimiter, the header and a sample of rows.
+"""The head of a CSV file, read once: is it text, its encoding and delimiter, the header, a sample
+of rows and the kind of file; and the file's SHA-256.
 
 Only the first megabyte is read in Python, so a 300 MB user-level export never becomes Python bytes
-or strings: the layout is decided from the header, and DuckDB reads the rest (``ingest_sql``). The
-checks are those a whole file gets in ``ingest._decode``, applied to the head.
+or strings: the layout is decided from the header, and DuckDB reads the rest (``ingest.userlevel``).
+A whole aggregated file is small: its decoded text is kept on the head when the head is all of it.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from experimentos.errors import UnreadableFileError
+from experimentos.ingest.columns import USER_ALIASES, find_column, normalise_header
 
 HEAD_BYTES = 1 << 20
 """How much of a file is read to decide its layout and guess its column types."""
@@ -21,7 +25,10 @@ SAMPLE_ROWS = 20_000
 _HTML = re.compile(rb"^\s*<(!doctype\s+html|html|head|body)\b", re.IGNORECASE)
 _CHECKED_BYTES = 65536
 
+_CHUNK = 1 << 22
+
 Encoding = Literal["utf-8", "cp1252"]
+FileKind = Literal["aggregated", "user_level"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +43,18 @@ class Head:
     """Empty lines before the header."""
     complete: bool
     """The head is the whole file."""
+    text: str | None = None
+    """The whole file decoded, when the head is the whole file."""
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The header's cells normalised (trimmed, case-folded)."""
+        return tuple(normalise_header(c) for c in self.header)
+
+    def kind(self, *, user_column: str | None) -> FileKind:
+        """User-level when a column holds user ids (named so, or by ``user_column``)."""
+        found = find_column(self.columns, USER_ALIASES, override=user_column)
+        return "user_level" if found else "aggregated"
 
 
 def check_bytes(head: bytes, *, file_name: str, complete: bool) -> None:
@@ -114,6 +133,7 @@ def read_head(data: bytes, *, file_name: str, complete: bool) -> Head:
 
 def parse_head(text: str, *, encoding: Encoding, complete: bool, file_name: str) -> Head:
     delimiter = sniff_delimiter(text)
+    whole = text if complete else None
     blank_lines = 0
     for line in io.StringIO(text):
         if line.strip("\r\n"):
@@ -143,4 +163,20 @@ def parse_head(text: str, *, encoding: Encoding, complete: bool, file_name: str)
         complete = False
     if not complete and rows:
         rows.pop()  # the last line may be cut short
-    return Head(delimiter, header, tuple(rows[:SAMPLE_ROWS]), encoding, blank_lines, complete)
+    return Head(
+        delimiter, header, tuple(rows[:SAMPLE_ROWS]), encoding, blank_lines, complete, whole
+    )
+
+
+def checksum(data: bytes) -> str:
+    """SHA-256 of a file's bytes, hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_checksum(path: Path) -> str:
+    """SHA-256 of a file on disk, hex, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -25,22 +25,30 @@ from typing import Any
 
 import duckdb
 
-from experimentos.ingest import files as ingest
 from experimentos.ingest import userlevel_queries as q
-from experimentos.ingest.columns import USER_ALIASES, VARIANT_ALIASES, find_column
+from experimentos.ingest.arms import pooled_arms, ratio_option_findings
+from experimentos.ingest.columns import (
+    USER_ALIASES,
+    USER_LEVEL_PRIMARY,
+    VARIANT_ALIASES,
+    find_column,
+    is_pre_period,
+    pre_period_of,
+)
 from experimentos.ingest.duckdb_csv import BitmapMiss, ConversionFailed, CsvFile, connect
 from experimentos.ingest.sniff import Head
+from experimentos.ingest.stats_table import GroupStats, StatsTable, refused
 from experimentos.ingest.userlevel_queries import Layout, Relation, classify, guess_layout
 from experimentos.model import (
     ArmInput,
     CovariateStats,
     DayCount,
     DimensionCell,
-    ExperimentData,
     Finding,
     MeanStats,
     Options,
     QuantileStats,
+    RatioSpec,
     RatioStats,
     SourceInfo,
     Thresholds,
@@ -77,20 +85,21 @@ class _Metrics:
     """Ratio k of ``Layout.ratios`` whose two columns are numeric → (numerator, denominator)."""
 
 
-def aggregate_user_level(
+def read_user_level(
     path: Path,
     *,
     head: Head,
-    columns: tuple[str, ...],
     temp_dir: Path,
     source: SourceInfo,
     options: Options,
     thresholds: Thresholds,
-) -> ExperimentData:
-    """Aggregate the user-level CSV at ``path``, whose normalised header is ``columns``.
+) -> StatsTable:
+    """Aggregate the user-level CSV at ``path``, whose head was sniffed as ``head``.
 
-    Raises ``ingest_sql.MalformedCsv`` and ``ingest_sql.NotUtf8`` for the caller to handle.
+    Raises ``duckdb_csv.MalformedCsv`` and ``duckdb_csv.NotUtf8`` for the caller to handle.
     """
+    columns = head.columns
+    primary = options.primary or USER_LEVEL_PRIMARY
     user = find_column(columns, USER_ALIASES, override=options.user_column)
     variant = find_column(columns, VARIANT_ALIASES, override=options.variant_column)
     if user is None or variant is None:
@@ -101,8 +110,7 @@ def aggregate_user_level(
             f"(the file has: {', '.join(columns)})."
         )
         finding = Finding("blocked", "missing_column", message, row=1, column=what)
-        return ingest.blocked_data(source, [finding], control=options.control)
-    primary = options.primary or "converted"
+        return refused(source, [finding], primary=primary)
     layout = guess_layout(
         head, columns, user=user, variant=variant, primary=primary, size_bytes=source.size_bytes
     )
@@ -128,16 +136,15 @@ def _aggregate(
     source: SourceInfo,
     options: Options,
     thresholds: Thresholds,
-) -> ExperimentData:
+) -> StatsTable:
     layout, first = _first_pass(con, path, head, layout, size_bytes=source.size_bytes)
     source = replace(source, rows=sum(g["rows"] for g in first))
     if not first:
         finding = Finding("blocked", "no_rows", "The file has a header but no data rows.")
-        return ingest.blocked_data(source, [finding], control=options.control)
+        return refused(source, [finding], primary=layout.primary)
     metrics = _metrics(layout, first)
     if metrics is None:
-        finding = _no_primary(layout, first)
-        return ingest.blocked_data(source, [finding], control=options.control)
+        return refused(source, [_no_primary(layout, first)], primary=layout.primary)
     csv_file = q.csv_for(path, head, layout)
     findings = _ratio_findings(layout, metrics, options)
     findings += _cell_findings(con, csv_file, layout, metrics, first)
@@ -150,28 +157,27 @@ def _aggregate(
             con, path, head, layout, metrics, first, thresholds, findings
         )
     caps = _capped_outliers(con, relation, layout, metrics, groups, tops, findings)
-    rows = [(g["arm"], g["seg"], _arm(g, layout, metrics, caps)) for g in groups]
     counted = _counted(metrics)
     name = layout.names.__getitem__
-    data = ingest.assemble_arms(
-        rows,
-        source=source,
-        options=options,
-        findings=findings,
+    quantiles = _quantiles(con, relation, layout, metrics, groups, first, thresholds.alpha)
+    day_column, by_day = _by_day(con, path, head, layout, first, keyed=bool(relation.labels))
+    table = StatsTable(
+        source,
+        layout.primary,
+        tuple(findings),
+        tuple(GroupStats(g["seg"], _arm(g, layout, metrics, caps)) for g in groups),
         guardrails=tuple(name(i) for i in metrics.guardrails),
         secondary=tuple(sorted(name(i) for i in counted if i not in metrics.guardrails)),
         means=(*map(name, metrics.means), *(name(i) + CAPPED_SUFFIX for i in caps)),
-        primary_name=layout.primary,
         ratios=tuple(layout.ratios[k][0] for k in metrics.ratios),
+        quantiles=quantiles,
+        date_column=day_column,
+        by_day=by_day,
     )
-    quantiles = _quantiles(con, relation, layout, metrics, groups, first, thresholds.alpha)
-    data = replace(data, quantiles=quantiles)
-    day_column, by_day = _by_day(con, path, head, layout, first, keyed=bool(relation.labels))
-    data = replace(data, date_column=day_column, by_day=by_day)
-    if not _split_is_off(data, options, thresholds):
-        return data
+    if not _split_is_off(table, options, thresholds):
+        return table
     dimensions = _dimensions(con, path, head, layout, metrics, first, keyed=bool(relation.labels))
-    return replace(data, dimensions=dimensions)
+    return replace(table, dimensions=dimensions)
 
 
 # --------------------------------------------------------------------------- first pass
@@ -199,10 +205,8 @@ def _metrics(layout: Layout, first: list[Group]) -> _Metrics | None:
         return None
     names = layout.names
     guardrails = tuple(i for i in (*binary, *numeric) if layout.is_guardrail(i) and i != primary)
-    means = tuple(
-        i for i in numeric if not layout.is_guardrail(i) and not names[i].startswith("pre_")
-    )
-    pre = {i: layout.index("pre_" + names[i]) for i in means}
+    means = tuple(i for i in numeric if not layout.is_guardrail(i) and not is_pre_period(names[i]))
+    pre = {i: layout.index(pre_period_of(names[i])) for i in means}
     pairs = {i: p for i, p in pre.items() if p is not None and p in numeric}
     measured = {*binary, *numeric}
     ratios = {
@@ -224,29 +228,15 @@ def _blank_binary_ratio_part(layout: Layout, metrics: _Metrics, first: list[Grou
 
 def _ratio_findings(layout: Layout, metrics: _Metrics, options: Options) -> list[Finding]:
     """A ratio asked for whose columns are missing or not numeric: reported, not analysed."""
-    findings = []
-    resolved = {name: k for k, (name, _, _) in enumerate(layout.ratios)}
-    for spec in options.ratios:
-        k = resolved.get(spec.name)
-        if k is not None and k in metrics.ratios:
-            continue
-        parts = (spec.numerator, spec.denominator)
-        missing = [c for c in parts if c not in layout.names]
-        problem = (
-            f"the file has no {' or '.join(map(repr, missing))} column"
-            if missing
-            else "both of its columns must be numbers or 0/1 for every user"
-        )
-        findings.append(
-            Finding(
-                "warning",
-                "ratio_column",
-                f"Ratio {spec.name} ({spec.numerator} / {spec.denominator}) is not analysed: "
-                f"{problem}.",
-                column=missing[0] if missing else spec.numerator,
-            )
-        )
-    return findings
+    analysed = {layout.ratios[k][0] for k in metrics.ratios}
+
+    def problem(spec: RatioSpec) -> tuple[str, int | None, str | None]:
+        missing = [c for c in (spec.numerator, spec.denominator) if c not in layout.names]
+        if missing:
+            return f"the file has no {' or '.join(map(repr, missing))} column", None, missing[0]
+        return "both of its columns must be numbers or 0/1 for every user", None, spec.numerator
+
+    return ratio_option_findings(options, analysed, problem)
 
 
 def _repeated_users_finding(counts: dict[str, Any], layout: Layout) -> Finding:
@@ -487,14 +477,15 @@ def _keyed_groups(
 # --------------------------------------------------------------------------- SRM breakdown
 
 
-def _split_is_off(data: ExperimentData, options: Options, thresholds: Thresholds) -> bool:
+def _split_is_off(table: StatsTable, options: Options, thresholds: Thresholds) -> bool:
     """The overall sample ratio check would fire (health repeats it and reports it)."""
-    shares = options.split or tuple(1.0 for _ in data.arms)
-    if len(data.arms) < 2 or len(shares) != len(data.arms) or not sum(a.users for a in data.arms):
+    arms = pooled_arms(table.groups)
+    shares = options.split or tuple(1.0 for _ in arms)
+    if len(arms) < 2 or len(shares) != len(arms) or not sum(a.users for a in arms):
         return False
-    if any(f.severity == "blocked" for f in data.findings):
+    if any(f.severity == "blocked" for f in table.findings):
         return False
-    _, p_value = srm_chi_square([a.users for a in data.arms], shares)
+    _, p_value = srm_chi_square([a.users for a in arms], shares)
     return p_value < thresholds.srm_warning_p
 
 

@@ -20,7 +20,13 @@ from typing import Any, Literal
 
 import duckdb
 
-from experimentos.ingest.columns import FALSE_WORDS, TRUE_WORDS
+from experimentos.ingest.columns import (
+    FALSE_WORDS,
+    TRUE_WORDS,
+    is_guardrail,
+    is_pre_period,
+    pre_period_of,
+)
 from experimentos.ingest.duckdb_csv import (
     BOOLEAN_WORDS,
     FALSE_LIST,
@@ -77,8 +83,7 @@ class Layout:
         return self.names.index(name) if name in self.names else None
 
     def is_guardrail(self, i: int) -> bool:
-        name = self.names[i]
-        return name.startswith("guardrail_") or name in self.named_guardrails
+        return is_guardrail(self.names[i], named=self.named_guardrails)
 
     @property
     def guardrail_columns(self) -> tuple[int, ...]:
@@ -287,9 +292,9 @@ def _column_aggregates(layout: Layout, keep: int) -> list[str]:
         out += _numeric_aggregates(i)
         if layout.is_guardrail(i):
             out.append(f"count_if({not_a_count(i)}) AS nc{i}")
-        elif not name.startswith("pre_"):
+        elif not is_pre_period(name):
             out.append(f"max(v{i}, {keep}) AS top{i}")
-            pre = layout.index("pre_" + name)
+            pre = layout.index(pre_period_of(name))
             if pre is not None and layout.kinds[pre] in ("num", "any"):
                 out += _pair_aggregates(i, pre)
     return out

@@ -1,0 +1,123 @@
+"""The one mapper from a reader's :class:`StatsTable` to ``ExperimentData``, and the checks every
+reader shares: header problems, a cell's finding, moments no data could have, ratio options.
+
+Arms are pooled over segments by ``ArmInput.__add__`` (pooling lives on the types).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Iterable
+
+from experimentos.ingest.columns import normalise_header
+from experimentos.ingest.stats_table import GroupStats, StatsTable
+from experimentos.model import ArmInput, ExperimentData, Finding, Options, RatioSpec
+
+ROUNDING = 1e-9
+"""Relative slack for moments computed in floating point by the exporting tool."""
+
+
+def experiment_data(table: StatsTable, *, options: Options) -> ExperimentData:
+    """Pool the table's groups per arm (over segments), in the order arms first appear."""
+    if not table.rows_read:
+        return ExperimentData(
+            source=table.source,
+            control=options.control,
+            arms=(),
+            guardrail_columns=(),
+            secondary_count_columns=(),
+            mean_columns=(),
+            findings=table.findings,
+            primary_name=table.primary,
+        )
+    by_segment: dict[str, list[ArmInput]] = {}
+    for group in table.groups:
+        if group.segment:
+            by_segment.setdefault(group.segment, []).append(group.stats)
+    return ExperimentData(
+        source=table.source,
+        control=options.control or "control",
+        arms=pooled_arms(table.groups),
+        guardrail_columns=table.guardrails,
+        secondary_count_columns=table.secondary,
+        mean_columns=table.means,
+        findings=table.findings,
+        segments=tuple((name, tuple(arms)) for name, arms in by_segment.items()),
+        primary_name=table.primary,
+        ratio_columns=table.ratios,
+        dimensions=table.dimensions,
+        quantiles=table.quantiles,
+        date_column=table.date_column,
+        by_day=table.by_day,
+    )
+
+
+def pooled_arms(groups: Iterable[GroupStats]) -> tuple[ArmInput, ...]:
+    """One ArmInput per arm, the sum of its groups, in the order arms first appear."""
+    pooled: dict[str, ArmInput] = {}
+    for group in groups:
+        pooled[group.arm] = pooled[group.arm] + group.stats if group.arm in pooled else group.stats
+    return tuple(pooled.values())
+
+
+def header_findings(raw_columns: list[str]) -> list[Finding]:
+    """Columns without a name, and names written twice (the header as written, line 1)."""
+    seen: dict[str, int] = {}
+    findings = []
+    for position, raw in enumerate(raw_columns, start=1):
+        name = normalise_header(str(raw))
+        if re.fullmatch(r"unnamed: \d+", name) or not name:
+            findings.append(
+                Finding("blocked", "empty_header", f"Column {position} has no name.", row=1)
+            )
+        elif name in seen:
+            findings.append(
+                Finding(
+                    "blocked",
+                    "duplicate_column",
+                    f"Column {name!r} appears twice (columns {seen[name]} and {position}).",
+                    row=1,
+                    column=name,
+                )
+            )
+        else:
+            seen[name] = position
+    return findings
+
+
+def row_finding(code: str, message: str, line: int, column: str | None) -> Finding:
+    """A blocking problem with one cell of an aggregated file, its line named first."""
+    return Finding("blocked", code, f"Line {line}: {message}", row=line, column=column)
+
+
+def below_least_sum_of_squares(n: int, total: float, total_sq: float) -> bool:
+    """Σx² < (Σx)²/n, beyond rounding: moments no data could have.
+
+    Compared without forming n·Σx² or (Σx)², which overflow near 1e154.
+    """
+    return total_sq < total / n * total * (1 - ROUNDING)
+
+
+def ratio_option_findings(
+    options: Options,
+    analysed: Collection[str],
+    problem: Callable[[RatioSpec], tuple[str, int | None, str | None]],
+) -> list[Finding]:
+    """A warning for each ratio of the options that is not analysed; ``problem`` says why
+    (the reason, and the line and column the finding points at)."""
+    findings = []
+    for spec in options.ratios:
+        if spec.name in analysed:
+            continue
+        reason, row, column = problem(spec)
+        findings.append(
+            Finding(
+                "warning",
+                "ratio_column",
+                f"Ratio {spec.name} ({spec.numerator} / {spec.denominator}) is not analysed: "
+                f"{reason}.",
+                row=row,
+                column=column,
+            )
+        )
+    return findings
