@@ -7,9 +7,11 @@ serves when the token cannot read the file) is recognised instead of being parse
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -21,6 +23,10 @@ from bot.settings import SLACK_FILE_HOSTS
 
 MAX_REDIRECTS = 3
 CHUNK_BYTES = 64 * 1024
+WRITE_BYTES = 1024 * 1024
+"""A download is written to disk in batches of about this size, each in a thread."""
+HEAD_BYTES = 512
+"""How much of a download's start is looked at to recognise an HTML page."""
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _AUTHORITY = re.compile(
     r"(?P<host>[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?",
@@ -110,9 +116,16 @@ def check_declared_size(file: Mapping[str, Any], max_bytes: int) -> None:
 
 
 async def download(
-    session: aiohttp.ClientSession, url: str, *, token: str, token_hosts: TokenHosts, max_bytes: int
-) -> bytes:
-    """Fetch ``url`` with the bot token (only on an allowed host), following a few redirects."""
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    token: str,
+    token_hosts: TokenHosts,
+    max_bytes: int,
+    destination: Path,
+) -> int:
+    """Stream ``url`` into the file ``destination`` with the bot token (only on an allowed host),
+    following a few redirects; returns the size in bytes. FileProblem when it is not a CSV."""
     for hop in range(MAX_REDIRECTS + 1):
         if not token_hosts.allows(url):
             raise FileProblem(_foreign_host(url, redirected=hop > 0))
@@ -124,8 +137,9 @@ async def download(
             if response.status != 200:
                 raise FileProblem(f"Slack answered HTTP {response.status} when I downloaded it.")
             content_type = response.headers.get("Content-Type", "")
-            data = await _read_capped(response, max_bytes)
-        return check_content(data, content_type)
+            received = await _save_capped(response, max_bytes, destination)
+        check_content(received.head, content_type, blank=received.blank)
+        return received.size
     raise FileProblem("Slack redirected the download too many times.")
 
 
@@ -156,33 +170,55 @@ def _shown_host(url: str) -> str:
     return raw if len(raw) <= 80 else raw[:79] + "…"
 
 
-async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What a download wrote: its first bytes, whether it was all whitespace, its size."""
+
+    head: bytes
+    blank: bool
+    size: int
+
+
+async def _save_capped(
+    response: aiohttp.ClientResponse, max_bytes: int, destination: Path
+) -> Received:
+    """Write the body to ``destination`` in batches, off the event loop; refuse it past
+    ``max_bytes``."""
     declared = response.content_length
     if declared is not None and declared > max_bytes:
         raise FileProblem(_too_large(declared, max_bytes))
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in response.content.iter_chunked(CHUNK_BYTES):
-        total += len(chunk)
-        if total > max_bytes:
-            raise FileProblem(_too_large(total, max_bytes, at_least=True))
-        chunks.append(chunk)
-    return b"".join(chunks)
+    head, blank, total, pending = b"", True, 0, 0
+    batch: list[bytes] = []
+    with destination.open("wb") as out:
+        async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+            total += len(chunk)
+            if total > max_bytes:
+                raise FileProblem(_too_large(total, max_bytes, at_least=True))
+            if len(head) < HEAD_BYTES:
+                head += chunk[: HEAD_BYTES - len(head)]
+            blank = blank and not chunk.strip()
+            batch.append(chunk)
+            pending += len(chunk)
+            if pending >= WRITE_BYTES:
+                await asyncio.to_thread(out.writelines, batch)
+                batch, pending = [], 0
+        await asyncio.to_thread(out.writelines, batch)
+    return Received(head, blank, total)
 
 
-def check_content(data: bytes, content_type: str = "") -> bytes:
-    """Reject what is clearly not a CSV: nothing at all, or an HTML (login) page."""
-    if not data.strip():
+def check_content(head: bytes, content_type: str = "", *, blank: bool) -> None:
+    """Reject what is clearly not a CSV: nothing at all (``blank``: only whitespace), or an HTML
+    (login) page, told by its content type or its first bytes (``head``)."""
+    if blank:
         raise FileProblem("the file is empty.")
-    head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if content_type.lower().startswith("text/html") or head.startswith(
+    start = head[:HEAD_BYTES].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if content_type.lower().startswith("text/html") or start.startswith(
         (b"<!doctype html", b"<html")
     ):
         raise FileProblem(
             "Slack sent me a web page (a login page) instead of the file, so I could not read it. "
             "Make sure the app is installed with the `files:read` scope and is a member of this channel."
         )
-    return data
 
 
 def _too_large(size: int, max_bytes: int, *, at_least: bool = False) -> str:

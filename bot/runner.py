@@ -1,7 +1,8 @@
 """Runs the CPU-bound analysis off the event loop, in worker processes (default) or threads.
 
 Processes keep the event loop's GIL free, so acks stay fast while large files are analysed
-(see benchmarks/ack_latency.py); a worker that dies is replaced and the user told.
+(see benchmarks/ack_latency.py); a worker that dies is replaced and the user told. A worker gets
+the path of the downloaded file, never its bytes, and reads it itself.
 This module imports nothing heavy at top level: spawned workers import it to find their function.
 """
 
@@ -15,6 +16,7 @@ import os
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -38,41 +40,25 @@ class AnalysisFailed(Exception):
 
 
 def analyse_in_worker(
-    data: bytes, file_name: str, options: Options, target_users: int | None = None
+    path: Path, file_name: str, options: Options, target_users: int | None = None
 ) -> tuple[str, Any]:
     """Worker entry point: ("ok", Analysis) or ("error", user-facing message).
 
-    With ``target_users`` (a charter's target sample size) and a planned look, the information
-    fraction of this look is the file's users ÷ the target, appended to ``options.look_fractions``
-    (the earlier looks'): the users are known only once the file is read, here.
-    ExperimentError is turned into a plain tuple so no exception needs pickling.
+    The worker reads the file at ``path`` itself: only the path crosses the process boundary.
+    With ``target_users`` (a charter's target sample size) and a planned look, the use-case adds
+    this look's information fraction. ExperimentError is turned into a plain tuple so no exception
+    needs pickling.
     """
+    from experimentos import usecases
     from experimentos.errors import ExperimentError
 
     try:
-        if target_users and options.look is not None:
-            return "ok", _analyse_against_target(data, file_name, options, target_users)
-        from experimentos import analyze
-
-        return "ok", analyze(data, file_name=file_name, options=options)
+        analysis = usecases.analyse_file(
+            path, file_name=file_name, options=options, target_users=target_users
+        )
     except ExperimentError as error:
         return "error", error.message
-
-
-def _analyse_against_target(
-    data: bytes, file_name: str, options: Options, target_users: int
-) -> Analysis:
-    import dataclasses
-
-    from experimentos import analyze_data, ingest
-    from experimentos.config import load_thresholds
-
-    thresholds = load_thresholds()
-    parsed = ingest.parse(data, file_name=file_name, options=options, thresholds=thresholds)
-    users = sum(arm.primary.users for arm in parsed.arms)
-    fractions = (*(options.look_fractions or ()), users / target_users)
-    options = dataclasses.replace(options, look_fractions=fractions)
-    return analyze_data(parsed, options=options, thresholds=thresholds)
+    return "ok", analysis
 
 
 def forest_in_worker(analysis: Analysis) -> tuple[bytes, str]:
@@ -108,9 +94,14 @@ def power_curve_in_worker(plan: Any) -> bytes:
 
 def warm_up_worker() -> bool:
     """Import the core and run a tiny analysis so the first real upload pays no import cost."""
+    import tempfile
+
     from experimentos.model import Options
 
-    analyse_in_worker(WARM_UP_CSV, "warm-up.csv", Options())
+    with tempfile.TemporaryDirectory(prefix="experimentos-warm-up-") as directory:
+        path = Path(directory) / "warm-up.csv"
+        path.write_bytes(WARM_UP_CSV)
+        analyse_in_worker(path, "warm-up.csv", Options())
     return True
 
 
@@ -191,15 +182,23 @@ class AnalysisRunner:
         self.ready = True
 
     async def analyse(
-        self, data: bytes, *, file_name: str, options: Options, target_users: int | None = None
+        self,
+        path: Path,
+        *,
+        size_bytes: int,
+        file_name: str,
+        options: Options,
+        target_users: int | None = None,
     ) -> Analysis:
-        """Analyse off the loop; raise AnalysisFailed (user-facing) when the core refuses the file."""
-        lane = self._lanes[0] if len(data) <= self._small_file_bytes else self._lanes[1]
+        """Analyse the file at ``path`` (``size_bytes`` on disk: it picks the lane) off the loop;
+        the worker reads the file, the caller removes it. Raise AnalysisFailed (user-facing) when
+        the core refuses the file."""
+        lane = self._lanes[0] if size_bytes <= self._small_file_bytes else self._lanes[1]
         if lane.executor is None:
             raise RuntimeError("AnalysisRunner.start() was not awaited")
         loop = asyncio.get_running_loop()
         call = loop.run_in_executor(
-            lane.executor, analyse_in_worker, data, file_name, options, target_users
+            lane.executor, analyse_in_worker, path, file_name, options, target_users
         )
         try:
             status, value = await asyncio.wait_for(call, self._timeout_s)

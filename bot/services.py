@@ -15,11 +15,14 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -37,15 +40,20 @@ from experimentos.store import HistoryStore
 logger = logging.getLogger(__name__)
 
 DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=120, sock_connect=10)
+DOWNLOAD_PREFIX = "experimentos-upload-"
+"""Downloaded CSVs are temporary files named with this prefix (removed once analysed)."""
 RENDER_WORKERS = 1
 """Memos and charts are drawn one at a time (matplotlib figures are not shared across threads)."""
 
 
 @dataclass(frozen=True, slots=True)
 class FetchedFile:
+    """A CSV downloaded from Slack into a temporary file (see ``Services.downloaded_csv``)."""
+
     file_id: str
     name: str
-    data: bytes
+    path: Path
+    size_bytes: int
 
 
 class Services:
@@ -129,27 +137,44 @@ class Services:
         response = await client.files_info(file=file_id)
         return dict(response["file"])
 
-    async def fetch_csv(self, client: AsyncWebClient, file: Mapping[str, Any]) -> FetchedFile:
-        """Download a CSV shared in Slack, completing its metadata with files.info if needed."""
+    @contextlib.asynccontextmanager
+    async def downloaded_csv(
+        self, client: AsyncWebClient, file: Mapping[str, Any]
+    ) -> AsyncIterator[FetchedFile]:
+        """Download a CSV shared in Slack into a temporary file (streamed to disk, size-capped),
+        completing its metadata with files.info if needed; the file is removed on leaving, however
+        the block ends (card, refusal, timeout, a broken worker)."""
         if not file.get("url_private_download") and not file.get("url_private"):
             file = await self.file_info(client, str(file["id"]))
         files.check_declared_size(file, self.settings.max_download_bytes)
         url = str(file.get("url_private_download") or file.get("url_private"))
         assert self._http is not None, "Services.start() was not awaited"
-        data = await files.download(
-            self._http,
-            url,
-            token=self.settings.bot_token,
-            token_hosts=self.token_hosts,
-            max_bytes=self.settings.max_download_bytes,
-        )
-        return FetchedFile(str(file.get("id")), files.display_name(file), data)
+        descriptor, name = tempfile.mkstemp(prefix=DOWNLOAD_PREFIX, suffix=".csv")
+        os.close(descriptor)
+        path = Path(name)
+        try:
+            size = await files.download(
+                self._http,
+                url,
+                token=self.settings.bot_token,
+                token_hosts=self.token_hosts,
+                max_bytes=self.settings.max_download_bytes,
+                destination=path,
+            )
+            yield FetchedFile(str(file.get("id")), files.display_name(file), path, size)
+        finally:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
 
     async def analyse(
         self, fetched: FetchedFile, options: Options, *, target_users: int | None = None
     ) -> Analysis:
+        """The analysis of a downloaded file, by a worker that reads it from its path."""
         return await self.runner.analyse(
-            fetched.data, file_name=fetched.name, options=options, target_users=target_users
+            fetched.path,
+            size_bytes=fetched.size_bytes,
+            file_name=fetched.name,
+            options=options,
+            target_users=target_users,
         )
 
     async def render(self, function: Callable[..., Any], *args: Any) -> Any:

@@ -3,13 +3,14 @@
 For each CSV of a message: claim it (file id + message ts, in this process and in the history store,
 so a redelivered or duplicate event — even one delivered to another bot process — never yields a
 second card), post a placeholder in the thread, download, plan the look (which experiment, which
-charter, which sequential plan), analyse off the loop, record the look, then replace the
-placeholder with the card — or with a specific error message and an error id.
+charter, which sequential plan), analyse off the loop (a worker reads the downloaded file from its
+path; the file is removed once analysed), record the look, then replace the placeholder with the
+card — or with a specific error message and an error id. The memo is not rendered here: the Memo
+button and command render it from the stored look when asked.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import files
 from bot.errors import GENERIC, log_failure, new_error_id, slack_error_code, user_message
-from bot.look_plan import plan_look, record_look
+from bot.look_plan import LookPlan, plan_look, record_look
 from bot.message_options import message_method, message_options
 from bot.render import messages
 from bot.render.card import card_text, render_card
@@ -29,7 +30,7 @@ from bot.services import Services
 from bot.stored_looks import card_context
 from experimentos.errors import ExperimentError
 from experimentos.model import InferenceMethod, Options
-from experimentos.report.memo import render_markdown
+from experimentos.store import ExperimentRecord
 
 logger = logging.getLogger(__name__)
 
@@ -111,12 +112,35 @@ async def handle_upload(services: Services, client: AsyncWebClient, upload: Uplo
     await _add_reaction(client, upload)
     placeholders = [await _post_placeholder(client, upload, files.display_name(f)) for f in csvs]
     async with services.threads.hold((upload.team, upload.channel, upload.thread_ts)):
-        owned = await services.store.find_experiment_by_thread(
-            upload.team, upload.channel, upload.thread_ts
+        await _handle_files(services, client, upload, csvs, placeholders, options, method)
+
+
+async def _handle_files(
+    services: Services,
+    client: AsyncWebClient,
+    upload: Upload,
+    csvs: Sequence[Mapping[str, Any]],
+    placeholders: Sequence[str | None],
+    options: Options,
+    method: InferenceMethod | None,
+) -> None:
+    """The CSVs one after another; a CSV after the first is a look at the thread's experiment
+    only when the thread had one before this message (the first CSV's plan tells; the history
+    is asked only when that plan was never made)."""
+    owned: ExperimentRecord | None = None
+    owned_known = False
+    for index, (file, placeholder) in enumerate(zip(csvs, placeholders, strict=True)):
+        if index > 0 and not owned_known:
+            owned = await services.store.find_experiment_by_thread(
+                upload.team, upload.channel, upload.thread_ts
+            )
+            owned_known = True
+        bind = index == 0 or owned is not None
+        plan = await _handle_file(
+            services, client, upload, file, options, method, placeholder, bind
         )
-        for index, (file, placeholder) in enumerate(zip(csvs, placeholders, strict=True)):
-            bind = owned is not None or index == 0
-            await _handle_file(services, client, upload, file, options, method, placeholder, bind)
+        if index == 0 and plan is not None:
+            owned, owned_known = plan.experiment, True
 
 
 def event_key(upload: Upload, file: Mapping[str, Any]) -> str:
@@ -133,22 +157,24 @@ async def _handle_file(
     method: InferenceMethod | None,
     placeholder: str | None,
     bind_thread: bool,
-) -> None:
+) -> LookPlan | None:
+    """Download, plan, analyse, record and publish one CSV; returns its look plan (None when
+    the CSV failed before it was planned)."""
     name = files.display_name(file)
+    plan: LookPlan | None = None
     try:
-        fetched = await services.fetch_csv(client, file)
-        plan = await plan_look(
-            services.store,
-            team_id=upload.team,
-            channel=upload.channel,
-            thread_ts=upload.thread_ts,
-            options=options,
-            file_name=fetched.name,
-            bind_thread=bind_thread,
-            method=method,
-        )
-        analysis = await services.analyse(fetched, plan.options, target_users=plan.target_users)
-        memo_markdown = await asyncio.to_thread(render_markdown, analysis)
+        async with services.downloaded_csv(client, file) as fetched:
+            plan = await plan_look(
+                services.store,
+                team_id=upload.team,
+                channel=upload.channel,
+                thread_ts=upload.thread_ts,
+                options=options,
+                file_name=fetched.name,
+                bind_thread=bind_thread,
+                method=method,
+            )
+            analysis = await services.analyse(fetched, plan.options, target_users=plan.target_users)
         record, experiment = await record_look(
             services.store,
             plan,
@@ -158,18 +184,19 @@ async def _handle_file(
             thread_ts=upload.thread_ts,
             user=upload.user,
             event_key=event_key(upload, file),
-            memo_markdown=memo_markdown,
+            memo_markdown=None,  # type: ignore[arg-type]  # the memo is rendered when asked for
         )
         context = card_context(experiment, record, analysis, plan.previous)
         blocks = render_card(analysis, key=str(record.id), context=context)
         card_ts = await publish(client, upload, placeholder, card_text(analysis), blocks)
     except Exception as error:
         await _report(client, upload, placeholder, error, file_name=name)
-        return
+        return plan
     try:
         await services.store.set_analysis_message(upload.team, record.id, card_ts)
     except Exception:  # the card is out and the look is kept; only its message ts is missing
         logger.exception("could not store the card's ts for analysis %s", record.id)
+    return plan
 
 
 async def _report(

@@ -87,13 +87,15 @@ def test_csv_detection() -> None:
 
 
 def test_content_checks() -> None:
-    assert check_content(b"variant,users\n") == b"variant,users\n"
+    check_content(b"variant,users\n", blank=False)
     with pytest.raises(FileProblem, match="empty"):
-        check_content(b" \n")
+        check_content(b" \n", blank=True)
+    with pytest.raises(FileProblem, match="empty"):  # empty first: an empty HTML answer
+        check_content(b"", "text/html", blank=True)
     with pytest.raises(FileProblem, match="web page"):
-        check_content(b"\xef\xbb\xbf  <!doctype html><html>")
+        check_content(b"\xef\xbb\xbf  <!doctype html><html>", blank=False)
     with pytest.raises(FileProblem, match="web page"):
-        check_content(b"a,b\n", "text/html; charset=utf-8")
+        check_content(b"a,b\n", "text/html; charset=utf-8", blank=False)
     with pytest.raises(FileProblem, match=r"4.8 MB and I analyse files up to 1.0 MB"):
         check_declared_size({"size": 5_000_000}, 1_048_576)
 
