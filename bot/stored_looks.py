@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass
 
 from bot.audit import audit_lines
@@ -15,7 +16,6 @@ from bot.render.card import CardContext
 from bot.services import Services
 from experimentos.analysis.look_diff import look_diff
 from experimentos.model import Analysis
-from experimentos.model_json import analysis_from_dict
 from experimentos.store import AnalysisRecord, ExperimentRecord, HistoryStore
 
 logger = logging.getLogger(__name__)
@@ -52,10 +52,11 @@ def card_context(
 ) -> CardContext:
     diff = None
     if previous is not None and previous.look < record.look:
-        try:
-            diff = look_diff(previous.result, analysis, previous_look=previous.look)
-        except (KeyError, TypeError, ValueError, IndexError):  # an older look of another shape
-            logger.warning("no look diff for analysis %s", record.id, exc_info=True)
+        earlier = previous.analysis()
+        if earlier is None:  # an older look of another shape
+            logger.warning("no look diff for analysis %s", record.id)
+        else:
+            diff = look_diff(earlier, analysis, previous_look=previous.look)
     return CardContext(
         ref=experiment.ref,
         look=record.look,
@@ -91,7 +92,9 @@ async def _with_context(
         experiment = await store.get_experiment_by_id(team_id, record.experiment_id)
     looks = await store.analyses_for(team_id, experiment.id)
     earlier = [r for r in looks if r.look < record.look]
-    analysis = await asyncio.to_thread(analysis_from_dict, record.result)
+    analysis = await asyncio.to_thread(record.analysis)
+    if analysis is None:
+        raise ValueError(f"stored look {record.id} does not fit the result model")
     context = card_context(experiment, record, analysis, earlier[-1] if earlier else None)
     return StoredLook(experiment, record, analysis, context)
 
@@ -110,16 +113,17 @@ def look_points(records: list[AnalysisRecord]) -> list[LookTuple]:
     """(look, z, lift, CI, information) of each stored look's primary metric (first treatment)."""
     points: list[LookTuple] = []
     for record in records:
-        primary = record.result.get("primary") or []
-        if not primary:
+        analysis = record.analysis()
+        if analysis is None or not analysis.primary:
             continue  # a blocked look has no lift
-        comparison = primary[0]["comparison"]
-        sequential = record.result.get("sequential") or {}
-        values = (comparison.get("statistic"), comparison.get("abs_lift"), *comparison["abs_ci"])
-        if any(v is None for v in values):
+        comparison = analysis.primary[0].comparison
+        z, lift, (low, high) = comparison.statistic, comparison.abs_lift, comparison.abs_ci
+        if any(math.isnan(v) for v in (z, lift, low, high)):
             continue
-        z, lift, low, high = (float(v) for v in values)  # type: ignore[arg-type]
-        points.append((record.look, z, lift, (low, high), sequential.get("information_fraction")))
+        information = analysis.sequential.information_fraction if analysis.sequential else None
+        if information is not None and math.isnan(information):
+            information = None
+        points.append((record.look, z, lift, (low, high), information))
     return points
 
 

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from experimentos.model import HealthStatus, VerdictKind
+from experimentos.model import Analysis, HealthStatus, VerdictKind
+from experimentos.model_json import analysis_from_dict
 
 Status = Literal["proposed", "running", "completed"]
 Outcome = Literal["launched", "held", "rolled-back"]
@@ -204,6 +205,14 @@ class AnalysisRecord:
     message_ts: str | None
     event_key: str | None
     created_at: datetime
+
+    def analysis(self) -> Analysis | None:
+        """The look rebuilt as the typed result tree every renderer reads (None for a stored look
+        whose JSON no longer fits the model); read a stored look only through this."""
+        try:
+            return analysis_from_dict(self.result)
+        except ValueError:
+            return None
 
 
 @dataclass(frozen=True, slots=True)

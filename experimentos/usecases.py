@@ -1,23 +1,44 @@
 """What every entry point calls: the command line, the demo and the Slack bot.
 
-Analyse a file at a path (with a charter's target, the information fraction of this look), record
-a look in the history. Look numbering and the information fraction live here alone.
+- ``analyse_file``: a results file at a path (and, for a planned look, the charter's target
+  sample size) → the Analysis.
+- ``plan_look``: which experiment a CSV is a look at, its look number and its analysis options
+  (the charter and the earlier looks, from the history).
+- ``record_look``: keep a look (after a charter change the message made) in the history.
+- ``analyse_and_record_by_name``: the command line's ``--record`` — the experiment is found by its
+  name, and each look is analysed for the number of looks before it, again if another run
+  recorded a look in between.
+
+Look numbering lives here alone (the information fraction in ``analysis.look_plan``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from experimentos import ingest
 from experimentos.analysis.assemble import analyze_data
+from experimentos.analysis.look_plan import (
+    default_name,
+    merge_charter,
+    options_for,
+    users_in_look,
+    with_this_look,
+)
+from experimentos.charter import AnalysisRecord, Charter, ExperimentRecord
 from experimentos.config import load_thresholds
-from experimentos.model import Analysis, ExperimentData, Options, Thresholds
+from experimentos.model import Analysis, InferenceMethod, Options, Thresholds
 
+if TYPE_CHECKING:  # the store (SQLAlchemy) is imported when a look is kept, not by the analysis
+    from experimentos.store import HistoryStore
 
-def information_fraction(data: ExperimentData, target_users: int) -> float:
-    """This look's information fraction: the file's users ÷ the charter's target sample size."""
-    return sum(arm.primary.users for arm in data.arms) / target_users
+CLI_TEAM = "local"
+CLI_CHANNEL = "cli"
+"""Command-line looks live under this team and channel; an experiment is found by its name."""
 
 
 def analyse_file(
@@ -36,7 +57,141 @@ def analyse_file(
     """
     thresholds = thresholds or load_thresholds()
     parsed = ingest.parse_path(path, file_name=file_name, options=options, thresholds=thresholds)
-    if target_users and options.look is not None:
-        fractions = (*(options.look_fractions or ()), information_fraction(parsed, target_users))
-        options = dataclasses.replace(options, look_fractions=fractions)
+    users = sum(arm.primary.users for arm in parsed.arms)
+    options = with_this_look(options, users, target_users)
     return analyze_data(parsed, options=options, thresholds=thresholds)
+
+
+# --------------------------------------------------------------------------- looks in a thread
+
+
+@dataclass(frozen=True, slots=True)
+class LookPlan:
+    experiment: ExperimentRecord | None
+    """The thread's experiment; None when this CSV starts a new one."""
+    look: int
+    options: Options
+    """What the analysis is given: the charter's split, guardrails and looks, the message's lines."""
+    target_users: int | None
+    """The charter's target sample size when it plans looks (information = users ÷ target)."""
+    previous: AnalysisRecord | None
+    """The latest earlier look, for the look diff."""
+    charter: Charter
+    """The charter this look is analysed against (the stored one plus the message's changes)."""
+    bind_thread: bool
+
+    @property
+    def charter_changed(self) -> bool:
+        return self.experiment is not None and self.charter != self.experiment.charter
+
+
+async def plan_look(
+    store: HistoryStore,
+    *,
+    team_id: str,
+    channel: str,
+    thread_ts: str,
+    options: Options,
+    file_name: str,
+    bind_thread: bool = True,
+    method: InferenceMethod | None = None,
+) -> LookPlan:
+    """The plan for one CSV posted in ``thread_ts`` (the message's own ts outside a thread): a CSV
+    in the thread of an experiment (its charter or an earlier card) is its next look; any other
+    CSV starts an experiment whose thread is the message.
+
+    ``method`` is what the message's ``method:`` line names (None: the charter decides)."""
+    experiment = (
+        await store.find_experiment_by_thread(team_id, channel, thread_ts) if bind_thread else None
+    )
+    if experiment is None:
+        charter = merge_charter(Charter(name=default_name(options, file_name)), options)
+        analysis_options, target = options_for(
+            options, charter, look=1, prior_users=(), method=method
+        )
+        return LookPlan(None, 1, analysis_options, target, None, charter, bind_thread)
+    earlier = await store.analyses_for(team_id, experiment.id)
+    looks = await asyncio.to_thread(lambda: [record.analysis() for record in earlier])
+    look = experiment.look_count + 1
+    charter = merge_charter(experiment.charter, options)
+    prior_users = [users_in_look(a) if a is not None else None for a in looks]
+    analysis_options, target = options_for(
+        options, charter, look=look, prior_users=prior_users, method=method
+    )
+    previous = earlier[-1] if earlier else None
+    return LookPlan(experiment, look, analysis_options, target, previous, charter, True)
+
+
+async def record_look(
+    store: HistoryStore,
+    plan: LookPlan,
+    analysis: Analysis,
+    *,
+    team_id: str,
+    channel: str,
+    thread_ts: str,
+    user: str | None,
+    event_key: str,
+) -> tuple[AnalysisRecord, ExperimentRecord]:
+    """Keep the look (one transaction), after recording a charter the message changed.
+
+    The charter goes first, so the store knows whether data had been seen before the change
+    (looks already recorded: the change is logged and flagged, the charter lock).
+    """
+    from experimentos.store import fields_from_analysis
+
+    if plan.experiment is not None and plan.charter_changed:
+        await store.update_charter(team_id, plan.experiment.id, plan.charter, by=user)
+    record = await store.record_analysis(
+        team_id=team_id,
+        channel_id=channel,
+        thread_ts=thread_ts,
+        experiment_id=plan.experiment.id if plan.experiment else None,
+        charter=None if plan.experiment else plan.charter,
+        bind_thread=plan.bind_thread,
+        user_id=user,
+        event_key=event_key,
+        **fields_from_analysis(analysis),
+    )
+    return record, await store.get_experiment_by_id(team_id, record.experiment_id)
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+async def analyse_and_record_by_name(
+    store: HistoryStore, path: Path, *, options: Options, thresholds: Thresholds, url: str
+) -> tuple[Analysis, str]:
+    """The analysis of the file at ``path`` kept as the next look of the command line's
+    experiment of that name, and a line saying where ("recorded as EXP-3, look 2").
+
+    Runs at the same time share the experiment: each look is analysed for the number of looks
+    before it, and analysed again should another run record a look in between. Store failures
+    are StoreUnavailable naming ``url``."""
+    from experimentos.store import LookCountChanged, fields_from_analysis, reported_as_unavailable
+
+    name = options.name or path.name.removesuffix(".csv")
+    with reported_as_unavailable(url, doing="read"):
+        existing = await store.find_experiment_by_name(CLI_TEAM, CLI_CHANNEL, name)
+    options = dataclasses.replace(options, name=name)
+    parsed = ingest.parse_path(path, options=options, thresholds=thresholds)
+    prior = existing.look_count if existing else 0
+    while True:  # each retry means another run's look was stored first
+        looked = dataclasses.replace(options, prior_looks=prior)
+        analysis = analyze_data(parsed, options=looked, thresholds=thresholds)
+        try:
+            with reported_as_unavailable(url, doing="write to"):
+                record = await store.record_analysis(
+                    team_id=CLI_TEAM,
+                    channel_id=CLI_CHANNEL,
+                    by_name=True,
+                    prior_looks=prior,
+                    **fields_from_analysis(analysis),
+                )
+        except LookCountChanged as moved:
+            prior = moved.look_count
+            continue
+        break
+    with reported_as_unavailable(url, doing="read"):
+        experiment = await store.get_experiment_by_id(CLI_TEAM, record.experiment_id)
+    return analysis, f"recorded as {experiment.ref}, look {record.look}"

@@ -12,8 +12,6 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from experimentos import ingest
-from experimentos.analysis.assemble import analyze_data
 from experimentos.config import load_thresholds
 from experimentos.errors import ExperimentError
 from experimentos.formatting import json_document
@@ -22,6 +20,7 @@ from experimentos.options import build_options, parse_split
 from experimentos.report import text as text_report
 from experimentos.report.memo import render_html, render_markdown
 from experimentos.stats.power import plan_sample_size
+from experimentos.usecases import analyse_file
 
 EXIT_BAD_INPUT = 2
 FORMAT_PLUGINS = "experimentos.formats"
@@ -195,8 +194,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
         print(where, file=sys.stderr)
     else:
         # From the path: DuckDB reads a user-level file where it lies, never as Python bytes.
-        parsed = ingest.parse_path(args.file, options=options, thresholds=thresholds)
-        analysis = analyze_data(parsed, options=options, thresholds=thresholds)
+        analysis = analyse_file(args.file, options=options, thresholds=thresholds)
     if args.chart is not None:
         _write_chart(analysis, args.chart)
     if args.format == "pdf":

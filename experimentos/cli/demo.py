@@ -7,13 +7,13 @@ import os
 import sys
 from pathlib import Path
 
-from experimentos.analysis.assemble import analyze
 from experimentos.cli.commands import main as cli_main
 from experimentos.cli.record import analyze_and_record
 from experimentos.config import load_thresholds
 from experimentos.model import Options
 from experimentos.report.text import render
 from experimentos.store import DEFAULT_DATABASE_URL
+from experimentos.usecases import analyse_file
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -41,7 +41,7 @@ def main() -> int:
         )
     launch = EXAMPLES / "launch.csv"
     print("\nThe full report for examples/launch.csv:\n")
-    print(render(analyze(launch.read_bytes(), file_name=launch.name)))
+    print(render(analyse_file(launch, options=Options(), thresholds=thresholds)))
     print("The history (experimentos history):\n")
     return cli_main(["history"])
 

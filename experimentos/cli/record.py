@@ -12,26 +12,19 @@ not answer) nothing is printed but one line saying the look was not recorded, wh
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
-from experimentos import ingest
-from experimentos.analysis.assemble import analyze_data
 from experimentos.errors import ExperimentError
 from experimentos.model import Analysis, Options, Thresholds
 from experimentos.store import (
-    LookCountChanged,
     StoreError,
     database_url_from_env,
-    fields_from_analysis,
     normalize_database_url,
     open_store,
     reported_as_unavailable,
 )
 from experimentos.store.migrate import run_sync
-
-CLI_TEAM = "local"
-CLI_CHANNEL = "cli"
+from experimentos.usecases import analyse_and_record_by_name
 
 
 class LookNotRecorded(ExperimentError):
@@ -61,33 +54,11 @@ def analyze_and_record(
 async def _record(
     path: Path, options: Options, thresholds: Thresholds, url: str
 ) -> tuple[Analysis, str]:
-    name = options.name or path.name.removesuffix(".csv")
     store = await open_store(url)
     try:
-        with reported_as_unavailable(url, doing="read"):
-            existing = await store.find_experiment_by_name(CLI_TEAM, CLI_CHANNEL, name)
-        options = dataclasses.replace(options, name=name)
-        parsed = ingest.parse_path(path, options=options, thresholds=thresholds)
-        prior = existing.look_count if existing else 0
-        while True:  # each retry means another run's look was stored first
-            looked = dataclasses.replace(options, prior_looks=prior)
-            analysis = analyze_data(parsed, options=looked, thresholds=thresholds)
-            try:
-                with reported_as_unavailable(url, doing="write to"):
-                    record = await store.record_analysis(
-                        team_id=CLI_TEAM,
-                        channel_id=CLI_CHANNEL,
-                        by_name=True,
-                        prior_looks=prior,
-                        **fields_from_analysis(analysis),
-                    )
-            except LookCountChanged as moved:
-                prior = moved.look_count
-                continue
-            break
-        with reported_as_unavailable(url, doing="read"):
-            experiment = await store.get_experiment_by_id(CLI_TEAM, record.experiment_id)
-        return analysis, f"recorded as {experiment.ref}, look {record.look}"
+        return await analyse_and_record_by_name(
+            store, path, options=options, thresholds=thresholds, url=url
+        )
     finally:
         with reported_as_unavailable(url, doing="close"):
             await store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +11,14 @@ from harness import form_values
 from bot.audit import change_line, guardrail_text
 from bot.charter_form import parse_charter_form, parse_guardrail
 from bot.experiments import parse_status
-from bot.look_plan import column_name, merge_charter, options_for, same_split, users_in_result
+from experimentos import analyze
+from experimentos.analysis.look_plan import (
+    column_name,
+    merge_charter,
+    options_for,
+    same_split,
+    users_in_look,
+)
 from experimentos.model import GuardrailSpec, Options
 from experimentos.store import Charter, CharterChange, CharterGuardrail
 
@@ -76,14 +84,14 @@ def test_column_name(metric: str, column: str | None) -> None:
     assert column_name(metric) == column
 
 
-def test_users_in_a_stored_result() -> None:
-    assert users_in_result({"health": {"srm": {"observed": [["a", 10], ["b", 12]]}}}) == 22
-    primary = [
-        {"control": {"n": 5}, "treatment": {"n": 6}},
-        {"control": {"n": 5}, "treatment": {"n": 7}},
-    ]
-    assert users_in_result({"health": {"srm": None}, "primary": primary}) == 18
-    assert users_in_result({"health": {}, "primary": []}) is None
+def test_users_in_a_look() -> None:
+    """From the SRM counts, else the primary metric's arms; None when neither is there."""
+    csv = b"variant,users,conversions\ncontrol,1000,100\nb,1200,130\nc,1100,120\n"
+    analysis = analyze(csv, file_name="three.csv")
+    assert users_in_look(analysis) == 3300
+    no_srm = dataclasses.replace(analysis, health=dataclasses.replace(analysis.health, srm=None))
+    assert users_in_look(no_srm) == 3300
+    assert users_in_look(dataclasses.replace(no_srm, primary=())) is None
     assert same_split((3, 2), (60, 40)) and not same_split((50, 50), None)
 
 

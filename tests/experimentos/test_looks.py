@@ -20,6 +20,7 @@ from statsmodels.stats import proportion as sm_proportion
 from experimentos.analysis.assemble import analyze
 from experimentos.analysis.look_diff import look_diff
 from experimentos.model import Options
+from experimentos.model_json import analysis_from_dict
 from tests.conftest import EXAMPLES
 
 LAUNCH = (EXAMPLES / "launch.csv").read_bytes()
@@ -114,7 +115,9 @@ def test_look_diff_names_lift_ci_and_verdict_changes() -> None:
     earlier_csv = (EXAMPLES / "not_significant.csv").read_bytes()
     earlier = analyze(earlier_csv, file_name="not_significant.csv")
     later = analyze(LAUNCH, file_name="launch.csv")
-    previous = json.loads(json.dumps(earlier.to_dict()))
+    previous = analysis_from_dict(
+        json.loads(json.dumps(earlier.to_dict()))
+    )  # as the store keeps it
     line = look_diff(previous, later, previous_look=1)
     lifts = []
     for content in (earlier_csv, LAUNCH):  # the lifts from the files' counts: +0.20 and +1.00 pp
