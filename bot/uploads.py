@@ -22,7 +22,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import files
 from bot.errors import GENERIC, log_failure, new_error_id, slack_error_code, user_message
-from bot.look_plan import LookPlan, plan_look, record_look
 from bot.message_options import message_method, message_options
 from bot.render import messages
 from bot.render.card import card_text, render_card
@@ -31,6 +30,7 @@ from bot.stored_looks import card_context
 from experimentos.errors import ExperimentError
 from experimentos.model import InferenceMethod, Options
 from experimentos.store import ExperimentRecord
+from experimentos.usecases import LookPlan, plan_look, record_look
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +184,6 @@ async def _handle_file(
             thread_ts=upload.thread_ts,
             user=upload.user,
             event_key=event_key(upload, file),
-            memo_markdown=None,  # type: ignore[arg-type]  # the memo is rendered when asked for
         )
         context = card_context(experiment, record, analysis, plan.previous)
         blocks = render_card(analysis, key=str(record.id), context=context)
