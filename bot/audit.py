@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from experimentos.store import CharterChange, CharterGuardrail, DecisionRecord, ExperimentRecord
+from experimentos.charter import CharterChange, CharterGuardrail, DecisionRecord, ExperimentRecord
 
 FIELD_LABELS = {
     "primary_metric": "primary metric",

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
+from experimentos.charter import Charter, CharterGuardrail, Rice
 from experimentos.config import load_thresholds
 from experimentos.errors import OptionError
 from experimentos.options import parse_split
-from experimentos.store import Charter, CharterGuardrail, Rice
 
 MAX_LOOKS = 20
 RICE_FIELDS = ("reach", "impact", "confidence", "effort")

@@ -15,9 +15,9 @@ from bot.render import describe as d
 from bot.render.format import VERDICT_EMOJI, esc, probability, truncate
 from bot.render.limits import MAX_FALLBACK_TEXT, fit_message
 from bot.render.people import change_mrkdwn
+from experimentos.charter import CharterChange
 from experimentos.formatting import display_label, display_text
 from experimentos.model import Analysis
-from experimentos.store import CharterChange
 
 MAX_FINDINGS = 5
 MAX_ARMS_ON_CARD = 6

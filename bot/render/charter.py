@@ -19,7 +19,7 @@ from bot.render import blocks as b
 from bot.render.format import count, esc, truncate
 from bot.render.limits import MAX_FALLBACK_TEXT
 from bot.render.people import user
-from experimentos.store import CharterGuardrail, ExperimentRecord
+from experimentos.charter import CharterGuardrail, ExperimentRecord
 
 CALLBACK_CHARTER = "charter_new"
 VALUE = "value"

@@ -18,8 +18,8 @@ from bot.audit import OUTCOME_LABELS
 from bot.render import blocks as b
 from bot.render.format import GT, LT, VERDICT_EMOJI, esc
 from bot.render.people import decision_mrkdwn
+from experimentos.charter import DecisionRecord
 from experimentos.model import Verdict
-from experimentos.store import DecisionRecord
 
 CALLBACK_DECISION = "decision_record"
 VALUE = "value"

@@ -12,7 +12,7 @@ from bot.render import blocks as b
 from bot.render.format import VERDICT_EMOJI, esc
 from bot.render.limits import MAX_VIEW_BLOCKS, fit_message
 from bot.render.people import user
-from experimentos.store import ExperimentSummary
+from experimentos.charter import ExperimentSummary
 
 
 def render_home(recent: Sequence[ExperimentSummary]) -> View:

@@ -14,7 +14,7 @@ from bot.render import blocks as b
 from bot.render.format import VERDICT_EMOJI, esc
 from bot.render.limits import fit_message
 from bot.render.people import user
-from experimentos.store import ExperimentRecord, ExperimentSummary
+from experimentos.charter import ExperimentRecord, ExperimentSummary
 
 Message = tuple[str, list[Block]]
 STATUS_LABELS = {"proposed": "Proposed", "running": "Running", "completed": "Completed"}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from bot.audit import FIELD_LABELS, OUTCOME_LABELS, VERDICT_LABELS, value_text, when
 from bot.render.format import esc
-from experimentos.store import CharterChange, DecisionRecord
+from experimentos.charter import CharterChange, DecisionRecord
 
 
 def user(user_id: str | None) -> str:
