@@ -101,8 +101,7 @@ def read_aggregated(data: bytes, head: Head, *, file_name: str, options: Options
         detail = str(error).strip().rstrip(".")
         finding = Finding("blocked", "malformed_csv", f"The CSV is malformed: {detail}.")
         return refused(source, [finding], primary=primary)
-    raw_header = list(head.header) if len(head.header) == len(frame.columns) else frame.columns
-    findings = header_findings([str(c) for c in raw_header])
+    findings = header_findings(_raw_header(head, text, list(frame.columns)))
     if len(frame) and not isinstance(frame.index, pd.RangeIndex):
         frame = _without_extra_fields(frame, findings)
     frame.columns = [normalise_header(c) for c in frame.columns]
@@ -114,6 +113,31 @@ def read_aggregated(data: bytes, head: Head, *, file_name: str, options: Options
     if findings:
         return refused(source, findings, primary=primary)
     return _table(frame, source=source, primary=primary, options=options)
+
+
+def _raw_header(head: Head, text: str, columns: list[str]) -> list[str]:
+    """The header as written: pandas renames a repeated name (``conversions`` → ``conversions.1``),
+    which would turn a duplicated column into a metric of its own instead of a finding.
+
+    The sniffed head's header is it, unless the first line pandas reads is not the first line
+    with text (white space before the header): then pandas' first row is read again.
+    """
+    first_line = text.lstrip("\r\n").split("\n", 1)[0]
+    if first_line.strip() and len(head.header) == len(columns):
+        return [str(cell) for cell in head.header]
+    first = pd.read_csv(
+        io.StringIO(text),
+        sep=head.delimiter,
+        header=None,
+        nrows=1,
+        dtype=str,
+        keep_default_na=False,
+        skipinitialspace=True,
+        skip_blank_lines=True,
+        engine="c",
+    )
+    raw = [str(cell) for cell in first.iloc[0]] if len(first) else []
+    return raw if len(raw) == len(columns) else columns
 
 
 def _table(
