@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import user_message
-from bot.render.charter import charter_message
+from bot.render.charter_modal import charter_message
 from bot.services import Services
 from experimentos.store import (
     Charter,

@@ -20,7 +20,7 @@ from harness import CHANNEL, RunningBot, cards_in, form_values, header_of, texts
 from slack_standin import SlackStandIn
 from statsmodels.stats import proportion as sm_proportion
 
-from bot.render.charter import CALLBACK_CHARTER
+from bot.render.charter_modal import CALLBACK_CHARTER
 from bot.render.format import ci_pp
 from experimentos.model_json import analysis_from_dict
 from experimentos.report.charts.look_trend import LookPoint, looks_figure

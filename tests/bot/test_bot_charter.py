@@ -10,7 +10,7 @@ import pytest
 from harness import CHANNEL, USER, RunningBot, cards_in, form_values, header_of, texts_of, view_of
 from slack_standin import SlackStandIn
 
-from bot.render.charter import CALLBACK_CHARTER
+from bot.render.charter_modal import CALLBACK_CHARTER
 
 METADATA = json.dumps({"c": CHANNEL})
 VALID: dict[str, Any] = {

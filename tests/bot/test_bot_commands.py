@@ -8,7 +8,7 @@ import pytest
 from harness import CHANNEL, RunningBot
 from slack_standin import SlackStandIn
 
-from bot.render.power import ACTION_SHARE
+from bot.render.power_reply import ACTION_SHARE
 
 
 @pytest.mark.parametrize("text", ["", "help", "frobnicate"])

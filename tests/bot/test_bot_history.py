@@ -24,7 +24,7 @@ from harness import (
 from slack_standin import SlackStandIn
 
 from bot.render.card import ACTION_MEMO
-from bot.render.charter import CALLBACK_CHARTER
+from bot.render.charter_modal import CALLBACK_CHARTER
 from experimentos import analyze
 from experimentos.store import fields_from_analysis
 

@@ -18,7 +18,7 @@ import pytest
 from harness import CHANNEL, SIGNING_SECRET, USER, RunningBot, file_share_event, sign
 from slack_standin import SlackStandIn
 
-from bot.render.charter import CALLBACK_CHARTER
+from bot.render.charter_modal import CALLBACK_CHARTER
 from bot.signatures import refusal
 from bot.signatures import sign as door_sign
 from bot.web import MAX_REQUEST_BYTES

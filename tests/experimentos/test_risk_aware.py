@@ -417,7 +417,7 @@ def test_slack_power_command_sizes_for_the_rule():
 
 def test_power_chart_curve_uses_the_rule_design():
     pytest.importorskip("matplotlib")
-    from experimentos.report.charts.power import _curve
+    from experimentos.report.charts.power_curve import _curve
     from experimentos.stats.power import plan_sample_size
 
     plan = plan_sample_size(baseline=0.1, mde=0.01, success_metrics=2, guardrail_metrics=3)

@@ -8,7 +8,7 @@ from bot.listeners.actions.record_decision import on_record_decision
 from bot.listeners.actions.share_power import on_share_power
 from bot.listeners.guard import guarded
 from bot.render.card import ACTION_DETAILS, ACTION_MEMO, ACTION_RECORD
-from bot.render.power import ACTION_SHARE
+from bot.render.power_reply import ACTION_SHARE
 
 
 def register(app: AsyncApp) -> None:

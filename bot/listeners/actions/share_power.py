@@ -10,7 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import slack_error_code
 from bot.files import upload_chart
-from bot.render.power import power_alt_text, power_text, render_power
+from bot.render.power_reply import power_alt_text, power_text, render_power
 from bot.services import Services
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.render.charter import charter_modal
+from bot.render.charter_modal import charter_modal
 
 
 async def run_new(

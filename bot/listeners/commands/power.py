@@ -5,7 +5,7 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from bot.render.power import power_text, render_power
+from bot.render.power_reply import power_text, render_power
 from bot.services import Services
 
 

@@ -5,7 +5,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.listeners.guard import guarded
 from bot.listeners.views.charter_submitted import on_charter_submitted
 from bot.listeners.views.decision_submitted import on_decision_submitted
-from bot.render.charter import CALLBACK_CHARTER
+from bot.render.charter_modal import CALLBACK_CHARTER
 from bot.render.decision import CALLBACK_DECISION
 
 

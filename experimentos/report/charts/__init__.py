@@ -9,7 +9,7 @@ from experimentos.model import Analysis
 from experimentos.report.charts._style import STATUS_COLOURS, data_uri
 from experimentos.report.charts.forest import forest_figure, forest_png
 from experimentos.report.charts.look_trend import LookPoint, looks_figure, looks_png
-from experimentos.report.charts.power import power_curve_figure, power_curve_png
+from experimentos.report.charts.power_curve import power_curve_figure, power_curve_png
 from experimentos.report.charts.rows import ForestRow, forest_alt_text, forest_rows
 
 
