@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any, Literal
 
-from experimentos.model import Analysis, HealthStatus, VerdictKind
+from experimentos.model import Analysis, HealthStatus, VerdictKind, jsonable
 from experimentos.model_json import analysis_from_dict
 
 Status = Literal["proposed", "running", "completed"]
@@ -265,16 +265,3 @@ class ExperimentSummary:
             **data["experiment"],
         }
         return data
-
-
-def jsonable(value: Any) -> Any:
-    """Dataclasses, dates and tuples as JSON-ready values."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return jsonable(asdict(value))
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [jsonable(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value

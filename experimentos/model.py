@@ -8,6 +8,7 @@ user-level files, days and segments all pool by addition. Results form one froze
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -688,16 +689,20 @@ class Analysis:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: every figure at full precision, NaN and ±inf as null."""
-        return _jsonable(self)
+        return jsonable(self)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """The one JSON serialiser of the domain: dataclasses as objects, tuples as lists, dates in
+    ISO 8601, NaN and ±inf as null (``model_json`` reads an Analysis back)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, datetime.date):  # a datetime is a date too
+        return value.isoformat()
     return value

@@ -21,9 +21,9 @@ from experimentos.charter import (
     CharterGuardrail,
     ExperimentRecord,
     Rice,
-    jsonable,
     parse_ref,
 )
+from experimentos.model import jsonable
 from experimentos.store.errors import ExperimentNotFound
 from experimentos.store.tables import STATUSES, ExperimentRow, TeamCounter, utcnow
 
