@@ -2,7 +2,7 @@
 
 DuckDB reads the file in parallel and aggregates it columnar, so a user-level export of millions of
 rows never becomes Python objects. Everything here is SQL text and error translation; what the
-numbers mean lives in ``ingest_userlevel``.
+numbers mean lives in ``ingest.userlevel``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The CSV is read by DuckDB straight from disk; Python sees only aggregates. The usual file — integer
 user ids, each once, with or without a segment column — takes one parallel pass
-(``ingest_userlevel_sql.first_pass``): counts, sums, sums of squares, the largest values (for the
+(``userlevel_queries.first_pass``): counts, sums, sums of squares, the largest values (for the
 99.9th percentile) and a bitmap of user ids that proves no user repeats. Anything else (repeated or
 crossed users, text ids) takes the keyed path: one row per user in a DuckDB table, then the same
 aggregates from it.
@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
@@ -39,6 +37,16 @@ from experimentos.ingest.duckdb_csv import BitmapMiss, ConversionFailed, CsvFile
 from experimentos.ingest.sniff import Head
 from experimentos.ingest.stats_table import GroupStats, StatsTable, refused
 from experimentos.ingest.userlevel_queries import Layout, Relation, classify, guess_layout
+from experimentos.ingest.userlevel_sums import (
+    ColumnSums,
+    GroupSums,
+    RatioSums,
+    by_label,
+    label,
+    merged,
+    total,
+    value,
+)
 from experimentos.model import (
     ArmInput,
     CovariateStats,
@@ -65,9 +73,6 @@ MAX_DIMENSION_VALUES = 50
 """A text column with more values than this is not broken down when the split is off."""
 log = logging.getLogger(__name__)
 _MAX_RETRIES = 6
-
-Group = dict[str, Any]
-"""One aggregate row (an arm, or an arm in a segment) named as in ``ingest_userlevel_sql``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +143,7 @@ def _aggregate(
     thresholds: Thresholds,
 ) -> StatsTable:
     layout, first = _first_pass(con, path, head, layout, size_bytes=source.size_bytes)
-    source = replace(source, rows=sum(g["rows"] for g in first))
+    source = replace(source, rows=sum(g.rows for g in first))
     if not first:
         finding = Finding("blocked", "no_rows", "The file has a header but no data rows.")
         return refused(source, [finding], primary=layout.primary)
@@ -156,7 +161,7 @@ def _aggregate(
         groups, tops, relation = _keyed_groups(
             con, path, head, layout, metrics, first, thresholds, findings
         )
-    caps = _capped_outliers(con, relation, layout, metrics, groups, tops, findings)
+    groups, caps = _capped_outliers(con, relation, layout, metrics, groups, tops, findings)
     counted = _counted(metrics)
     name = layout.names.__getitem__
     quantiles = _quantiles(con, relation, layout, metrics, groups, first, thresholds.alpha)
@@ -165,7 +170,7 @@ def _aggregate(
         source,
         layout.primary,
         tuple(findings),
-        tuple(GroupStats(g["seg"], _arm(g, layout, metrics, caps)) for g in groups),
+        tuple(GroupStats(g.segment, _arm(g, layout, metrics, caps)) for g in groups),
         guardrails=tuple(name(i) for i in metrics.guardrails),
         secondary=tuple(sorted(name(i) for i in counted if i not in metrics.guardrails)),
         means=(*map(name, metrics.means), *(name(i) + CAPPED_SUFFIX for i in caps)),
@@ -185,7 +190,7 @@ def _aggregate(
 
 def _first_pass(
     con: duckdb.DuckDBPyConnection, path: Path, head: Head, layout: Layout, *, size_bytes: int
-) -> tuple[Layout, list[Group]]:
+) -> tuple[Layout, list[GroupSums]]:
     """One parallel scan; a cell that does not fit its guessed type widens the guess and retries."""
     for _ in range(_MAX_RETRIES):
         try:
@@ -198,8 +203,8 @@ def _first_pass(
     return layout, q.first_pass(con, q.csv_for(path, head, layout), layout, size_bytes)
 
 
-def _metrics(layout: Layout, first: list[Group]) -> _Metrics | None:
-    binary, numeric = classify(layout, _total(first))
+def _metrics(layout: Layout, first: list[GroupSums]) -> _Metrics | None:
+    binary, numeric = classify(layout, total(first))
     primary = layout.index(layout.primary)
     if primary is None or primary not in binary:
         return None
@@ -215,13 +220,15 @@ def _metrics(layout: Layout, first: list[Group]) -> _Metrics | None:
     return _Metrics(primary, binary, numeric, guardrails, means, pairs, ratios)
 
 
-def _blank_binary_ratio_part(layout: Layout, metrics: _Metrics, first: list[Group]) -> bool:
+def _blank_binary_ratio_part(layout: Layout, metrics: _Metrics, first: list[GroupSums]) -> bool:
     """A ratio part read as text that turned out 0/1 with blank cells: the first pass left those
     users out of the ratio, where a blank 0/1 cell counts as 0. The keyed path reads it right."""
     parts = {i for pair in metrics.ratios.values() for i in pair}
-    total = _total(first)
+    everything = total(first)
     return any(
-        layout.kinds[i] == "any" and i in metrics.binary and total.get(f"ne{i}") != total["rows"]
+        layout.kinds[i] == "any"
+        and i in metrics.binary
+        and everything.column(i).filled != everything.rows
         for i in parts
     )
 
@@ -239,26 +246,26 @@ def _ratio_findings(layout: Layout, metrics: _Metrics, options: Options) -> list
     return ratio_option_findings(options, analysed, problem)
 
 
-def _repeated_users_finding(counts: dict[str, Any], layout: Layout) -> Finding:
+def _repeated_users_finding(counts: q.UserCounts, layout: Layout) -> Finding:
     """Users of one arm on several rows are merged into one user each: said, never silent."""
-    repeated, rows = counts["repeated"], counts["repeated_rows"]
+    repeated, rows = counts.repeated, counts.repeated_rows
     return Finding(
         "info",
         "repeated_user_rows",
         f"{repeated:,} users appear on more than one row of the same variant ({rows:,} rows, "
-        f"first at line {counts['repeated_line']}); each was counted once, its rows merged: "
+        f"first at line {counts.repeated_line}); each was counted once, its rows merged: "
         "a 0/1 metric is 1 if any row has 1, a number is the sum of its rows.",
-        row=counts["repeated_line"],
+        row=counts.repeated_line,
         column=layout.names[layout.user],
     )
 
 
-def _no_primary(layout: Layout, first: list[Group]) -> Finding:
+def _no_primary(layout: Layout, first: list[GroupSums]) -> Finding:
     primary = layout.primary
     if primary in layout.names:
         message = f"The primary metric {primary!r} must be 0/1 or TRUE/FALSE for every user."
     else:
-        binary, _ = classify(layout, _total(first))
+        binary, _ = classify(layout, total(first))
         candidates = ", ".join(layout.names[i] for i in binary) or "none"
         message = (
             f"No {primary!r} column for the primary metric. Say which 0/1 column it is with "
@@ -272,7 +279,7 @@ def _cell_findings(
     csv_file: CsvFile,
     layout: Layout,
     metrics: _Metrics,
-    first: list[Group],
+    first: list[GroupSums],
 ) -> list[Finding]:
     """Empty variant or primary cells; guardrail counts that are negative or not whole."""
     empty = "have no {} value"
@@ -282,20 +289,20 @@ def _cell_findings(
             layout.names[layout.variant],
             empty,
             q.empty_arm(_blank(first)),
-            sum(g["rows"] for g in first if not _label(g["a"])),
+            sum(g.rows for g in first if not label(g.raw_arm)),
         ),
         (
             "empty_cell",
             layout.primary,
             empty,
             q.EMPTY_PRIMARY,
-            sum(g["rows"] for g in first if g["pm"]),
+            sum(g.rows for g in first if g.primary_missing),
         ),
     ]
     for i in metrics.numeric:
         if i in metrics.guardrails:
             what = "have a {} count that is negative or not whole"
-            count = sum(g.get(f"nc{i}") or 0 for g in first)
+            count = sum(g.column(i).not_counts or 0 for g in first)
             checks.append(("not_a_count", layout.names[i], what, q.not_a_count(i), count))
     findings = []
     for code, column, what, condition, count in checks:
@@ -319,7 +326,7 @@ def _blank_findings(
     csv_file: CsvFile,
     layout: Layout,
     metrics: _Metrics,
-    first: list[Group],
+    first: list[GroupSums],
 ) -> list[Finding]:
     """Blank count cells, read as 0 (no event); guardrails that cannot be checked at all.
 
@@ -328,14 +335,14 @@ def _blank_findings(
     or with values that are neither 0/1 nor counts, is not checked: a Warning, Blocked when the
     guardrails option named it (it was asked for).
     """
-    kept = [g for g in first if _label(g["a"]) and not g["pm"]]
-    rows = sum(g["rows"] for g in kept)
+    kept = _kept(first)
+    rows = sum(g.rows for g in kept)
     if not rows:
         return []
     findings = []
     kept_rows = q.kept(_blank(first))
     for i in _counted(metrics):
-        blanks = rows - sum(g.get(f"ne{i}") or 0 for g in kept)
+        blanks = rows - sum(g.column(i).filled or 0 for g in kept)
         if blanks <= 0:
             continue
         column = layout.names[i]
@@ -357,7 +364,7 @@ def _blank_findings(
         if i in measured:
             continue
         column = layout.names[i]
-        filled = sum(g.get(f"ne{i}") or 0 for g in kept) if layout.kinds[i] != "text" else None
+        filled = sum(g.column(i).filled or 0 for g in kept) if layout.kinds[i] != "text" else None
         if filled == 0:
             condition = q.blank_cell(layout, i)
             problem = f"has no value in any of the {rows} row(s)"
@@ -389,20 +396,20 @@ def _fast_groups(
     csv_file: CsvFile,
     layout: Layout,
     metrics: _Metrics,
-    first: list[Group],
-) -> tuple[list[Group], dict[int, list[float]]]:
+    first: list[GroupSums],
+) -> tuple[list[GroupSums], dict[int, list[float]]]:
     """Every row is a distinct user: the first pass already holds the per-arm figures."""
-    kept = [g for g in first if _label(g["a"]) and not g["pm"]]
-    tops = {i: [v for g in kept for v in g.get(f"top{i}") or []] for i in metrics.means}
-    groups = _merge([g | {"users": g["rows"]} for g in kept], key=_key)
+    kept = _kept(first)
+    tops = {i: [v for g in kept for v in g.column(i).top] for i in metrics.means}
+    groups = merged([replace(g, users=g.rows) for g in kept], key=by_label)
     order = _sample_order(layout, csv_file.head)
-    missing = [g for g in groups if (g["arm"], g["seg"]) not in order]
+    missing = [g for g in groups if (g.arm, g.segment) not in order]
     if len(missing) > 1:  # a file sorted by variant, say: ask DuckDB where each group starts
         order = {}
         lines = q.first_line_per_group(con, csv_file, layout, _blank(first))
         for (raw_arm, raw_segment), line in sorted(lines.items(), key=lambda item: item[1]):
-            order.setdefault((_label(raw_arm), _label(raw_segment)), line)
-    return sorted(groups, key=lambda g: order.get((g["arm"], g["seg"]), math.inf)), tops
+            order.setdefault((label(raw_arm), label(raw_segment)), line)
+    return sorted(groups, key=lambda g: order.get((g.arm, g.segment), math.inf)), tops
 
 
 def _sample_order(layout: Layout, head: Head) -> dict[tuple[str, str], float]:
@@ -413,8 +420,8 @@ def _sample_order(layout: Layout, head: Head) -> dict[tuple[str, str], float]:
     for position, row in enumerate(head.rows):
         if len(row) != len(layout.names):
             continue
-        arm = _label(row[layout.variant])
-        segment = "" if layout.segment is None else _label(row[layout.segment])
+        arm = label(row[layout.variant])
+        segment = "" if layout.segment is None else label(row[layout.segment])
         if arm and row[primary].strip():
             order.setdefault((arm, segment), position)
     return order
@@ -429,14 +436,14 @@ def _keyed_groups(
     head: Head,
     layout: Layout,
     metrics: _Metrics,
-    first: list[Group],
+    first: list[GroupSums],
     thresholds: Thresholds,
     findings: list[Finding],
-) -> tuple[list[Group], dict[int, list[float]], Relation]:
+) -> tuple[list[GroupSums], dict[int, list[float]], Relation]:
     """One row per user id in a DuckDB table: crossed users out, a user's rows merged."""
     layout = layout.keyed()
-    labels = sorted({_label(g["a"]) for g in first} - {""})
-    codes = {label: code for code, label in enumerate(["", *labels])}
+    labels = _labels(first)
+    codes = {name: code for code, name in enumerate(["", *labels])}
     counts = q.per_user_table(
         con,
         q.csv_for(path, head, layout),
@@ -444,10 +451,10 @@ def _keyed_groups(
         binary=metrics.binary,
         numeric=metrics.numeric,
         primary=metrics.primary,
-        arm_codes={g["a"]: codes[_label(g["a"])] for g in first},
+        arm_codes={g.raw_arm or "": codes[label(g.raw_arm)] for g in first},
     )
-    crossed, users, line = counts["crossed"], counts["users"], counts["line"]
-    if counts["repeated"]:
+    crossed, users, line = counts.crossed, counts.users, counts.line
+    if counts.repeated:
         findings.append(_repeated_users_finding(counts, layout))
     if crossed:
         share = crossed / users
@@ -470,7 +477,7 @@ def _keyed_groups(
         pairs=metrics.pairs,
         ratios=metrics.ratios,
     )
-    groups = sorted(_merge(rows, key=_key), key=lambda g: g["first_line"])
+    groups = sorted(merged(rows, key=by_label), key=lambda g: g.first_line or 0)
     return groups, q.top_values(con, relation, metrics.means, users=users), relation
 
 
@@ -515,7 +522,7 @@ def _dimensions(
     head: Head,
     layout: Layout,
     metrics: _Metrics,
-    first: list[Group],
+    first: list[GroupSums],
     *,
     keyed: bool,
 ) -> tuple[DimensionCell, ...]:
@@ -525,7 +532,7 @@ def _dimensions(
         return ()
     if keyed:
         keyed_layout = layout.keyed()
-        labels = ("", *sorted({_label(g["a"]) for g in first} - {""}))
+        labels = ("", *_labels(first))
         rows = q.dimension_counts(
             con, q.csv_for(path, head, keyed_layout), keyed_layout, columns, (), labels=labels
         )
@@ -537,7 +544,7 @@ def _dimensions(
     for row in rows:
         i = next(i for i in columns if row[f"d{i}"] is not None)
         arms = cells.setdefault((i, row[f"d{i}"]), {})
-        arm = _label(row["a"])
+        arm = label(row["a"])
         arms[arm] = arms.get(arm, 0) + int(row["users"])
     values: dict[int, int] = {}
     for i, _ in cells:
@@ -557,7 +564,7 @@ def _by_day(
     path: Path,
     head: Head,
     layout: Layout,
-    first: list[Group],
+    first: list[GroupSums],
     *,
     keyed: bool,
 ) -> tuple[str | None, tuple[DayCount, ...]]:
@@ -567,7 +574,7 @@ def _by_day(
         return None, ()
     if keyed:
         keyed_layout = layout.keyed()
-        labels = ("", *sorted({_label(g["a"]) for g in first} - {""}))
+        labels = ("", *_labels(first))
         csv_file = q.csv_for(path, head, keyed_layout)
         rows = q.first_day_counts(con, csv_file, keyed_layout, column, (), labels=labels)
     else:
@@ -576,7 +583,7 @@ def _by_day(
     users: dict[tuple[str, str], tuple[int, int]] = {}
     for row in rows:
         if row["day"] is not None:
-            key = (row["day"], _label(row["a"]))
+            key = (row["day"], label(row["a"]))
             n, y = users.get(key, (0, 0))
             users[key] = (n + int(row["users"]), y + int(row["converted"] or 0))
     counts = tuple(DayCount(day, arm, n, y) for (day, arm), (n, y) in sorted(users.items()))
@@ -591,15 +598,16 @@ def _capped_outliers(
     relation: Relation,
     layout: Layout,
     metrics: _Metrics,
-    groups: list[Group],
+    groups: list[GroupSums],
     tops: dict[int, list[float]],
     findings: list[Finding],
-) -> dict[int, float]:
-    """Metrics whose maximum is above 10 × their 99.9th percentile → {column: that percentile}."""
+) -> tuple[list[GroupSums], dict[int, float]]:
+    """Metrics whose maximum is above 10 × their 99.9th percentile → {column: that percentile},
+    and the groups with those metrics' capped sums."""
     caps: dict[int, float] = {}
     largest: dict[int, float] = {}
     for i in metrics.means:
-        n = sum(g.get(f"nn{i}") or 0 for g in groups)
+        n = sum(g.column(i).numbers or 0 for g in groups)
         top = sorted(tops.get(i) or [], reverse=True)
         if not n:
             continue
@@ -607,12 +615,10 @@ def _capped_outliers(
         if cap > 0 and top[0] > _OUTLIER_RATIO * cap:
             caps[i], largest[i] = cap, top[0]
     if not caps:
-        return caps
+        return groups, caps
     medians, capped = q.capped_sums(con, relation, caps)
-    by_key = {(g["arm"], g["seg"]): g for g in groups}
-    for row in _merge(capped, key=_key):
-        group = by_key[(row["arm"], row["seg"])]
-        group.update({f: row[f] for f in row if f.startswith(("cs", "css"))})
+    capped_by_key = {(c.arm, c.segment): c for c in merged(capped, key=by_label)}
+    groups = [_with_capped(g, capped_by_key.get((g.arm, g.segment)), caps) for g in groups]
     for i, cap in caps.items():
         findings.append(
             Finding(
@@ -624,7 +630,18 @@ def _capped_outliers(
                 column=layout.names[i],
             )
         )
-    return caps
+    return groups, caps
+
+
+def _with_capped(group: GroupSums, capped: GroupSums | None, caps: dict[int, float]) -> GroupSums:
+    """The group with the capped sums of the metrics in ``caps`` (none: a sum of no rows)."""
+    columns = dict(group.columns)
+    for i in caps:
+        sums = capped.column(i) if capped is not None else ColumnSums()
+        columns[i] = replace(
+            group.column(i), capped_total=sums.capped_total, capped_total_sq=sums.capped_total_sq
+        )
+    return replace(group, columns=columns)
 
 
 def _quantile(n: int, top: list[float]) -> float:
@@ -650,8 +667,8 @@ def _quantiles(
     relation: Relation,
     layout: Layout,
     metrics: _Metrics,
-    groups: list[Group],
-    first: list[Group],
+    groups: list[GroupSums],
+    first: list[GroupSums],
     alpha: float,
 ) -> tuple[QuantileStats, ...]:
     """The median and p90 of each continuous metric per arm, each with the two order statistics
@@ -659,15 +676,15 @@ def _quantiles(
     users: dict[tuple[str, int], int] = {}
     for g in groups:
         for i in metrics.means:
-            key = (g["arm"], i)
-            users[key] = users.get(key, 0) + int(g.get(f"nn{i}") or 0)
-    arms = list(dict.fromkeys(g["arm"] for g in groups))
+            key = (g.arm, i)
+            users[key] = users.get(key, 0) + int(g.column(i).numbers or 0)
+    arms = list(dict.fromkeys(g.arm for g in groups))
     members: dict[str, tuple[str, ...] | tuple[int, ...]]
     if relation.labels:  # the per_user table: one arm code per label
         members = {arm: (relation.labels.index(arm),) for arm in arms}
     else:
         members = {
-            arm: tuple(dict.fromkeys(g["a"] for g in first if _label(g["a"]) == arm))
+            arm: tuple(dict.fromkeys(g.raw_arm or "" for g in first if label(g.raw_arm) == arm))
             for arm in arms
         }
     requests, keys = [], []
@@ -699,85 +716,53 @@ def _counted(metrics: _Metrics) -> list[int]:
     return counted + [i for i in metrics.guardrails if i not in counted]
 
 
-def _arm(g: Group, layout: Layout, metrics: _Metrics, caps: dict[int, float]) -> ArmInput:
+def _arm(g: GroupSums, layout: Layout, metrics: _Metrics, caps: dict[int, float]) -> ArmInput:
+    """The group's statistics (each capped metric also as ``<m> (capped at p99.9)``)."""
     name = layout.names.__getitem__
     counts = {
-        name(i): int(_get(g, f"t{i}" if i in metrics.binary else f"s{i}"))
+        name(i): int(value(g.column(i).ones if i in metrics.binary else g.column(i).total))
         for i in _counted(metrics)
     }
-    means = {name(i): _mean(g, i) for i in metrics.means}
+    means = {name(i): _mean(g.column(i)) for i in metrics.means}
     for i in caps:
-        means[name(i) + CAPPED_SUFFIX] = _mean(g, i, total="cs", total_sq="css")
-    covariates = {
-        name(i): CovariateStats(
-            *_astuple(_mean(g, i)), *(_get(g, f"{f}{i}") for f in ("px", "pxx", "pxy"))
+        sums = g.column(i)
+        means[name(i) + CAPPED_SUFFIX] = MeanStats(
+            int(value(sums.numbers)), value(sums.capped_total), value(sums.capped_total_sq)
         )
-        for i in metrics.pairs
-    }
-    ratios = {
-        layout.ratios[k][0]: RatioStats(
-            int(_get(g, f"rn{k}")), *(_get(g, f"{f}{k}") for f in ("rx", "rxx", "ry", "ryy", "rxy"))
-        )
-        for k in metrics.ratios
-    }
-    return ArmInput(
-        g["arm"],
-        int(g["users"]),
-        int(_get(g, f"t{metrics.primary}")),
-        counts,
-        means,
-        covariates,
-        ratios,
-    )
+    covariates = {name(i): _covariate(g.column(i)) for i in metrics.pairs}
+    ratios = {layout.ratios[k][0]: _ratio(g.ratio(k)) for k in metrics.ratios}
+    primary = int(value(g.column(metrics.primary).ones))
+    return ArmInput(g.arm, int(g.users), primary, counts, means, covariates, ratios)
 
 
-def _mean(g: Group, i: int, *, total: str = "s", total_sq: str = "ss") -> MeanStats:
-    return MeanStats(int(_get(g, f"nn{i}")), _get(g, f"{total}{i}"), _get(g, f"{total_sq}{i}"))
+def _mean(sums: ColumnSums) -> MeanStats:
+    return MeanStats(int(value(sums.numbers)), value(sums.total), value(sums.total_sq))
 
 
-def _astuple(stats: MeanStats) -> tuple[int, float, float]:
-    return stats.n, stats.total, stats.total_sq
+def _covariate(sums: ColumnSums) -> CovariateStats:
+    post = _mean(sums)
+    pre = (value(sums.pre_total), value(sums.pre_total_sq), value(sums.cross_total))
+    return CovariateStats(post.n, post.total, post.total_sq, *pre)
 
 
-def _get(g: Group, field: str) -> float:
-    """A sum of no rows is NULL in SQL and 0 here (pandas' sum of nothing)."""
-    return float(g.get(field) or 0)
+def _ratio(sums: RatioSums) -> RatioStats:
+    parts = (sums.num_total, sums.num_total_sq, sums.den_total, sums.den_total_sq)
+    return RatioStats(int(value(sums.n)), *map(value, parts), value(sums.cross_total))
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _label(raw: str | None) -> str:
-    return (raw or "").strip().casefold()
+def _kept(first: list[GroupSums]) -> list[GroupSums]:
+    """Groups of rows with a variant label and a primary value."""
+    return [g for g in first if label(g.raw_arm) and not g.primary_missing]
 
 
-def _blank(first: list[Group]) -> tuple[str, ...]:
+def _labels(first: list[GroupSums]) -> list[str]:
+    """The variant labels, normalised and sorted (arm codes 1, 2, … of the keyed path)."""
+    return sorted({label(g.raw_arm) for g in first} - {""})
+
+
+def _blank(first: list[GroupSums]) -> tuple[str, ...]:
     """Raw variant labels that are blank once trimmed."""
-    return tuple(g["a"] for g in first if not _label(g["a"]))
-
-
-def _key(g: Group) -> tuple[str, str]:
-    return _label(g["a"]), _label(g.get("g"))
-
-
-def _total(groups: list[Group]) -> Group:
-    return _merge(groups, key=lambda g: ("", ""))[0] if groups else {}
-
-
-def _merge(groups: Iterable[Group], *, key: Callable[[Group], tuple[str, str]]) -> list[Group]:
-    """Add up groups with the same key (labels that differ only in case or spaces, say)."""
-    merged: dict[tuple[str, str], Group] = {}
-    for g in groups:
-        k = key(g)
-        into = merged.get(k)
-        if into is None:
-            merged[k] = dict(g) | {"arm": k[0], "seg": k[1]}
-            continue
-        for field, value in g.items():
-            if field.startswith("top"):
-                into[field] = (into.get(field) or []) + (value or [])
-            elif field == "first_line":
-                into[field] = min(into[field], value)
-            elif isinstance(value, int | float) and not isinstance(value, bool):
-                into[field] = (into.get(field) or 0) + value
-    return list(merged.values())
+    return tuple(g.raw_arm or "" for g in first if not label(g.raw_arm))

@@ -6,7 +6,8 @@ Names in the queries: ``a`` the raw variant label, ``g`` the segment, ``u`` the 
 count of numbers, ``s{i}``/``ss{i}`` their sum and sum of squares, ``top{i}`` the largest values,
 ``px{i}``/``pxx{i}``/``pxy{i}`` the CUPED sums with column i's ``pre_`` covariate, and per ratio
 metric k ``rn{k}`` the users with both parts and ``rx``/``rxx``/``ry``/``ryy``/``rxy{k}`` the sums
-of its numerator x and denominator y.
+of its numerator x and denominator y. Grouped rows come back as typed ``userlevel_sums.GroupSums``:
+these aliases never leave this module.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from experimentos.ingest.duckdb_csv import (
     trimmed,
 )
 from experimentos.ingest.sniff import HEAD_BYTES, Head
+from experimentos.ingest.userlevel_sums import GroupSums, group_sums
 
 __all__ = ["Head", "Layout", "Relation"]
 
@@ -179,7 +181,7 @@ def _kind(cells: set[str]) -> Kind:
     return "text"
 
 
-def classify(layout: Layout, totals: dict[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def classify(layout: Layout, totals: GroupSums) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(0/1 columns, numeric columns) over the whole file, in file order (pandas' rules)."""
     binary, numeric = [], []
     for i in layout.metric_columns:
@@ -187,12 +189,13 @@ def classify(layout: Layout, totals: dict[str, Any]) -> tuple[tuple[int, ...], t
         if kind == "bool":
             binary.append(i)
             continue
-        filled = totals.get(f"ne{i}") or 0
-        if kind == "any" and filled and totals.get(f"w{i}") == filled:
+        sums = totals.column(i)
+        filled = sums.filled or 0
+        if kind == "any" and filled and sums.words == filled:
             binary.append(i)
             continue
-        numbers = totals.get(f"nn{i}") or 0
-        squares = totals.get(f"ss{i}")
+        numbers = sums.numbers or 0
+        squares = sums.total_sq
         if kind == "num":
             filled = numbers
         finite = squares is not None and math.isfinite(squares)
@@ -254,7 +257,7 @@ def _rows(csv_file: CsvFile, layout: Layout, *, lines: bool = False, keyed: bool
 
 def first_pass(
     con: duckdb.DuckDBPyConnection, csv_file: CsvFile, layout: Layout, size_bytes: int
-) -> list[dict[str, Any]]:
+) -> list[GroupSums]:
     """Per raw label × segment × "primary empty": everything the fast path and the column rules
     need (the segment is a group key only when the file has one)."""
     most_rows = size_bytes // max(len(layout.names), 1) + 1
@@ -270,7 +273,7 @@ def first_pass(
     sql = f"SELECT {keys}, {', '.join(aggregates)} FROM {_rows(csv_file, layout)} GROUP BY {keys}"
     if layout.bitmap:
         sql = f"SELECT * EXCLUDE (ubm), bit_count(bit_or(ubm) OVER ()) AS ubits FROM ({sql})"
-    return fetch(con, sql)
+    return [group_sums(row) for row in fetch(con, sql)]
 
 
 def _column_aggregates(layout: Layout, keep: int) -> list[str]:
@@ -355,13 +358,13 @@ def neither_count_nor_boolean(layout: Layout, i: int) -> str:
     return f"(s{i} IS NOT NULL AND NOT {number} AND lower(s{i}) NOT IN {BOOLEAN_WORDS})"
 
 
-def proven_distinct(layout: Layout, first: list[dict[str, Any]]) -> bool:
+def proven_distinct(layout: Layout, first: list[GroupSums]) -> bool:
     """The bitmap holds as many ids as rows with an id, and at most one row has none."""
     if not layout.bitmap or not first:
         return False
-    rows = sum(g["rows"] for g in first)
-    with_id = sum(g["un"] for g in first)
-    return first[0]["ubits"] == with_id and rows - with_id <= 1
+    rows = sum(g.rows for g in first)
+    with_id = sum(g.ids for g in first)
+    return first[0].id_bits == with_id and rows - with_id <= 1
 
 
 def first_lines(
@@ -395,10 +398,8 @@ def per_user_table(
     numeric: tuple[int, ...],
     primary: int,
     arm_codes: dict[str, int],
-) -> dict[str, Any]:
-    """Table ``per_user``: one row per user id of the kept rows. → ``crossed`` users and the
-    first line of one (``line``), ``users``, and the users of one arm on several rows
-    (``repeated``), their rows (``repeated_rows``) and the first line of one (``repeated_line``).
+) -> UserCounts:
+    """Table ``per_user``: one row per user id of the kept rows, and what it holds.
 
     ``arm_codes`` numbers every raw variant label by its normalised label (0: blank), so that a
     user seen under "Control" and "control " is in one arm, not two.
@@ -429,7 +430,21 @@ def per_user_table(
         f"coalesce(sum(row_count) FILTER (WHERE {repeated}), 0) AS repeated_rows, "
         f"min(first_line) FILTER (WHERE {repeated}) AS repeated_line FROM per_user",
     )
-    return row
+    return UserCounts(**row)
+
+
+@dataclass(frozen=True, slots=True)
+class UserCounts:
+    """The ``per_user`` table's users: all, those in several variants and those of one
+    variant on several rows, each with the first line of one."""
+
+    users: int
+    crossed: int
+    line: int | None
+    """The first line of a crossed user."""
+    repeated: int
+    repeated_rows: int
+    repeated_line: int | None
 
 
 def _binary_value(layout: Layout, i: int, primary: int) -> str:
@@ -477,7 +492,8 @@ def per_arm(
     numeric: tuple[int, ...],
     pairs: dict[int, int],
     ratios: dict[int, tuple[int, int]],
-) -> list[dict[str, Any]]:
+) -> list[GroupSums]:
+    """Users and the sums of each column, pair and ratio per arm (and segment) of ``relation``."""
     aggregates = ["min(first_line) AS first_line", "count(*) AS users"]
     aggregates += [f"sum(b{i}) AS t{i}" for i in binary]
     for i in numeric:
@@ -493,7 +509,7 @@ def per_arm(
         f"SELECT {keys}, {', '.join(aggregates)} FROM {relation.source} "
         f"WHERE {relation.where} GROUP BY {keys}",
     )
-    return relation.labelled(rows)
+    return [group_sums(row) for row in relation.labelled(rows)]
 
 
 def top_values(
@@ -509,7 +525,7 @@ def top_values(
 
 def capped_sums(
     con: duckdb.DuckDBPyConnection, relation: Relation, caps: dict[int, float]
-) -> tuple[dict[int, float], list[dict[str, Any]]]:
+) -> tuple[dict[int, float], list[GroupSums]]:
     """Medians, and per group Σ min(x, cap) and Σ min(x, cap)² (NULL stays NULL)."""
     aggregates = []
     for i in caps:
@@ -528,7 +544,8 @@ def capped_sums(
     )
     (total,) = [r for r in rows if r["everything"]]
     medians = {i: float(total[f"med{i}"]) for i in caps}
-    return medians, relation.labelled([r for r in rows if not r["everything"]])
+    groups = relation.labelled([r for r in rows if not r["everything"]])
+    return medians, [group_sums(row) for row in groups]
 
 
 def quantiles(
