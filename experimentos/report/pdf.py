@@ -1,8 +1,8 @@
-"""The decision memo as a PDF (SPEC §2.11), drawn with reportlab from the same memo as the HTML.
+"""The decision memo as a PDF (SPEC §2.11), drawn with reportlab from the memo's document.
 
-The memo's blocks (:func:`experimentos.report.memo.memo_blocks`: headings, paragraphs, list items and
-tables, the words the Markdown and HTML memos write) are the single source of its words, so the
-PDF has exactly the sections of the other memos. Text is literal until
+The memo's document (:func:`experimentos.report.memo.memo_document`: sections of paragraphs,
+lists and tables, the words the Markdown and HTML memos write) is the single source of its words,
+so the PDF has exactly the sections of the other memos. Text is literal until
 :func:`experimentos.report.pdf_fonts.markup_text` escapes it for reportlab's paragraph markup; the only
 tags reportlab sees are the ones written in this module. Labels arrive shortened for display, and
 a word wider than its table cell is broken inside the cell, so no cell outgrows a page.
@@ -19,13 +19,23 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
-from reportlab.platypus import Flowable, Image, Paragraph, SimpleDocTemplate, Spacer, Table
+from reportlab.platypus import Flowable, Image, Paragraph, SimpleDocTemplate, Spacer
+from reportlab.platypus import Table as _Table
 from reportlab.platypus import TableStyle as _TableStyle
 
-from experimentos.formatting import display_label
 from experimentos.model import Analysis
-from experimentos.report.memo import memo_blocks
-from experimentos.report.memo_blocks import Block, Runs
+from experimentos.report.document import (
+    Block,
+    Document,
+    Highlight,
+    Inline,
+    ItemList,
+    Run,
+    Section,
+    Table,
+    walk,
+)
+from experimentos.report.memo import memo_document
 from experimentos.report.pdf_fonts import Fonts, load_fonts, markup_text, plain_text
 
 MARGIN = 18 * mm
@@ -46,30 +56,31 @@ def render_pdf(
     rendered here when matplotlib is installed (and skipped when it is not, or when the data is
     blocked and there is nothing to plot).
     """
-    fonts = load_fonts()
     if chart_png is None and with_chart and analysis.primary:
         chart_png = _forest_png(analysis)
-    blocks = memo_blocks(analysis, audit=audit)
-    story = _story(blocks, analysis, fonts, chart_png)
+    return document_pdf(memo_document(analysis, audit=audit), chart_png=chart_png)
+
+
+def document_pdf(document: Document, *, chart_png: bytes | None = None) -> bytes:
+    """A document as PDF bytes: A4, its title as the first heading, ``chart_png`` (when given)
+    under the section keyed ``"evidence"``, and its footer on every page."""
+    fonts = load_fonts()
     buffer = io.BytesIO()
-    document = SimpleDocTemplate(
+    template = SimpleDocTemplate(
         buffer,
         pagesize=A4,
         leftMargin=MARGIN,
         rightMargin=MARGIN,
         topMargin=MARGIN,
         bottomMargin=MARGIN,
-        title=plain_text(f"Decision memo: {display_label(analysis.experiment.name)}", fonts),
+        title=plain_text(document.title, fonts),
         author="ExperimentOS",
-        subject=f"Verdict: {analysis.verdict.label}",
+        subject=document.subject,
         creator="ExperimentOS",
     )
-    footer = plain_text(
-        f"ExperimentOS decision memo · {display_label(analysis.experiment.name, limit=60)} · "
-        f"sha256 {analysis.experiment.checksum[:12]}",
-        fonts,
-    )
-    document.build(story, onFirstPage=_footer(footer), onLaterPages=_footer(footer))
+    footer = plain_text(document.footer, fonts)
+    story = _story(document, fonts, chart_png)
+    template.build(story, onFirstPage=_footer(footer), onLaterPages=_footer(footer))
     return buffer.getvalue()
 
 
@@ -117,69 +128,67 @@ def _styles(fonts: Fonts) -> dict[str, ParagraphStyle]:
     }
 
 
-def _story(
-    blocks: list[Block], analysis: Analysis, fonts: Fonts, chart_png: bytes | None
-) -> list[Flowable]:
+def _story(document: Document, fonts: Fonts, chart_png: bytes | None) -> list[Flowable]:
     styles = _styles(fonts)
-    styles["verdict"].backColor = colors.HexColor(_VERDICT_TINT[analysis.verdict.kind])
-    story: list[Flowable] = []
-    previous: Block | None = None
-    for block in blocks:
-        story.append(_flowable(block, previous, styles, fonts))
-        if block.kind == "table":
-            story.append(Spacer(1, 6))
-        if block.kind == "h2" and block.text == "Evidence" and chart_png:
+    story: list[Flowable] = [Paragraph(_inline((Run(document.title),), fonts), styles["h1"])]
+    for level, node in walk(document):
+        story += _flowables(node, level, styles, fonts)
+        if isinstance(node, Section) and node.key == "evidence" and chart_png:
             story += _chart(chart_png, styles)
-        previous = block
     return story
 
 
-def _flowable(
-    block: Block, previous: Block | None, styles: dict[str, ParagraphStyle], fonts: Fonts
-) -> Flowable:
-    if block.kind == "table":
-        return _table(block, styles, fonts)
-    markup = [[_inline(cell, fonts) for cell in row] for row in block.rows]
-    if block.kind == "li":
-        return Paragraph(markup[0][0], styles["li"], bulletText=block.bullet)
-    after_decision = previous is not None and previous.kind == "h2" and previous.text == "Decision"
-    style = "verdict" if block.kind == "p" and after_decision else block.kind
-    return Paragraph(markup[0][0], styles.get(style, styles["body"]))
+def _flowables(
+    node: Section | Block, level: int, styles: dict[str, ParagraphStyle], fonts: Fonts
+) -> list[Flowable]:
+    if isinstance(node, Section):
+        return [Paragraph(_inline((Run(node.title),), fonts), styles[f"h{min(level, 3)}"])]
+    if isinstance(node, Table):
+        return [_table(node, styles, fonts), Spacer(1, 6)]
+    if isinstance(node, ItemList):
+        return [
+            Paragraph(_inline(item, fonts), styles["li"], bulletText=bullet)
+            for bullet, item in node.bullets()
+        ]
+    if isinstance(node, Highlight):
+        tint = colors.HexColor(_VERDICT_TINT.get(node.tone, "#FFFFFF"))
+        style = ParagraphStyle("verdict", styles["verdict"], backColor=tint)
+        return [Paragraph(_inline(node.runs, fonts), style)]
+    return [Paragraph(_inline(node.runs, fonts), styles["body"])]
 
 
-def _inline(parts: Runs, fonts: Fonts) -> str:
-    """(style, literal text) runs → markup; only the tags written here reach reportlab."""
-    tags = {"b": ("<b>", "</b>"), "i": ("<i>", "</i>"), "bi": ("<b><i>", "</i></b>")}
+def _inline(runs: Inline, fonts: Fonts) -> str:
+    """Runs of literal text → markup; only the tags written here reach reportlab."""
     out = []
-    for style, text in parts:
-        opening, closing = tags.get(style, ("", ""))
-        out.append(opening + markup_text(text, fonts) + closing)
+    for run in runs:
+        value = markup_text(run.text, fonts)
+        if run.italic:
+            value = f"<i>{value}</i>"
+        if run.bold:
+            value = f"<b>{value}</b>"
+        out.append(value)
     return "".join(out)
 
 
-def _table(block: Block, styles: dict[str, ParagraphStyle], fonts: Fonts) -> Table:
-    count = max(len(row) for row in block.rows)
-    rows = [(*row, *[()] * (count - len(row))) for row in block.rows]
-    texts = [[plain_text("".join(t for _, t in cell), fonts) for cell in row] for row in rows]
-    widths = _column_widths(texts, block.header, fonts, styles["cell"].fontSize)
+def _table(table: Table, styles: dict[str, ParagraphStyle], fonts: Fonts) -> _Table:
+    count = max(len(row) for row in (table.header, *table.rows))
+    rows = [(*row, *[""] * (count - len(row))) for row in (table.header, *table.rows)]
+    texts = [[plain_text(cell, fonts) for cell in row] for row in rows]
+    widths = _column_widths(texts, True, fonts, styles["cell"].fontSize)
     cells = [
-        [
-            Paragraph(_inline(cell, fonts), styles["head" if block.header and i == 0 else "cell"])
-            for cell in row
-        ]
+        [Paragraph(markup_text(cell, fonts), styles["head" if i == 0 else "cell"]) for cell in row]
         for i, row in enumerate(rows)
     ]
-    table = Table(cells, colWidths=widths, repeatRows=1 if block.header else 0, hAlign="LEFT")
+    grid = _Table(cells, colWidths=widths, repeatRows=1, hAlign="LEFT")
     commands = [
         ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#BBBBBB")),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("LEFTPADDING", (0, 0), (-1, -1), _CELL_PAD),
         ("RIGHTPADDING", (0, 0), (-1, -1), _CELL_PAD),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#F0F0F0")),
     ]
-    if block.header:
-        commands.append(("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#F0F0F0")))
-    table.setStyle(_TableStyle(commands))
-    return table
+    grid.setStyle(_TableStyle(commands))
+    return grid
 
 
 def _column_widths(texts: list[list[str]], header: bool, fonts: Fonts, size: float) -> list[float]:

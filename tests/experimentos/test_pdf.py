@@ -16,8 +16,8 @@ from statsmodels.stats import proportion as sm_proportion
 
 from experimentos.analysis.assemble import analyze
 from experimentos.model import Analysis, Options
-from experimentos.report.memo import render_html, render_markdown
-from experimentos.report.memo_blocks import parse_memo_html
+from experimentos.report.document import ItemList, Run, Section, Table, run_text, walk
+from experimentos.report.memo import memo_document, render_markdown
 from experimentos.report.pdf import render_pdf
 from tests.conftest import EXAMPLES
 
@@ -159,36 +159,38 @@ def test_audit_trail_ends_the_memo() -> None:
 
 
 @pytest.mark.parametrize("name", ["launch", "three_arms", "blocked", "continuous"])
-def test_blocks_have_the_sections_and_rows_of_the_markdown_memo(name: str) -> None:
+def test_document_has_the_sections_and_rows_of_the_markdown_memo(name: str) -> None:
     analysis = example(name)
     markdown = render_markdown(analysis)
-    blocks = parse_memo_html(render_html(analysis))
-    headings = [b.text for b in blocks if b.kind in ("h1", "h2", "h3")]
+    document = memo_document(analysis)
+    nodes = [node for _, node in walk(document)]
+    headings = [document.title] + [n.title for n in nodes if isinstance(n, Section)]
     expected = [
         re.sub(r"\\(.)", r"\1", line.lstrip("#").strip())
         for line in markdown.splitlines()
         if line.startswith("#")
     ]
     assert headings == expected
-    table_rows = sum(len(b.rows) for b in blocks if b.kind == "table")
+    table_rows = sum(1 + len(n.rows) for n in nodes if isinstance(n, Table))
     markdown_rows = sum(
         1 for line in markdown.splitlines() if line.startswith("|") and "---" not in line
     )
     assert table_rows == markdown_rows
-    items = [b for b in blocks if b.kind == "li"]
-    assert len(items) == sum(1 for line in markdown.splitlines() if re.match(r"(- |\d+\. )", line))
+    items = sum(len(n.items) for n in nodes if isinstance(n, ItemList))
+    assert items == sum(1 for line in markdown.splitlines() if re.match(r"(- |\d+\. )", line))
 
 
-def test_blocks_keep_text_literal_and_styles_as_runs() -> None:
+def test_document_keeps_text_literal_and_styles_as_runs() -> None:
     analysis = analyze(HOSTILE_CSV, file_name="x.csv")
-    blocks = parse_memo_html(render_html(analysis))
-    summary = next(b for b in blocks if b.kind == "li" and b.text.startswith("Variants"))
-    assert summary.rows[0][0] == (
-        ("b", "Variants:"),
-        ("", " control (control), <!channel> & $x$ 🚀"),
+    lists = [n for _, n in walk(memo_document(analysis)) if isinstance(n, ItemList)]
+    entries = [item for found in lists for item in found.items]
+    variants = next(e for e in entries if run_text(e).startswith("Variants"))
+    assert variants == (
+        Run("Variants:", bold=True),
+        Run(" control (control), <!channel> & $x$ 🚀"),
     )
-    next_actions = [b.bullet for b in blocks if b.kind == "li" and b.bullet != "•"]
-    assert next_actions[:2] == ["1.", "2."]
+    numbered = next(found for found in lists if found.numbered)
+    assert [bullet for bullet, _ in numbered.bullets()][:2] == ["1.", "2."]
 
 
 # --------------------------------------------------------------------------- command line

@@ -28,8 +28,9 @@ from experimentos.cli.commands import main
 from experimentos.formatting import LABEL_CHARS, TEXT_CHARS, display_label, display_text
 from experimentos.model import Analysis, Options
 from experimentos.report import text as text_report
-from experimentos.report.memo import _signed_number, render_html, render_markdown
-from experimentos.report.memo_blocks import parse_memo_html
+from experimentos.report.document import Table, walk
+from experimentos.report.memo import memo_document, render_html, render_markdown
+from experimentos.report.memo_evidence import signed_number as _signed_number
 from experimentos.report.pdf import _CELL_PAD, MARGIN, _styles, _table, render_pdf
 from experimentos.report.pdf_fonts import load_fonts
 
@@ -113,7 +114,7 @@ def test_no_word_is_wider_than_its_table_cell() -> None:
     analysis = analyze(hostile_csv("W" * 5_000, "label"), file_name="wide.csv")
     fonts = load_fonts()
     styles = _styles(fonts)
-    tables = [b for b in parse_memo_html(render_html(analysis)) if b.kind == "table"]
+    tables = [b for _, b in walk(memo_document(analysis)) if isinstance(b, Table)]
     assert tables
     for block in tables:
         table = _table(block, styles, fonts)
@@ -131,7 +132,7 @@ def test_no_word_is_wider_than_its_table_cell() -> None:
                     for line in lines
                 ]
                 # Text may reach into the cell's padding by a rounding, never past its border.
-                assert min(overflow, default=0) > -_CELL_PAD, (block.rows[0], overflow)
+                assert min(overflow, default=0) > -_CELL_PAD, (block.header, overflow)
 
 
 # --------------------------------------------------------------------------- hostile labels
@@ -185,10 +186,8 @@ def test_a_formula_label_never_starts_a_table_cell(formula: str) -> None:
     analysis = hostile_analysis(csv_cell)
     shown = display_label(analysis.experiment.arms[1])
     assert shown.startswith("'")
-    html_tables = [b for b in parse_memo_html(render_html(analysis)) if b.kind == "table"]
-    cells = [
-        "".join(t for _, t in cell).strip() for b in html_tables for row in b.rows for cell in row
-    ]
+    tables = [b for _, b in walk(memo_document(analysis)) if isinstance(b, Table)]
+    cells = [cell.strip() for b in tables for row in (b.header, *b.rows) for cell in row]
     assert any(shown.strip() in cell for cell in cells)
     for cell in cells:
         assert cell[:1] not in ("=", "@"), cell  # our own numbers may start with + or -
@@ -284,10 +283,10 @@ def test_p_value_cells_never_start_with_an_equals_sign() -> None:
     analysis = analyze("\n".join(rows).encode(), file_name="segments.csv")
     assert analysis.segments
     cells = [
-        "".join(t for _, t in cell).strip()
-        for b in parse_memo_html(render_html(analysis))
-        if b.kind == "table"
-        for row in b.rows
+        cell.strip()
+        for _, b in walk(memo_document(analysis))
+        if isinstance(b, Table)
+        for row in (b.header, *b.rows)
         for cell in row
     ]
     assert cells and not [c for c in cells if c.startswith("=")]
