@@ -174,7 +174,7 @@ def _table(table: Table, styles: dict[str, ParagraphStyle], fonts: Fonts) -> _Ta
     count = max(len(row) for row in (table.header, *table.rows))
     rows = [(*row, *[""] * (count - len(row))) for row in (table.header, *table.rows)]
     texts = [[plain_text(cell, fonts) for cell in row] for row in rows]
-    widths = _column_widths(texts, True, fonts, styles["cell"].fontSize)
+    widths = _column_widths(texts, fonts, styles["cell"].fontSize)
     cells = [
         [Paragraph(markup_text(cell, fonts), styles["head" if i == 0 else "cell"]) for cell in row]
         for i, row in enumerate(rows)
@@ -191,12 +191,13 @@ def _table(table: Table, styles: dict[str, ParagraphStyle], fonts: Fonts) -> _Ta
     return grid
 
 
-def _column_widths(texts: list[list[str]], header: bool, fonts: Fonts, size: float) -> list[float]:
-    """Each column at least as wide as its longest word, the rest shared by need."""
+def _column_widths(texts: list[list[str]], fonts: Fonts, size: float) -> list[float]:
+    """Each column at least as wide as its longest word (the header row in bold), the rest shared
+    by need."""
     total = A4[0] - 2 * MARGIN
 
     def width(text: str, row: int) -> float:
-        font = fonts.bold if header and row == 0 else fonts.regular
+        font = fonts.bold if row == 0 else fonts.regular
         return pdfmetrics.stringWidth(text, font, size) + 2 * _CELL_PAD + 1
 
     columns = list(zip(*texts, strict=True))
