@@ -8,7 +8,6 @@ and, when the head is the whole file, the decoded text.
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -16,8 +15,13 @@ import numpy as np
 import pandas as pd
 
 from experimentos.errors import UnreadableFileError
+from experimentos.ingest.aggregated_cells import (
+    column_counts,
+    row_covariates,
+    row_means,
+    row_ratios,
+)
 from experimentos.ingest.arms import (
-    below_least_sum_of_squares,
     header_findings,
     ratio_option_findings,
     row_finding,
@@ -36,22 +40,17 @@ from experimentos.ingest.columns import (
     ratio_columns,
     ratio_metric_names,
 )
-from experimentos.ingest.ratio_cells import row_ratios
 from experimentos.ingest.sniff import Head, decode
 from experimentos.ingest.stats_table import GroupStats, StatsTable, refused
 from experimentos.model import (
     ArmInput,
-    CovariateStats,
     Finding,
-    MeanStats,
     Options,
     RatioSpec,
     SourceInfo,
 )
 
 _FIRST_LINE_OF_DATA = 2  # line 1 is the header
-_MAX_COUNT = 2**53
-"""Larger counts are not exact as floats (nor plausible): 1e308 users is a typo, not data."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,14 +212,14 @@ def _ratio_option_problem(spec: RatioSpec) -> tuple[str, int | None, str | None]
 def _all_counts(frame: pd.DataFrame, roles: _Roles, findings: list[Finding]) -> _Counts:
     """Guardrail and secondary counts (text columns are not metrics), then users and primary."""
     metrics = {
-        c: _counts(frame, c, findings, required=c in roles.required)
+        c: column_counts(frame, c, findings, required=c in roles.required)
         for c in (*roles.guardrails, *roles.others)
     }
     for column in roles.others:  # text columns (notes, dates) are not metrics
         if metrics[column] is None:
             findings[:] = [f for f in findings if f.column != column]
-    users = _counts(frame, "users", findings, required=True)
-    conversions = _counts(frame, roles.primary, findings, required=True)
+    users = column_counts(frame, "users", findings, required=True)
+    conversions = column_counts(frame, roles.primary, findings, required=True)
     assert users is not None and conversions is not None
     kept = {c: v for c, v in metrics.items() if v is not None}
     return _Counts(users, conversions, kept)
@@ -299,8 +298,8 @@ def _row_arm(
         c: int(v.iloc[index]) for c, v in counts.metrics.items() if not pd.isna(v.iloc[index])
     }
     findings += _multi_count_findings(arm_counts, roles.guardrails, label, n, line)
-    arm_means = _row_means(frame, index, roles.means, n, line, findings)
-    arm_covariates = _row_covariates(frame, index, arm_means, line, findings)
+    arm_means = row_means(frame, index, roles.means, n, line, findings)
+    arm_covariates = row_covariates(frame, index, arm_means, line, findings)
     arm_ratios, ratio_findings = row_ratios(frame, index, roles.ratios, users=n, line=line)
     findings += ratio_findings
     return ArmInput(label, n, k, arm_counts, arm_means, arm_covariates, arm_ratios)
@@ -367,107 +366,3 @@ def _ratio_metrics(columns: Iterable[str], findings: list[Finding]) -> tuple[lis
         )
     taken = ratio_columns(ratios, names) | {f"{m}_num_den_sum" for m in incomplete}
     return ratios, taken
-
-
-def _counts(
-    frame: pd.DataFrame, column: str, findings: list[Finding], *, required: bool = False
-) -> pd.Series | None:
-    """Whole, non-negative numbers of a column, or None for a column of text (not a metric)."""
-    raw = frame[column]
-    numbers = pd.to_numeric(raw.str.replace(",", "", regex=False), errors="coerce")
-    values = numbers.to_numpy(dtype=float)  # numpy, not Series arithmetic: 10× less overhead
-    bad = np.isnan(values)
-    if not required and bad.all():
-        return None
-    for index in np.flatnonzero(bad)[:3].tolist():
-        shown = raw.iloc[index]
-        message = (
-            f"{column} is {shown!r}, not a number."
-            if shown
-            else f"{column} is empty: the count is missing (write 0 if there were no events)."
-        )
-        findings.append(row_finding("not_a_number", message, index + 2, column))
-    with np.errstate(invalid="ignore"):  # inf % 1 is NaN: not whole, so a problem
-        problems = ~bad & ((values < 0) | (values % 1 != 0) | (values > _MAX_COUNT))
-    for index in np.flatnonzero(problems)[:3].tolist():
-        findings.append(
-            row_finding(
-                "not_a_count",
-                f"{column} is {raw.iloc[index]!r}; counts must be whole, not negative and at "
-                "most 2⁵³.",
-                index + 2,
-                column,
-            )
-        )
-    return pd.Series(np.where(problems, np.nan, values), index=raw.index)
-
-
-def _row_means(
-    frame: pd.DataFrame,
-    index: int,
-    means: list[str],
-    users: int,
-    line: int,
-    findings: list[Finding],
-) -> dict[str, MeanStats]:
-    result = {}
-    for metric in means:
-        try:
-            total = float(frame[f"{metric}_sum"].iloc[index])
-            total_sq = float(frame[f"{metric}_sum_sq"].iloc[index])
-            n_column = f"{metric}_n"
-            n = int(float(frame[n_column].iloc[index])) if n_column in frame.columns else users
-            if not (math.isfinite(total) and math.isfinite(total_sq)):
-                raise ValueError(metric)
-        except (ValueError, OverflowError):
-            findings.append(
-                row_finding(
-                    "not_a_number",
-                    f"{metric}_sum, _sum_sq and _n must be numbers.",
-                    line,
-                    f"{metric}_sum",
-                )
-            )
-            continue
-        if n < 2 or total_sq < 0 or below_least_sum_of_squares(n, total, total_sq):
-            findings.append(
-                row_finding(
-                    "inconsistent_moments",
-                    f"{metric}: sum of squares {total_sq:g} is impossible for n={n} and sum {total:g} "
-                    "(it must be at least sum²/n).",
-                    line,
-                    f"{metric}_sum_sq",
-                )
-            )
-            continue
-        result[metric] = MeanStats(n, total, total_sq)
-    return result
-
-
-def _row_covariates(
-    frame: pd.DataFrame, index: int, means: dict[str, MeanStats], line: int, findings: list[Finding]
-) -> dict[str, CovariateStats]:
-    """CUPED inputs ``<m>_pre_sum``, ``<m>_pre_sum_sq``, ``<m>_cross_sum`` (Σx, Σx², Σxy)."""
-    result = {}
-    for metric, post in means.items():
-        columns = [f"{metric}{suffix}" for suffix in COVARIATE_SUFFIXES]
-        if not all(c in frame.columns for c in columns):
-            continue
-        try:
-            pre_total, pre_total_sq, cross = (float(frame[c].iloc[index]) for c in columns)
-        except ValueError:
-            findings.append(
-                row_finding(
-                    "not_a_number", f"{', '.join(columns)} must be numbers.", line, columns[0]
-                )
-            )
-            continue
-        if not all(math.isfinite(v) for v in (pre_total, pre_total_sq, cross)):
-            findings.append(
-                row_finding("not_a_number", f"{columns[0]} is not finite.", line, columns[0])
-            )
-            continue
-        result[metric] = CovariateStats(
-            post.n, post.total, post.total_sq, pre_total, pre_total_sq, cross
-        )
-    return result
