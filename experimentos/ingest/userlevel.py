@@ -12,19 +12,23 @@ TRUE/FALSE/yes/no/1/0, the primary must be 0/1, a user in several variants is le
 Blocked above ``thresholds.duplicate_user_blocked_share``), a user's rows in one variant are merged
 (0/1 by max, numbers by sum), an extreme outlier (max > 10 × p99.9) is reported and the metric is
 also reported capped at p99.9, and a numeric ``pre_<m>`` column is the CUPED covariate of ``<m>``.
+
+The result is a ``StatsTable``. The SQL lives in ``userlevel_queries``, its sums come back typed
+(``userlevel_sums``), the cell findings are ``userlevel_findings`` and the SRM breakdown, users by
+first day and percentiles are ``userlevel_breakdowns``.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 
+from experimentos.ingest import userlevel_breakdowns as breakdowns
+from experimentos.ingest import userlevel_findings as checks
 from experimentos.ingest import userlevel_queries as q
-from experimentos.ingest.arms import pooled_arms, ratio_option_findings
 from experimentos.ingest.columns import (
     USER_ALIASES,
     USER_LEVEL_PRIMARY,
@@ -40,8 +44,12 @@ from experimentos.ingest.userlevel_queries import Layout, Relation, classify, gu
 from experimentos.ingest.userlevel_sums import (
     ColumnSums,
     GroupSums,
+    MetricColumns,
     RatioSums,
+    arm_labels,
+    blank_labels,
     by_label,
+    kept_groups,
     label,
     merged,
     total,
@@ -50,44 +58,20 @@ from experimentos.ingest.userlevel_sums import (
 from experimentos.model import (
     ArmInput,
     CovariateStats,
-    DayCount,
-    DimensionCell,
     Finding,
     MeanStats,
     Options,
-    QuantileStats,
-    RatioSpec,
     RatioStats,
     SourceInfo,
     Thresholds,
 )
-from experimentos.stats import quantiles as quantile_stats
-from experimentos.stats.proportions import srm_chi_square
 
 _OUTLIER_RATIO = 10.0
 """A value more than this multiple of the 99.9th percentile is an extreme outlier."""
 _QUANTILE = 0.999 * 100.0 / 100
 """pandas hands numpy a percentage (99.9) that numpy divides by 100: the same float is used."""
 CAPPED_SUFFIX = " (capped at p99.9)"
-MAX_DIMENSION_VALUES = 50
-"""A text column with more values than this is not broken down when the split is off."""
-log = logging.getLogger(__name__)
 _MAX_RETRIES = 6
-
-
-@dataclass(frozen=True, slots=True)
-class _Metrics:
-    """What the columns turned out to be over the whole file (column positions)."""
-
-    primary: int
-    binary: tuple[int, ...]
-    numeric: tuple[int, ...]
-    guardrails: tuple[int, ...]
-    means: tuple[int, ...]
-    pairs: dict[int, int]
-    """Mean column → its ``pre_`` covariate column."""
-    ratios: dict[int, tuple[int, int]]
-    """Ratio k of ``Layout.ratios`` whose two columns are numeric → (numerator, denominator)."""
 
 
 def read_user_level(
@@ -149,23 +133,27 @@ def _aggregate(
         return refused(source, [finding], primary=layout.primary)
     metrics = _metrics(layout, first)
     if metrics is None:
-        return refused(source, [_no_primary(layout, first)], primary=layout.primary)
+        return refused(source, [checks.no_primary(layout, first)], primary=layout.primary)
     csv_file = q.csv_for(path, head, layout)
-    findings = _ratio_findings(layout, metrics, options)
-    findings += _cell_findings(con, csv_file, layout, metrics, first)
-    findings += _blank_findings(con, csv_file, layout, metrics, first)
+    findings = checks.ratio_findings(layout, metrics, options)
+    findings += checks.cell_findings(con, csv_file, layout, metrics, first)
+    findings += checks.blank_findings(con, csv_file, layout, metrics, first)
     if q.proven_distinct(layout, first) and not _blank_binary_ratio_part(layout, metrics, first):
         groups, tops = _fast_groups(con, csv_file, layout, metrics, first)
-        relation = Relation.raw(csv_file, layout, _blank(first))
+        relation = Relation.raw(csv_file, layout, blank_labels(first))
     else:
         groups, tops, relation = _keyed_groups(
             con, path, head, layout, metrics, first, thresholds, findings
         )
     groups, caps = _capped_outliers(con, relation, layout, metrics, groups, tops, findings)
-    counted = _counted(metrics)
+    counted = metrics.counted()
     name = layout.names.__getitem__
-    quantiles = _quantiles(con, relation, layout, metrics, groups, first, thresholds.alpha)
-    day_column, by_day = _by_day(con, path, head, layout, first, keyed=bool(relation.labels))
+    quantiles = breakdowns.quantiles(
+        con, relation, layout, metrics, groups, first, thresholds.alpha
+    )
+    day_column, by_day = breakdowns.by_day(
+        con, path, head, layout, first, keyed=bool(relation.labels)
+    )
     table = StatsTable(
         source,
         layout.primary,
@@ -179,9 +167,11 @@ def _aggregate(
         date_column=day_column,
         by_day=by_day,
     )
-    if not _split_is_off(table, options, thresholds):
+    if not breakdowns.split_is_off(table, options, thresholds):
         return table
-    dimensions = _dimensions(con, path, head, layout, metrics, first, keyed=bool(relation.labels))
+    dimensions = breakdowns.dimensions(
+        con, path, head, layout, metrics, first, keyed=bool(relation.labels)
+    )
     return replace(table, dimensions=dimensions)
 
 
@@ -203,7 +193,7 @@ def _first_pass(
     return layout, q.first_pass(con, q.csv_for(path, head, layout), layout, size_bytes)
 
 
-def _metrics(layout: Layout, first: list[GroupSums]) -> _Metrics | None:
+def _metrics(layout: Layout, first: list[GroupSums]) -> MetricColumns | None:
     binary, numeric = classify(layout, total(first))
     primary = layout.index(layout.primary)
     if primary is None or primary not in binary:
@@ -217,10 +207,12 @@ def _metrics(layout: Layout, first: list[GroupSums]) -> _Metrics | None:
     ratios = {
         k: (x, y) for k, (_, x, y) in enumerate(layout.ratios) if x in measured and y in measured
     }
-    return _Metrics(primary, binary, numeric, guardrails, means, pairs, ratios)
+    return MetricColumns(primary, binary, numeric, guardrails, means, pairs, ratios)
 
 
-def _blank_binary_ratio_part(layout: Layout, metrics: _Metrics, first: list[GroupSums]) -> bool:
+def _blank_binary_ratio_part(
+    layout: Layout, metrics: MetricColumns, first: list[GroupSums]
+) -> bool:
     """A ratio part read as text that turned out 0/1 with blank cells: the first pass left those
     users out of the ratio, where a blank 0/1 cell counts as 0. The keyed path reads it right."""
     parts = {i for pair in metrics.ratios.values() for i in pair}
@@ -233,161 +225,6 @@ def _blank_binary_ratio_part(layout: Layout, metrics: _Metrics, first: list[Grou
     )
 
 
-def _ratio_findings(layout: Layout, metrics: _Metrics, options: Options) -> list[Finding]:
-    """A ratio asked for whose columns are missing or not numeric: reported, not analysed."""
-    analysed = {layout.ratios[k][0] for k in metrics.ratios}
-
-    def problem(spec: RatioSpec) -> tuple[str, int | None, str | None]:
-        missing = [c for c in (spec.numerator, spec.denominator) if c not in layout.names]
-        if missing:
-            return f"the file has no {' or '.join(map(repr, missing))} column", None, missing[0]
-        return "both of its columns must be numbers or 0/1 for every user", None, spec.numerator
-
-    return ratio_option_findings(options, analysed, problem)
-
-
-def _repeated_users_finding(counts: q.UserCounts, layout: Layout) -> Finding:
-    """Users of one arm on several rows are merged into one user each: said, never silent."""
-    repeated, rows = counts.repeated, counts.repeated_rows
-    return Finding(
-        "info",
-        "repeated_user_rows",
-        f"{repeated:,} users appear on more than one row of the same variant ({rows:,} rows, "
-        f"first at line {counts.repeated_line}); each was counted once, its rows merged: "
-        "a 0/1 metric is 1 if any row has 1, a number is the sum of its rows.",
-        row=counts.repeated_line,
-        column=layout.names[layout.user],
-    )
-
-
-def _no_primary(layout: Layout, first: list[GroupSums]) -> Finding:
-    primary = layout.primary
-    if primary in layout.names:
-        message = f"The primary metric {primary!r} must be 0/1 or TRUE/FALSE for every user."
-    else:
-        binary, _ = classify(layout, total(first))
-        candidates = ", ".join(layout.names[i] for i in binary) or "none"
-        message = (
-            f"No {primary!r} column for the primary metric. Say which 0/1 column it is with "
-            f"primary (0/1 columns in the file: {candidates})."
-        )
-    return Finding("blocked", "missing_primary", message, row=1, column=primary)
-
-
-def _cell_findings(
-    con: duckdb.DuckDBPyConnection,
-    csv_file: CsvFile,
-    layout: Layout,
-    metrics: _Metrics,
-    first: list[GroupSums],
-) -> list[Finding]:
-    """Empty variant or primary cells; guardrail counts that are negative or not whole."""
-    empty = "have no {} value"
-    checks = [
-        (
-            "empty_cell",
-            layout.names[layout.variant],
-            empty,
-            q.empty_arm(_blank(first)),
-            sum(g.rows for g in first if not label(g.raw_arm)),
-        ),
-        (
-            "empty_cell",
-            layout.primary,
-            empty,
-            q.EMPTY_PRIMARY,
-            sum(g.rows for g in first if g.primary_missing),
-        ),
-    ]
-    for i in metrics.numeric:
-        if i in metrics.guardrails:
-            what = "have a {} count that is negative or not whole"
-            count = sum(g.column(i).not_counts or 0 for g in first)
-            checks.append(("not_a_count", layout.names[i], what, q.not_a_count(i), count))
-    findings = []
-    for code, column, what, condition, count in checks:
-        if count:
-            lines = q.first_lines(con, csv_file, layout, condition)
-            findings.append(
-                Finding(
-                    "blocked",
-                    code,
-                    f"{count} row(s) {what.format(column)} (first at line "
-                    f"{', '.join(map(str, lines))}).",
-                    row=lines[0] if lines else None,
-                    column=column,
-                )
-            )
-    return findings
-
-
-def _blank_findings(
-    con: duckdb.DuckDBPyConnection,
-    csv_file: CsvFile,
-    layout: Layout,
-    metrics: _Metrics,
-    first: list[GroupSums],
-) -> list[Finding]:
-    """Blank count cells, read as 0 (no event); guardrails that cannot be checked at all.
-
-    A blank event cell in a user-level export usually comes from a left join of users to events
-    (no event row), so it counts as 0, but never silently. A guardrail with no value in any row,
-    or with values that are neither 0/1 nor counts, is not checked: a Warning, Blocked when the
-    guardrails option named it (it was asked for).
-    """
-    kept = _kept(first)
-    rows = sum(g.rows for g in kept)
-    if not rows:
-        return []
-    findings = []
-    kept_rows = q.kept(_blank(first))
-    for i in _counted(metrics):
-        blanks = rows - sum(g.column(i).filled or 0 for g in kept)
-        if blanks <= 0:
-            continue
-        column = layout.names[i]
-        lines = q.first_lines(con, csv_file, layout, f"{kept_rows} AND {q.blank_cell(layout, i)}")
-        findings.append(
-            Finding(
-                "warning",
-                "blank_read_as_zero",
-                f"{blanks} row(s) have no {column} value (first at line "
-                f"{', '.join(map(str, lines))}): they were read as 0 (no event), as a left join "
-                "of users to events leaves them. If a blank means the value is unknown, fix the "
-                "export; write 0 where there was no event to say so.",
-                row=lines[0] if lines else None,
-                column=column,
-            )
-        )
-    measured = {*metrics.binary, *metrics.numeric}
-    for i in layout.guardrail_columns:
-        if i in measured:
-            continue
-        column = layout.names[i]
-        filled = sum(g.column(i).filled or 0 for g in kept) if layout.kinds[i] != "text" else None
-        if filled == 0:
-            condition = q.blank_cell(layout, i)
-            problem = f"has no value in any of the {rows} row(s)"
-        else:
-            condition = q.neither_count_nor_boolean(layout, i)
-            problem = "has values that are neither 0/1 nor counts"
-        lines = q.first_lines(con, csv_file, layout, f"{kept_rows} AND {condition}")
-        at = f" (first at line {', '.join(map(str, lines))})" if lines else ""
-        named = column in layout.named_guardrails
-        findings.append(
-            Finding(
-                "blocked" if named else "warning",
-                "guardrail_not_checked",
-                f"Guardrail {column} {problem}{at}: it is not checked, and no verdict covers it. "
-                "Fill it in the export (0 where there was no event)"
-                + (", or leave it out of the guardrails." if named else ", or drop the column."),
-                row=lines[0] if lines else None,
-                column=column,
-            )
-        )
-    return findings
-
-
 # --------------------------------------------------------------------------- fast path
 
 
@@ -395,18 +232,18 @@ def _fast_groups(
     con: duckdb.DuckDBPyConnection,
     csv_file: CsvFile,
     layout: Layout,
-    metrics: _Metrics,
+    metrics: MetricColumns,
     first: list[GroupSums],
 ) -> tuple[list[GroupSums], dict[int, list[float]]]:
     """Every row is a distinct user: the first pass already holds the per-arm figures."""
-    kept = _kept(first)
+    kept = kept_groups(first)
     tops = {i: [v for g in kept for v in g.column(i).top] for i in metrics.means}
     groups = merged([replace(g, users=g.rows) for g in kept], key=by_label)
     order = _sample_order(layout, csv_file.head)
     missing = [g for g in groups if (g.arm, g.segment) not in order]
     if len(missing) > 1:  # a file sorted by variant, say: ask DuckDB where each group starts
         order = {}
-        lines = q.first_line_per_group(con, csv_file, layout, _blank(first))
+        lines = q.first_line_per_group(con, csv_file, layout, blank_labels(first))
         for (raw_arm, raw_segment), line in sorted(lines.items(), key=lambda item: item[1]):
             order.setdefault((label(raw_arm), label(raw_segment)), line)
     return sorted(groups, key=lambda g: order.get((g.arm, g.segment), math.inf)), tops
@@ -435,14 +272,14 @@ def _keyed_groups(
     path: Path,
     head: Head,
     layout: Layout,
-    metrics: _Metrics,
+    metrics: MetricColumns,
     first: list[GroupSums],
     thresholds: Thresholds,
     findings: list[Finding],
 ) -> tuple[list[GroupSums], dict[int, list[float]], Relation]:
     """One row per user id in a DuckDB table: crossed users out, a user's rows merged."""
     layout = layout.keyed()
-    labels = _labels(first)
+    labels = arm_labels(first)
     codes = {name: code for code, name in enumerate(["", *labels])}
     counts = q.per_user_table(
         con,
@@ -455,7 +292,7 @@ def _keyed_groups(
     )
     crossed, users, line = counts.crossed, counts.users, counts.line
     if counts.repeated:
-        findings.append(_repeated_users_finding(counts, layout))
+        findings.append(checks.repeated_users_finding(counts, layout))
     if crossed:
         share = crossed / users
         findings.append(
@@ -481,115 +318,6 @@ def _keyed_groups(
     return groups, q.top_values(con, relation, metrics.means, users=users), relation
 
 
-# --------------------------------------------------------------------------- SRM breakdown
-
-
-def _split_is_off(table: StatsTable, options: Options, thresholds: Thresholds) -> bool:
-    """The overall sample ratio check would fire (health repeats it and reports it)."""
-    arms = pooled_arms(table.groups)
-    shares = options.split or tuple(1.0 for _ in arms)
-    if len(arms) < 2 or len(shares) != len(arms) or not sum(a.users for a in arms):
-        return False
-    if any(f.severity == "blocked" for f in table.findings):
-        return False
-    _, p_value = srm_chi_square([a.users for a in arms], shares)
-    return p_value < thresholds.srm_warning_p
-
-
-def _categorical_columns(layout: Layout, metrics: _Metrics, head: Head) -> tuple[int, ...]:
-    """Text columns other than the user, variant and segment (which has its own per-segment
-    check) and guardrails, with at most ``MAX_DIMENSION_VALUES`` values in the sample."""
-    measured = {*metrics.binary, *metrics.numeric}
-    roles = {layout.user, layout.variant, layout.segment}
-    rows = [r for r in head.rows if len(r) == len(layout.names)]
-    out = []
-    for i, kind in enumerate(layout.kinds):
-        if i in roles or i in measured or kind not in ("text", "any") or layout.is_guardrail(i):
-            continue
-        seen = {r[i].strip() for r in rows}
-        if len(seen) > MAX_DIMENSION_VALUES:
-            log.debug(
-                "SRM breakdown: %s skipped (> %d values)", layout.names[i], MAX_DIMENSION_VALUES
-            )
-            continue
-        out.append(i)
-    return tuple(out)
-
-
-def _dimensions(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    head: Head,
-    layout: Layout,
-    metrics: _Metrics,
-    first: list[GroupSums],
-    *,
-    keyed: bool,
-) -> tuple[DimensionCell, ...]:
-    """Users per arm within each value of each categorical column (one grouped scan)."""
-    columns = _categorical_columns(layout, metrics, head)
-    if not columns:
-        return ()
-    if keyed:
-        keyed_layout = layout.keyed()
-        labels = ("", *_labels(first))
-        rows = q.dimension_counts(
-            con, q.csv_for(path, head, keyed_layout), keyed_layout, columns, (), labels=labels
-        )
-    else:
-        rows = q.dimension_counts(
-            con, q.csv_for(path, head, layout), layout, columns, _blank(first)
-        )
-    cells: dict[tuple[int, str], dict[str, int]] = {}
-    for row in rows:
-        i = next(i for i in columns if row[f"d{i}"] is not None)
-        arms = cells.setdefault((i, row[f"d{i}"]), {})
-        arm = label(row["a"])
-        arms[arm] = arms.get(arm, 0) + int(row["users"])
-    values: dict[int, int] = {}
-    for i, _ in cells:
-        values[i] = values.get(i, 0) + 1
-    wide = {i for i, n in values.items() if n > MAX_DIMENSION_VALUES}
-    for i in sorted(wide):
-        log.debug("SRM breakdown: %s skipped (%d values)", layout.names[i], values[i])
-    return tuple(
-        DimensionCell(layout.names[i], value, tuple(sorted(arms.items())))
-        for (i, value), arms in sorted(cells.items())
-        if i not in wide
-    )
-
-
-def _by_day(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    head: Head,
-    layout: Layout,
-    first: list[GroupSums],
-    *,
-    keyed: bool,
-) -> tuple[str | None, tuple[DayCount, ...]]:
-    """Users per arm by the day of their first row, when a date or timestamp column exists."""
-    column = q.date_column(layout, head)
-    if column is None:
-        return None, ()
-    if keyed:
-        keyed_layout = layout.keyed()
-        labels = ("", *_labels(first))
-        csv_file = q.csv_for(path, head, keyed_layout)
-        rows = q.first_day_counts(con, csv_file, keyed_layout, column, (), labels=labels)
-    else:
-        csv_file = q.csv_for(path, head, layout)
-        rows = q.first_day_counts(con, csv_file, layout, column, _blank(first))
-    users: dict[tuple[str, str], tuple[int, int]] = {}
-    for row in rows:
-        if row["day"] is not None:
-            key = (row["day"], label(row["a"]))
-            n, y = users.get(key, (0, 0))
-            users[key] = (n + int(row["users"]), y + int(row["converted"] or 0))
-    counts = tuple(DayCount(day, arm, n, y) for (day, arm), (n, y) in sorted(users.items()))
-    return layout.names[column], counts
-
-
 # --------------------------------------------------------------------------- outliers
 
 
@@ -597,7 +325,7 @@ def _capped_outliers(
     con: duckdb.DuckDBPyConnection,
     relation: Relation,
     layout: Layout,
-    metrics: _Metrics,
+    metrics: MetricColumns,
     groups: list[GroupSums],
     tops: dict[int, list[float]],
     findings: list[Finding],
@@ -659,69 +387,15 @@ def _quantile(n: int, top: list[float]) -> float:
     return b - diff * (1 - t) if t >= 0.5 else a + diff * t
 
 
-# --------------------------------------------------------------------------- percentiles
-
-
-def _quantiles(
-    con: duckdb.DuckDBPyConnection,
-    relation: Relation,
-    layout: Layout,
-    metrics: _Metrics,
-    groups: list[GroupSums],
-    first: list[GroupSums],
-    alpha: float,
-) -> tuple[QuantileStats, ...]:
-    """The median and p90 of each continuous metric per arm, each with the two order statistics
-    of its Woodruff interval (``stats.quantiles``): one scan of the users for every arm."""
-    users: dict[tuple[str, int], int] = {}
-    for g in groups:
-        for i in metrics.means:
-            key = (g.arm, i)
-            users[key] = users.get(key, 0) + int(g.column(i).numbers or 0)
-    arms = list(dict.fromkeys(g.arm for g in groups))
-    members: dict[str, tuple[str, ...] | tuple[int, ...]]
-    if relation.labels:  # the per_user table: one arm code per label
-        members = {arm: (relation.labels.index(arm),) for arm in arms}
-    else:
-        members = {
-            arm: tuple(dict.fromkeys(g.raw_arm or "" for g in first if label(g.raw_arm) == arm))
-            for arm in arms
-        }
-    requests, keys = [], []
-    for arm in arms:
-        for i in metrics.means:
-            n = users[(arm, i)]
-            if not n:
-                continue
-            for level in quantile_stats.LEVELS:
-                lower, upper = quantile_stats.rank_fractions(n, level, alpha)
-                requests.append((i, members[arm], (level, lower, upper)))
-                keys.append((arm, i, level, n))
-    values = q.quantiles(con, relation, requests)
-    return tuple(
-        QuantileStats(layout.names[i], arm, level, n, *map(_number, found), alpha)
-        for (arm, i, level, n), found in zip(keys, values, strict=True)
-    )
-
-
-def _number(value: float | None) -> float:
-    return math.nan if value is None else float(value)
-
-
 # --------------------------------------------------------------------------- assembly
 
 
-def _counted(metrics: _Metrics) -> list[int]:
-    counted = [i for i in metrics.binary if i != metrics.primary]
-    return counted + [i for i in metrics.guardrails if i not in counted]
-
-
-def _arm(g: GroupSums, layout: Layout, metrics: _Metrics, caps: dict[int, float]) -> ArmInput:
+def _arm(g: GroupSums, layout: Layout, metrics: MetricColumns, caps: dict[int, float]) -> ArmInput:
     """The group's statistics (each capped metric also as ``<m> (capped at p99.9)``)."""
     name = layout.names.__getitem__
     counts = {
         name(i): int(value(g.column(i).ones if i in metrics.binary else g.column(i).total))
-        for i in _counted(metrics)
+        for i in metrics.counted()
     }
     means = {name(i): _mean(g.column(i)) for i in metrics.means}
     for i in caps:
@@ -748,21 +422,3 @@ def _covariate(sums: ColumnSums) -> CovariateStats:
 def _ratio(sums: RatioSums) -> RatioStats:
     parts = (sums.num_total, sums.num_total_sq, sums.den_total, sums.den_total_sq)
     return RatioStats(int(value(sums.n)), *map(value, parts), value(sums.cross_total))
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _kept(first: list[GroupSums]) -> list[GroupSums]:
-    """Groups of rows with a variant label and a primary value."""
-    return [g for g in first if label(g.raw_arm) and not g.primary_missing]
-
-
-def _labels(first: list[GroupSums]) -> list[str]:
-    """The variant labels, normalised and sorted (arm codes 1, 2, … of the keyed path)."""
-    return sorted({label(g.raw_arm) for g in first} - {""})
-
-
-def _blank(first: list[GroupSums]) -> tuple[str, ...]:
-    """Raw variant labels that are blank once trimmed."""
-    return tuple(g.raw_arm or "" for g in first if not label(g.raw_arm))

@@ -204,3 +204,38 @@ def by_label(group: GroupSums) -> tuple[str, str]:
 def total(groups: list[GroupSums]) -> GroupSums:
     """Every group's rows as one (an empty group when there is none)."""
     return merged(groups, key=lambda g: ("", ""))[0] if groups else GroupSums(None)
+
+
+def kept_groups(first: list[GroupSums]) -> list[GroupSums]:
+    """Groups of rows with a variant label and a primary value."""
+    return [g for g in first if label(g.raw_arm) and not g.primary_missing]
+
+
+def arm_labels(first: list[GroupSums]) -> list[str]:
+    """The variant labels, normalised and sorted (arm codes 1, 2, … of the keyed path)."""
+    return sorted({label(g.raw_arm) for g in first} - {""})
+
+
+def blank_labels(first: list[GroupSums]) -> tuple[str, ...]:
+    """Raw variant labels that are blank once trimmed."""
+    return tuple(g.raw_arm or "" for g in first if not label(g.raw_arm))
+
+
+@dataclass(frozen=True, slots=True)
+class MetricColumns:
+    """What the columns turned out to be over the whole file (column positions)."""
+
+    primary: int
+    binary: tuple[int, ...]
+    numeric: tuple[int, ...]
+    guardrails: tuple[int, ...]
+    means: tuple[int, ...]
+    pairs: dict[int, int]
+    """Mean column → its ``pre_`` covariate column."""
+    ratios: dict[int, tuple[int, int]]
+    """Ratio k of ``Layout.ratios`` whose two columns are numeric → (numerator, denominator)."""
+
+    def counted(self) -> list[int]:
+        """0/1 columns other than the primary, then guardrails (counts of events)."""
+        counted = [i for i in self.binary if i != self.primary]
+        return counted + [i for i in self.guardrails if i not in counted]

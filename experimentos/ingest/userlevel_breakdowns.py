@@ -1,0 +1,184 @@
+"""What a user-level file tells beyond its arms' sums: users per arm by each value of its
+categorical columns when the split is off (the SRM breakdown), users by the day of their first row,
+and the median and p90 of each continuous metric per arm.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import duckdb
+
+from experimentos.ingest import userlevel_queries as q
+from experimentos.ingest.arms import pooled_arms
+from experimentos.ingest.sniff import Head
+from experimentos.ingest.stats_table import StatsTable
+from experimentos.ingest.userlevel_queries import Layout, Relation
+from experimentos.ingest.userlevel_sums import (
+    GroupSums,
+    MetricColumns,
+    arm_labels,
+    blank_labels,
+    label,
+)
+from experimentos.model import DayCount, DimensionCell, Options, QuantileStats, Thresholds
+from experimentos.stats import quantiles as quantile_stats
+from experimentos.stats.proportions import srm_chi_square
+
+MAX_DIMENSION_VALUES = 50
+"""A text column with more values than this is not broken down when the split is off."""
+log = logging.getLogger(__name__)
+
+
+def split_is_off(table: StatsTable, options: Options, thresholds: Thresholds) -> bool:
+    """The overall sample ratio check would fire (health repeats it and reports it)."""
+    arms = pooled_arms(table.groups)
+    shares = options.split or tuple(1.0 for _ in arms)
+    if len(arms) < 2 or len(shares) != len(arms) or not sum(a.users for a in arms):
+        return False
+    if any(f.severity == "blocked" for f in table.findings):
+        return False
+    _, p_value = srm_chi_square([a.users for a in arms], shares)
+    return p_value < thresholds.srm_warning_p
+
+
+def _categorical_columns(layout: Layout, metrics: MetricColumns, head: Head) -> tuple[int, ...]:
+    """Text columns other than the user, variant and segment (which has its own per-segment
+    check) and guardrails, with at most ``MAX_DIMENSION_VALUES`` values in the sample."""
+    measured = {*metrics.binary, *metrics.numeric}
+    roles = {layout.user, layout.variant, layout.segment}
+    rows = [r for r in head.rows if len(r) == len(layout.names)]
+    out = []
+    for i, kind in enumerate(layout.kinds):
+        if i in roles or i in measured or kind not in ("text", "any") or layout.is_guardrail(i):
+            continue
+        seen = {r[i].strip() for r in rows}
+        if len(seen) > MAX_DIMENSION_VALUES:
+            log.debug(
+                "SRM breakdown: %s skipped (> %d values)", layout.names[i], MAX_DIMENSION_VALUES
+            )
+            continue
+        out.append(i)
+    return tuple(out)
+
+
+def dimensions(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    head: Head,
+    layout: Layout,
+    metrics: MetricColumns,
+    first: list[GroupSums],
+    *,
+    keyed: bool,
+) -> tuple[DimensionCell, ...]:
+    """Users per arm within each value of each categorical column (one grouped scan)."""
+    columns = _categorical_columns(layout, metrics, head)
+    if not columns:
+        return ()
+    if keyed:
+        keyed_layout = layout.keyed()
+        labels = ("", *arm_labels(first))
+        rows = q.dimension_counts(
+            con, q.csv_for(path, head, keyed_layout), keyed_layout, columns, (), labels=labels
+        )
+    else:
+        rows = q.dimension_counts(
+            con, q.csv_for(path, head, layout), layout, columns, blank_labels(first)
+        )
+    cells: dict[tuple[int, str], dict[str, int]] = {}
+    for row in rows:
+        i = next(i for i in columns if row[f"d{i}"] is not None)
+        arms = cells.setdefault((i, row[f"d{i}"]), {})
+        arm = label(row["a"])
+        arms[arm] = arms.get(arm, 0) + int(row["users"])
+    values: dict[int, int] = {}
+    for i, _ in cells:
+        values[i] = values.get(i, 0) + 1
+    wide = {i for i, n in values.items() if n > MAX_DIMENSION_VALUES}
+    for i in sorted(wide):
+        log.debug("SRM breakdown: %s skipped (%d values)", layout.names[i], values[i])
+    return tuple(
+        DimensionCell(layout.names[i], value, tuple(sorted(arms.items())))
+        for (i, value), arms in sorted(cells.items())
+        if i not in wide
+    )
+
+
+def by_day(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    head: Head,
+    layout: Layout,
+    first: list[GroupSums],
+    *,
+    keyed: bool,
+) -> tuple[str | None, tuple[DayCount, ...]]:
+    """Users per arm by the day of their first row, when a date or timestamp column exists."""
+    column = q.date_column(layout, head)
+    if column is None:
+        return None, ()
+    if keyed:
+        keyed_layout = layout.keyed()
+        labels = ("", *arm_labels(first))
+        csv_file = q.csv_for(path, head, keyed_layout)
+        rows = q.first_day_counts(con, csv_file, keyed_layout, column, (), labels=labels)
+    else:
+        csv_file = q.csv_for(path, head, layout)
+        rows = q.first_day_counts(con, csv_file, layout, column, blank_labels(first))
+    users: dict[tuple[str, str], tuple[int, int]] = {}
+    for row in rows:
+        if row["day"] is not None:
+            key = (row["day"], label(row["a"]))
+            n, y = users.get(key, (0, 0))
+            users[key] = (n + int(row["users"]), y + int(row["converted"] or 0))
+    counts = tuple(DayCount(day, arm, n, y) for (day, arm), (n, y) in sorted(users.items()))
+    return layout.names[column], counts
+
+
+def quantiles(
+    con: duckdb.DuckDBPyConnection,
+    relation: Relation,
+    layout: Layout,
+    metrics: MetricColumns,
+    groups: list[GroupSums],
+    first: list[GroupSums],
+    alpha: float,
+) -> tuple[QuantileStats, ...]:
+    """The median and p90 of each continuous metric per arm, each with the two order statistics
+    of its Woodruff interval (``stats.quantiles``): one scan of the users for every arm."""
+    users: dict[tuple[str, int], int] = {}
+    for g in groups:
+        for i in metrics.means:
+            key = (g.arm, i)
+            users[key] = users.get(key, 0) + int(g.column(i).numbers or 0)
+    arms = list(dict.fromkeys(g.arm for g in groups))
+    members: dict[str, tuple[str, ...] | tuple[int, ...]]
+    if relation.labels:  # the per_user table: one arm code per label
+        members = {arm: (relation.labels.index(arm),) for arm in arms}
+    else:
+        members = {
+            arm: tuple(dict.fromkeys(g.raw_arm or "" for g in first if label(g.raw_arm) == arm))
+            for arm in arms
+        }
+    requests, keys = [], []
+    for arm in arms:
+        for i in metrics.means:
+            n = users[(arm, i)]
+            if not n:
+                continue
+            for level in quantile_stats.LEVELS:
+                lower, upper = quantile_stats.rank_fractions(n, level, alpha)
+                requests.append((i, members[arm], (level, lower, upper)))
+                keys.append((arm, i, level, n))
+    values = q.quantiles(con, relation, requests)
+    return tuple(
+        QuantileStats(layout.names[i], arm, level, n, *map(_number, found), alpha)
+        for (arm, i, level, n), found in zip(keys, values, strict=True)
+    )
+
+
+def _number(value: float | None) -> float:
+    return math.nan if value is None else float(value)
