@@ -183,3 +183,34 @@ def test_blocks_format_prints_the_card_the_bot_posts() -> None:
     assert 0 < len(message["blocks"]) <= 50
     for block in message["blocks"]:
         assert Block.parse(block) is not None
+
+
+def test_make_demo_run_twice_flags_the_second_looks_as_peeking(tmp_path: Path) -> None:
+    """`make demo` promises that a second run flags each example's second look as peeking: the
+    summary lines and the full report both say it."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
+        "SLACK_BOT_TOKEN": "",
+    }
+
+    def demo() -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "experimentos.cli.demo"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env=env,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert "Peeking" not in demo()
+    second = demo()
+    launch_line = next(i for i, s in enumerate(second.splitlines()) if s.startswith("launch.csv"))
+    assert "look 2" in second.splitlines()[launch_line]
+    assert "warning: Peeking: this is look 2" in second.splitlines()[launch_line + 1]
+    report = second[second.index("The full report") :]
+    assert "Warnings:\n  - Peeking: this is look 2" in report
