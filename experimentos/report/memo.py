@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 from experimentos.formatting import display_label as label
 from experimentos.formatting import display_text as text
+from experimentos.formatting import small_p
 from experimentos.model import Analysis
 from experimentos.report.document import (
     Block,
@@ -168,8 +169,8 @@ def _assumptions(a: Analysis) -> list[str]:
         f"Significance level α = {t.alpha} (two-sided); 95% confidence intervals.",
         _primary_method(a),
         f"Several treatments: {t.correction} correction of p-values; overall chi-square test.",
-        f"SRM: chi-square goodness of fit; Warning below p = {t.srm_warning_p}, Blocked below "
-        f"p = {t.srm_blocked_p}.",
+        f"SRM: chi-square goodness of fit; Warning below p = {small_p(t.srm_warning_p)}, Blocked "
+        f"below p = {small_p(t.srm_blocked_p)}.",
         f"Guardrails: worsened when Δ is in the harmful direction and above "
         f"{t.guardrail_worsened_pp} pp or significant; severe above {t.guardrail_severe_pp} pp.",
         f"Minimum users per arm: {t.min_users_per_arm}.",
