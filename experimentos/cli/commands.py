@@ -24,6 +24,10 @@ from experimentos.stats.power import plan_sample_size
 from experimentos.usecases import analyse_file
 
 EXIT_BAD_INPUT = 2
+EXIT_FAIL_ON = 3
+"""``analyze --fail-on LEVEL``: the result is at or worse than LEVEL (the output is still written)."""
+_SEVERITY = {"launch": 0, "hold": 1, "rollback": 2}
+"""Verdicts from best to worst, for ``--fail-on hold|rollback``."""
 FORMAT_PLUGINS = "experimentos.formats"
 """Entry-point group for more output formats (the Slack shell adds ``blocks`` this way)."""
 
@@ -138,6 +142,13 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
         "--ratio",
         help="ratio metrics of a user-level file, e.g. revenue_per_order=revenue/orders",
     )
+    p.add_argument(
+        "--fail-on",
+        choices=("blocked", "hold", "rollback"),
+        help=f"exit with code {EXIT_FAIL_ON} (after writing the output) when the result is at or "
+        "worse than this level: rollback = a Rollback; hold = a Hold or a Rollback; blocked = "
+        f"the data health is Blocked. Bad input exits {EXIT_BAD_INPUT}, anything else 0",
+    )
     p.add_argument("--format", default="text", help="text, md, html, json, pdf (or a plugin's)")
     p.add_argument("--out", type=Path, help="write to this file instead of stdout")
     p.add_argument("--chart", type=Path, help="also write the forest plot to this PNG file")
@@ -200,10 +211,28 @@ def _run_analyze(args: argparse.Namespace) -> int:
         _write_chart(analysis, args.chart)
     if args.format == "pdf":
         _write_pdf(analysis, args.out)
+    else:
+        _emit(formats[args.format]()(analysis), args.out)
+    return _exit_code(analysis, args.fail_on)
+
+
+def _exit_code(analysis: Analysis, fail_on: str | None) -> int:
+    """0, or EXIT_FAIL_ON when the result reaches the ``--fail-on`` level (a line on stderr says
+    why, so a script's log shows what stopped it)."""
+    if fail_on is None:
         return 0
-    output = formats[args.format]()(analysis)
-    _emit(output, args.out)
-    return 0
+    if fail_on == "blocked":
+        reached = analysis.health.status == "blocked"
+    else:
+        reached = _SEVERITY[analysis.verdict.kind] >= _SEVERITY[fail_on]
+    if not reached:
+        return 0
+    print(
+        f"experimentos: --fail-on {fail_on}: the verdict is {analysis.verdict.label} "
+        f"(health {analysis.health.status}); exit code {EXIT_FAIL_ON}.",
+        file=sys.stderr,
+    )
+    return EXIT_FAIL_ON
 
 
 def _render_html(analysis: Analysis) -> str:

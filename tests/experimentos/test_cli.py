@@ -273,3 +273,28 @@ def test_power_with_looks_gives_the_days_of_the_maximum_and_readable_boundaries(
     ).groups()
     assert float(p) == pytest.approx(2 * norm.sf(float(z)), rel=0.05)
     assert p == "0.0000011"
+
+
+@pytest.mark.parametrize(
+    ("example", "fail_on", "code"),
+    [
+        ("launch.csv", "hold", 0),
+        ("not_significant.csv", "hold", 3),
+        ("not_significant.csv", "rollback", 0),
+        ("negative_primary.csv", "hold", 3),  # a Rollback is worse than a Hold
+        ("negative_primary.csv", "rollback", 3),
+        ("negative_primary.csv", "blocked", 0),
+        ("blocked.csv", "blocked", 3),
+        ("blocked.csv", "rollback", 0),
+    ],
+)
+def test_fail_on_exits_3_at_or_above_the_level(example: str, fail_on: str, code: int) -> None:
+    result = run("analyze", str(EXAMPLES / example), "--fail-on", fail_on)
+    assert result.returncode == code, result.stderr
+    assert result.stdout.split(":")[0] in ("LAUNCH", "HOLD", "ROLLBACK")  # the report is written
+    assert (f"--fail-on {fail_on}" in result.stderr) is (code == 3)
+
+
+def test_fail_on_is_documented_in_help() -> None:
+    shown = " ".join(run("analyze", "--help").stdout.split())
+    assert "--fail-on {blocked,hold,rollback}" in shown and "exit with code 3" in shown
