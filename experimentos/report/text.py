@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from experimentos.analysis.decision_rules import rule_in_words
 from experimentos.formatting import (
     display_label,
     display_text,
@@ -59,10 +60,13 @@ def render(a: Analysis) -> str:
     if a.warnings:
         lines += ["", "Warnings:", *[f"  - {display_text(w)}" for w in a.warnings]]
     lines += ["", "Next actions:", *[f"  - {display_text(x)}" for x in v.next_actions]]
-    lines.append(
-        f"\nData: {display_label(a.experiment.file_name)}, {a.experiment.rows:,} rows, "
-        f"sha256 {a.experiment.checksum[:12]}; rule {v.rule}"
-    )
+    checked = a.guardrails_for(v.arm) if v.arm else a.guardrails
+    lines += [
+        "",
+        rule_in_words(v, guardrails=len(checked)),
+        f"Data: {display_label(a.experiment.file_name)}, {a.experiment.rows:,} rows, "
+        f"sha256 {a.experiment.checksum[:12]}",
+    ]
     return "\n".join(lines) + "\n"
 
 
