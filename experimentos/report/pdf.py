@@ -170,7 +170,7 @@ def _inline(runs: Inline, fonts: Fonts) -> str:
     """Runs of literal text → markup; only the tags written here reach reportlab."""
     out = []
     for run in runs:
-        value = markup_text(run.text, fonts)
+        value = markup_text(_unbreakable(run.text), fonts)
         if run.italic:
             value = f"<i>{value}</i>"
         if run.bold:
