@@ -17,10 +17,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.files import FileProblem
 from bot.middleware import VERIFIED
-from bot.power_args import PowerArgsError
 from bot.render import messages
 from bot.runner import AnalysisFailed
 from experimentos.errors import ExperimentError
+from experimentos.power_args import PowerArgsError
 from experimentos.store import StoreError, StoreUnavailable
 
 GENERIC = "Something went wrong on my side. Try again; if it keeps failing, give this error id to whoever runs the bot."

@@ -31,10 +31,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import files
 from bot.memory import KeyedLocks, SeenKeys
-from bot.power_args import PowerArgsError, PowerRequest, parse_power_args
 from bot.runner import AnalysisRunner, make_executor
 from bot.settings import BotSettings, ExecutorKind
 from experimentos.model import Analysis, Options
+from experimentos.power_args import PowerArgsError, PowerRequest, parse_power_args
 from experimentos.store import HistoryStore
 
 logger = logging.getLogger(__name__)

@@ -31,6 +31,19 @@ def pvalue(value: float) -> str:
     return f"p = {value:.4f}" if value < 0.01 else f"p = {value:.3f}"
 
 
+def small_p(value: float, *, digits: int = 2) -> str:
+    """A probability threshold written out in full with ``digits`` significant digits, however
+    small: 0.0000011 → '0.0000011', 0.0412 → '0.041', 0.00001 → '0.00001' (never '0.00000' nor
+    '1e-05', which readers take for zero or cannot read)."""
+    if not math.isfinite(value):
+        return "n/a"
+    if value <= 0:
+        return "0"
+    decimals = max(digits - 1 - math.floor(math.log10(value)), 0)
+    text = f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def number(value: float, *, digits: int = 3) -> str:
     """A mean or a plain figure, with thousands separators and sensible precision."""
     if not math.isfinite(value):

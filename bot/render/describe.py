@@ -22,7 +22,7 @@ from bot.render.format import (
     signed_number,
     signed_pct,
 )
-from experimentos.formatting import display_label, display_text
+from experimentos.formatting import display_label, display_text, small_p
 from experimentos.model import (
     Analysis,
     Finding,
@@ -125,7 +125,7 @@ def look_line(look: LookStatus) -> str:
     state = "crossed" if look.crossed else "not crossed: not yet conclusive"
     return (
         f"Look {look.look} of {look.of_looks} ({look.spending}, information {pct(look.information_fraction, 0)}):"
-        f" boundary |z| ≥ {look.boundary_z:.2f} (p {LT} {look.nominal_p_threshold:.4g}),"
+        f" boundary |z| ≥ {look.boundary_z:.2f} (p {LT} {small_p(look.nominal_p_threshold)}),"
         f" z = {look.z:.2f}, {state}"
     )
 
@@ -148,8 +148,8 @@ def methods(analysis: Analysis) -> str:
 
 def thresholds_line(thresholds: Thresholds) -> str:
     return (
-        f"α {thresholds.alpha:g} · SRM warning p {LT} {thresholds.srm_warning_p:g}, "
-        f"blocked p {LT} {thresholds.srm_blocked_p:g} · guardrail worsened {GT} "
+        f"α {thresholds.alpha:g} · SRM warning p {LT} {small_p(thresholds.srm_warning_p)}, "
+        f"blocked p {LT} {small_p(thresholds.srm_blocked_p)} · guardrail worsened {GT} "
         f"{thresholds.guardrail_worsened_pp:g} pp, severe {GT} {thresholds.guardrail_severe_pp:g} pp"
     )
 

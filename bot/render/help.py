@@ -7,9 +7,9 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
-from bot.power_args import USAGE
 from bot.render import blocks as b
 from bot.render.format import esc
+from experimentos.power_args import USAGE
 
 HELP_TEXT = (
     "ExperimentOS: drop an experiment's results CSV in a channel, or use /experiment power, new, "

@@ -6,9 +6,9 @@ from typing import Any, Protocol
 
 from slack_sdk.models.blocks import Block
 
-from bot.power_args import PowerRequest
 from bot.render import blocks as b
 from bot.render.format import count, days, esc, number, pct, pp, signed_pct
+from experimentos.power_args import PowerRequest
 
 ACTION_SHARE = "power_share"
 

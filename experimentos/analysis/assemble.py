@@ -13,6 +13,7 @@ from experimentos.analysis.metric_results import mean_result, proportion_result,
 from experimentos.analysis.remaining import horizon_from_options
 from experimentos.config import load_thresholds
 from experimentos.errors import OptionError
+from experimentos.formatting import small_p
 from experimentos.model import (
     Analysis,
     ArmInput,
@@ -280,7 +281,9 @@ def _increasing(fractions: list[float]) -> list[float]:
 
 def _with_sequential(metric: MetricResult, look: LookStatus) -> MetricResult:
     if math.isfinite(look.boundary_z):
-        boundary = f"is |z| ≥ {look.boundary_z:.3f} (nominal p < {look.nominal_p_threshold:.4f})"
+        boundary = (
+            f"is |z| ≥ {look.boundary_z:.3f} (nominal p < {small_p(look.nominal_p_threshold)})"
+        )
     else:
         boundary = "spends no α at this look: the experiment cannot stop here at any z"
     note = f"Look {look.look} of {look.of_looks}: the {_SPENDING_NAMES[look.spending]} boundary {boundary}."

@@ -96,6 +96,40 @@ def decide(
     return _hold(calls, primary, guardrails, thresholds, reasons, horizon or Horizon())
 
 
+_RULES = {
+    1: "the data is blocked and must be fixed first",
+    2: "the arms are not the sizes the split promises (sample ratio mismatch) and the assignment "
+    "must be checked first",
+    3: "the primary metric worsened significantly",
+    4: "the primary improved significantly but a guardrail worsened severely",
+    5: "the primary improved significantly but a guardrail worsened",
+    6: "the primary improved significantly and no guardrail worsened",
+    7: "the primary did not change significantly",
+}
+_RISK_AWARE_RULES = {
+    3: "a success metric worsened significantly",
+    5: "a guardrail worsened significantly",
+    6: "a success metric improved significantly and every guardrail is shown non-inferior",
+    7: "no success metric improved significantly, or a guardrail is not shown non-inferior",
+}
+
+
+def rule_in_words(verdict: Verdict, *, guardrails: int) -> str:
+    """The rule that decided ``verdict`` as one plain sentence (SPEC §2.9 in words, for readers
+    who do not have the SPEC), e.g. "Rule: the primary improved significantly and no guardrail
+    worsened, so the verdict is Launch." ``guardrails`` is the number of guardrails checked: with
+    none, a Launch does not claim that none worsened."""
+    if verdict.decision_rule == "risk-aware":
+        words = _RISK_AWARE_RULES.get(verdict.rule, _RULES.get(verdict.rule, ""))
+        head = "Rule (risk-aware)"
+    else:
+        words = _RULES.get(verdict.rule, "")
+        head = "Rule"
+    if verdict.rule == 6 and not guardrails and verdict.decision_rule != "risk-aware":
+        words = "the primary improved significantly (no guardrail was checked)"
+    return f"{head}: {words}, so the verdict is {verdict.label}."
+
+
 def _of_arm(guardrails: tuple[GuardrailResult, ...], arm: str) -> list[GuardrailResult]:
     return [g for g in guardrails if g.metric.arm == arm]
 
@@ -130,9 +164,8 @@ def _judge(
     if worsened:
         why = f"{metric.arm} lifts {lift} but worsens {', '.join(worsened)}."
         return _ArmCall(metric.arm, "hold", 5, why, c.abs_lift)
-    return _ArmCall(
-        metric.arm, "launch", 6, f"{metric.arm} lifts {lift}; no guardrail worsened.", c.abs_lift
-    )
+    checked = "no guardrail worsened" if guardrails else "no guardrail was checked"
+    return _ArmCall(metric.arm, "launch", 6, f"{metric.arm} lifts {lift}; {checked}.", c.abs_lift)
 
 
 def _hold(

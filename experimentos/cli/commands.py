@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from experimentos import power_args
 from experimentos.config import load_thresholds
 from experimentos.errors import ExperimentError
-from experimentos.formatting import json_document
+from experimentos.formatting import json_document, small_p
 from experimentos.model import Analysis
 from experimentos.options import build_options, parse_split
 from experimentos.report import text as text_report
@@ -23,6 +24,10 @@ from experimentos.stats.power import plan_sample_size
 from experimentos.usecases import analyse_file
 
 EXIT_BAD_INPUT = 2
+EXIT_FAIL_ON = 3
+"""``analyze --fail-on LEVEL``: the result is at or worse than LEVEL (the output is still written)."""
+_SEVERITY = {"launch": 0, "hold": 1, "rollback": 2}
+"""Verdicts from best to worst, for ``--fail-on hold|rollback``."""
 FORMAT_PLUGINS = "experimentos.formats"
 """Entry-point group for more output formats (the Slack shell adds ``blocks`` this way)."""
 
@@ -137,6 +142,13 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
         "--ratio",
         help="ratio metrics of a user-level file, e.g. revenue_per_order=revenue/orders",
     )
+    p.add_argument(
+        "--fail-on",
+        choices=("blocked", "hold", "rollback"),
+        help=f"exit with code {EXIT_FAIL_ON} (after writing the output) when the result is at or "
+        "worse than this level: rollback = a Rollback; hold = a Hold or a Rollback; blocked = "
+        f"the data health is Blocked. Bad input exits {EXIT_BAD_INPUT}, anything else 0",
+    )
     p.add_argument("--format", default="text", help="text, md, html, json, pdf (or a plugin's)")
     p.add_argument("--out", type=Path, help="write to this file instead of stdout")
     p.add_argument("--chart", type=Path, help="also write the forest plot to this PNG file")
@@ -199,10 +211,28 @@ def _run_analyze(args: argparse.Namespace) -> int:
         _write_chart(analysis, args.chart)
     if args.format == "pdf":
         _write_pdf(analysis, args.out)
+    else:
+        _emit(formats[args.format]()(analysis), args.out)
+    return _exit_code(analysis, args.fail_on)
+
+
+def _exit_code(analysis: Analysis, fail_on: str | None) -> int:
+    """0, or EXIT_FAIL_ON when the result reaches the ``--fail-on`` level (a line on stderr says
+    why, so a script's log shows what stopped it)."""
+    if fail_on is None:
         return 0
-    output = formats[args.format]()(analysis)
-    _emit(output, args.out)
-    return 0
+    if fail_on == "blocked":
+        reached = analysis.health.status == "blocked"
+    else:
+        reached = _SEVERITY[analysis.verdict.kind] >= _SEVERITY[fail_on]
+    if not reached:
+        return 0
+    print(
+        f"experimentos: --fail-on {fail_on}: the verdict is {analysis.verdict.label} "
+        f"(health {analysis.health.status}); exit code {EXIT_FAIL_ON}.",
+        file=sys.stderr,
+    )
+    return EXIT_FAIL_ON
 
 
 def _render_html(analysis: Analysis) -> str:
@@ -233,16 +263,23 @@ def _write_chart(analysis: Analysis, path: Path) -> None:
 
 
 def _add_power(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("power", help="users needed to detect an effect")
-    p.add_argument("--baseline", type=float, required=True, help="control rate (or mean with --sd)")
-    p.add_argument("--mde", type=float, required=True, help="minimum detectable effect")
+    p = commands.add_parser(
+        "power",
+        help="users needed to detect an effect",
+        description="Users needed to detect an effect. Values are written as in Slack's "
+        "/experiment power: --baseline 10%% or 0.10, --mde 1pp, 0.01 or 1%% (absolute), "
+        "--mde 5%% --relative (a share of the baseline). A mean metric needs --sd and no "
+        "baseline unless the MDE is relative.",
+    )
+    p.add_argument("--baseline", help="control rate (10%% or 0.10), or control mean with --sd")
+    p.add_argument("--mde", required=True, help="minimum detectable effect: 1pp, 0.01, 1%%")
     p.add_argument("--relative", action="store_true", help="the MDE is relative to the baseline")
-    p.add_argument("--alpha", type=float, default=0.05)
-    p.add_argument("--power", type=float, default=0.8)
+    p.add_argument("--alpha", default="0.05", help="two-sided α: 0.05 or 5%%")
+    p.add_argument("--power", default="0.8", help="power: 0.8 or 80%%")
     p.add_argument("--variants", type=int, default=2, help="arms including control")
     p.add_argument("--split", help="shares per arm, control first, e.g. 50/50")
-    p.add_argument("--daily-users", type=int, help="users entering the experiment per day")
-    p.add_argument("--sd", type=float, help="standard deviation: the metric is a mean")
+    p.add_argument("--daily-users", help="users entering the experiment per day, e.g. 20000 or 20k")
+    p.add_argument("--sd", help="standard deviation: the metric is a mean")
     p.add_argument("--looks", type=int, help="planned looks (group-sequential design)")
     p.add_argument("--spending", choices=("obf", "pocock"), default="obf")
     p.add_argument(
@@ -264,16 +301,29 @@ def _add_power(commands: argparse._SubParsersAction) -> None:
 def _run_power(args: argparse.Namespace) -> int:
     split = parse_split(args.split) if args.split else None
     variants = len(split) if split else args.variants
+    sd = power_args.parse_positive("sd", args.sd) if args.sd is not None else None
+    if args.baseline is None and (sd is None or args.relative):
+        raise ExperimentError(
+            "power needs --baseline: the control rate (10% or 0.10)"
+            + (
+                ", or the control mean for a relative MDE."
+                if sd is not None
+                else "; or --sd for a mean."
+            )
+        )
+    daily = args.daily_users
     plan = plan_sample_size(
-        baseline=args.baseline,
-        mde=args.mde,
+        baseline=None
+        if args.baseline is None
+        else power_args.parse_baseline(args.baseline, is_mean=sd is not None),
+        mde=power_args.parse_power_mde(args.mde, relative=args.relative),
         relative=args.relative,
-        alpha=args.alpha,
-        power=args.power,
+        alpha=power_args.parse_share("alpha", args.alpha),
+        power=power_args.parse_share("power", args.power),
         variants=variants,
         split=split,
-        daily_users=args.daily_users,
-        sd=args.sd,
+        daily_users=round(power_args.parse_positive("daily-users", daily)) if daily else None,
+        sd=sd,
         looks=args.looks,
         spending=args.spending,
         success_metrics=args.success_metrics,
@@ -286,9 +336,10 @@ def _run_power(args: argparse.Namespace) -> int:
         if plan.success_metrics > 1 or plan.guardrail_metrics > 0:
             print(
                 f"Sized for the risk-aware rule (Schultzberg et al. 2024): "
-                f"{plan.success_metrics} success metric(s), α {plan.alpha_per_comparison:.4g} per "
-                f"comparison; {plan.guardrail_metrics} guardrail(s), power "
-                f"{plan.power_per_test:.4g} per test so the decision keeps power {plan.power}."
+                f"{plan.success_metrics} success metric(s), α "
+                f"{small_p(plan.alpha_per_comparison, digits=4)} per comparison; "
+                f"{plan.guardrail_metrics} guardrail(s), power "
+                f"{plan.power_per_test:.4g} per test so the decision keeps power {plan.power:g}."
             )
     return 0
 

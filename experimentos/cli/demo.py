@@ -10,10 +10,10 @@ from pathlib import Path
 from experimentos.cli.commands import main as cli_main
 from experimentos.cli.record import analyze_and_record
 from experimentos.config import load_thresholds
+from experimentos.formatting import display_text
 from experimentos.model import Options
 from experimentos.report.text import render
 from experimentos.store import DEFAULT_DATABASE_URL
-from experimentos.usecases import analyse_file
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -29,6 +29,7 @@ def main() -> int:
         f"look in the history store ({os.environ.get('DATABASE_URL') or DEFAULT_DATABASE_URL}).\n"
     )
     thresholds = load_thresholds()
+    reports = {}
     for path in sorted(EXAMPLES.glob("*.csv")):
         analysis, where = analyze_and_record(
             path,
@@ -36,12 +37,14 @@ def main() -> int:
             thresholds=thresholds,
             database_url=None,
         )
+        reports[path.name] = analysis
         print(
             f"{path.name:<26} {analysis.verdict.label.upper():<8} {where:<22} {analysis.verdict.reason}"
         )
-    launch = EXAMPLES / "launch.csv"
-    print("\nThe full report for examples/launch.csv:\n")
-    print(render(analyse_file(launch, options=Options(), thresholds=thresholds)))
+        for warning in analysis.warnings:  # e.g. peeking, from the second run on
+            print(f"{'':<26} warning: {display_text(warning)}")
+    print("\nThe full report for examples/launch.csv (this look, as recorded):\n")
+    print(render(reports["launch.csv"]))
     print("The history (experimentos history):\n")
     return cli_main(["history"])
 

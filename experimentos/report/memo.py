@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from experimentos.analysis.decision_rules import rule_in_words
 from experimentos.formatting import display_label as label
 from experimentos.formatting import display_text as text
-from experimentos.model import Analysis
+from experimentos.formatting import small_p
+from experimentos.model import Analysis, GuardrailResult
 from experimentos.report.document import (
     Block,
     Document,
@@ -102,8 +104,13 @@ def _decision(a: Analysis) -> Section:
     if v.kind == "hold" or len(v.reasons) > 1:
         blocks.append(Paragraph((plain("Why:" if v.kind != "hold" else "Why Hold:"),)))
         blocks += text_list(text(r) for r in v.reasons)
-    blocks.append(Paragraph((italic(f"Decision rule {v.rule} of SPEC §2.9."),)))
+    blocks.append(Paragraph((italic(rule_in_words(v, guardrails=len(_guardrails_of(a)))),)))
     return Section("Decision", tuple(blocks), _risk_aware_rule(a), key="decision")
+
+
+def _guardrails_of(a: Analysis) -> tuple[GuardrailResult, ...]:
+    """The guardrails checked for the verdict's treatment (every arm's when it names none)."""
+    return a.guardrails_for(a.verdict.arm) if a.verdict.arm else a.guardrails
 
 
 def _risk_aware_rule(a: Analysis) -> tuple[Section, ...]:
@@ -168,8 +175,8 @@ def _assumptions(a: Analysis) -> list[str]:
         f"Significance level α = {t.alpha} (two-sided); 95% confidence intervals.",
         _primary_method(a),
         f"Several treatments: {t.correction} correction of p-values; overall chi-square test.",
-        f"SRM: chi-square goodness of fit; Warning below p = {t.srm_warning_p}, Blocked below "
-        f"p = {t.srm_blocked_p}.",
+        f"SRM: chi-square goodness of fit; Warning below p = {small_p(t.srm_warning_p)}, Blocked "
+        f"below p = {small_p(t.srm_blocked_p)}.",
         f"Guardrails: worsened when Δ is in the harmful direction and above "
         f"{t.guardrail_worsened_pp} pp or significant; severe above {t.guardrail_severe_pp} pp.",
         f"Minimum users per arm: {t.min_users_per_arm}.",

@@ -11,6 +11,7 @@ a word wider than its table cell is broken inside the cell, so no cell outgrows 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable
 
 from reportlab.lib import colors
@@ -89,7 +90,7 @@ def _styles(fonts: Fonts) -> dict[str, ParagraphStyle]:
     return {
         "body": base,
         "h1": ParagraphStyle(
-            "h1", base, fontName=fonts.bold, fontSize=17, leading=21, spaceAfter=8
+            "h1", base, fontName=fonts.bold, fontSize=17, leading=21, spaceAfter=8, keepWithNext=1
         ),
         "h2": ParagraphStyle(
             "h2",
@@ -99,10 +100,18 @@ def _styles(fonts: Fonts) -> dict[str, ParagraphStyle]:
             leading=16,
             spaceBefore=10,
             spaceAfter=5,
+            keepWithNext=1,  # a heading never ends a page alone
             textColor=colors.HexColor("#1F3A5F"),
         ),
         "h3": ParagraphStyle(
-            "h3", base, fontName=fonts.bold, fontSize=10.5, leading=14, spaceBefore=6, spaceAfter=3
+            "h3",
+            base,
+            fontName=fonts.bold,
+            fontSize=10.5,
+            leading=14,
+            spaceBefore=6,
+            spaceAfter=3,
+            keepWithNext=1,
         ),
         "li": ParagraphStyle(
             "li", base, leftIndent=14, bulletIndent=3, spaceAfter=2, bulletFontName=fonts.regular
@@ -161,7 +170,7 @@ def _inline(runs: Inline, fonts: Fonts) -> str:
     """Runs of literal text → markup; only the tags written here reach reportlab."""
     out = []
     for run in runs:
-        value = markup_text(run.text, fonts)
+        value = markup_text(_unbreakable(run.text), fonts)
         if run.italic:
             value = f"<i>{value}</i>"
         if run.bold:
@@ -172,7 +181,10 @@ def _inline(runs: Inline, fonts: Fonts) -> str:
 
 def _table(table: Table, styles: dict[str, ParagraphStyle], fonts: Fonts) -> _Table:
     count = max(len(row) for row in (table.header, *table.rows))
-    rows = [(*row, *[""] * (count - len(row))) for row in (table.header, *table.rows)]
+    rows = [
+        tuple(_unbreakable(cell) for cell in (*row, *[""] * (count - len(row))))
+        for row in (table.header, *table.rows)
+    ]
     texts = [[plain_text(cell, fonts) for cell in row] for row in rows]
     widths = _column_widths(texts, fonts, styles["cell"].fontSize)
     cells = [
@@ -191,6 +203,16 @@ def _table(table: Table, styles: dict[str, ParagraphStyle], fonts: Fonts) -> _Ta
     return grid
 
 
+_VALUE_SPACE = re.compile(r"(?<=\d) (?=pp\b)|(?<=\bp) (?=[=<])|(?<=\bp [=<]) (?=[\d.])")
+"""The spaces inside one value ("+0.40 pp", "p = 0.0011", "p < 0.0001"), made non-breaking so a
+value never splits across lines."""
+
+
+def _unbreakable(cell: str) -> str:
+    """``cell`` with the spaces inside each value non-breaking (U+00A0)."""
+    return _VALUE_SPACE.sub("\u00a0", cell)
+
+
 def _column_widths(texts: list[list[str]], fonts: Fonts, size: float) -> list[float]:
     """Each column at least as wide as its longest word (the header row in bold), the rest shared
     by need."""
@@ -202,7 +224,10 @@ def _column_widths(texts: list[list[str]], fonts: Fonts, size: float) -> list[fl
 
     columns = list(zip(*texts, strict=True))
     least = [
-        min(max(width(w, i) for i, cell in enumerate(col) for w in cell.split() or [""]), total / 3)
+        min(
+            max(width(w, i) for i, cell in enumerate(col) for w in cell.split(" ") or [""]),
+            total / 3,
+        )
         for col in columns
     ]
     want = [

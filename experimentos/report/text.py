@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from experimentos.analysis.decision_rules import rule_in_words
 from experimentos.formatting import (
     display_label,
     display_text,
@@ -18,6 +19,7 @@ from experimentos.formatting import (
     pp,
     pvalue,
     rate,
+    small_p,
 )
 from experimentos.model import Analysis, MetricResult
 from experimentos.stats.power import SampleSizePlan
@@ -58,10 +60,13 @@ def render(a: Analysis) -> str:
     if a.warnings:
         lines += ["", "Warnings:", *[f"  - {display_text(w)}" for w in a.warnings]]
     lines += ["", "Next actions:", *[f"  - {display_text(x)}" for x in v.next_actions]]
-    lines.append(
-        f"\nData: {display_label(a.experiment.file_name)}, {a.experiment.rows:,} rows, "
-        f"sha256 {a.experiment.checksum[:12]}; rule {v.rule}"
-    )
+    checked = a.guardrails_for(v.arm) if v.arm else a.guardrails
+    lines += [
+        "",
+        rule_in_words(v, guardrails=len(checked)),
+        f"Data: {display_label(a.experiment.file_name)}, {a.experiment.rows:,} rows, "
+        f"sha256 {a.experiment.checksum[:12]}",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -90,26 +95,52 @@ def _signed(value: float) -> str:
 
 
 def render_power(plan: SampleSizePlan) -> str:
-    metric = "mean" if plan.metric_kind == "mean" else "rate"
-    mde = pp(plan.mde_absolute) if plan.metric_kind == "proportion" else f"{plan.mde_absolute:+g}"
-    rel = f" ({pct(plan.mde_relative)})" if plan.mde_relative is not None else ""
-    lines = [
-        f"Baseline {metric} {plan.baseline:g}, minimum detectable effect {mde}{rel}",
-        f"α = {plan.alpha} (two-sided; {plan.alpha_per_comparison:.4g} per comparison), "
-        f"power = {plan.power}",
-        "Users per variant: " + ", ".join(f"{n:,}" for n in plan.users_per_variant),
-        f"Total users: {plan.total_users:,}",
-    ]
+    """The sample-size plan as text: the design, users per variant (once when every arm needs the
+    same), the total and days, and with looks the sequential maximum, its days and boundaries."""
+    lines = [_power_design(plan), _power_alpha(plan)]
+    sizes = plan.users_per_variant
+    per_variant = (
+        f"{sizes[0]:,}"
+        if len(set(sizes)) == 1
+        else ", ".join(f"{n:,}" for n in sizes) + " (control first)"
+    )
+    lines += [f"Users per variant: {per_variant}", f"Total users: {plan.total_users:,}"]
     if plan.days is not None:
         lines.append(f"Days at {plan.daily_users:,} users/day: {plan.days}")
     if plan.looks:
+        most = f"max total {plan.max_total_users:,}"
+        if plan.max_days is not None:
+            most += f" users, {plan.max_days} days at {plan.daily_users:,} users/day"
         lines.append(
             f"With {plan.looks} looks ({plan.spending}): inflation ×"
-            f"{plan.inflation_factor:.3f}, max total {plan.max_total_users:,}"
+            f"{plan.inflation_factor:.3f}, {most}"
         )
         lines += [
             f"  look {b.look}: t = {b.information_fraction:.2f}, |z| ≥ {b.z:.3f}, "
-            f"nominal p < {b.nominal_p:.5f}"
+            f"nominal p < {small_p(b.nominal_p)}"
             for b in plan.boundaries
         ]
     return "\n".join(lines) + "\n"
+
+
+def _power_design(plan: SampleSizePlan) -> str:
+    if plan.metric_kind == "proportion":
+        assert plan.baseline is not None  # a rate is always sized from its baseline
+        mde = pp(plan.mde_absolute)
+        start = f"Baseline rate {rate(plan.baseline)}"
+    else:
+        mde = f"{plan.mde_absolute:+g}"
+        start = f"Mean metric, sd {plan.sd:g}" + (
+            f", baseline mean {plan.baseline:g}" if plan.baseline is not None else ""
+        )
+    rel = f" ({pct(plan.mde_relative)})" if plan.mde_relative is not None else ""
+    return f"{start}, minimum detectable effect {mde}{rel}"
+
+
+def _power_alpha(plan: SampleSizePlan) -> str:
+    per = (
+        f"; {small_p(plan.alpha_per_comparison, digits=4)} per comparison"
+        if plan.alpha_per_comparison != plan.alpha
+        else ""
+    )
+    return f"α = {plan.alpha:g} (two-sided{per}), power = {plan.power:g}"

@@ -53,7 +53,8 @@ class SampleSizePlan:
     """Users needed per variant (control first), the run length and, with looks, the
     group-sequential maximum.  ``split`` holds the normalised shares (sum 1)."""
 
-    baseline: float
+    baseline: float | None
+    """The control rate, or the control mean (None: a mean metric sized from ``sd`` alone)."""
     mde: float
     relative: bool
     alpha: float
@@ -89,7 +90,7 @@ class SampleSizePlan:
 
 def plan_sample_size(
     *,
-    baseline: float,
+    baseline: float | None,
     mde: float,
     relative: bool = False,
     alpha: float = 0.05,
@@ -106,7 +107,8 @@ def plan_sample_size(
     """Users per variant to detect ``mde`` with the given power (see the module docstring).
 
     ``baseline`` is the control conversion rate, or with ``sd`` the control mean (a mean
-    metric; the baseline then only turns a relative MDE into an absolute one).  ``mde`` is
+    metric; the baseline then only turns a relative MDE into an absolute one, and may be None
+    for an absolute MDE: n depends on σ and Δ alone).  ``mde`` is
     absolute (0.01 = 1 pp) unless ``relative`` (0.05 = +5 % of baseline).  ``split`` gives
     each variant's share, control first, e.g. (60, 40).  With ``looks`` the plan adds the
     Lan–DeMets boundaries at equally spaced looks and the inflated maximum sample size.
@@ -142,7 +144,7 @@ def plan_sample_size(
         spending=spending,
         metric_kind="proportion" if sd is None else "mean",
         mde_absolute=delta,
-        mde_relative=delta / baseline if baseline != 0 else None,
+        mde_relative=delta / baseline if baseline else None,
         alpha_per_comparison=alpha_per_comparison,
         users_per_variant=users,
         total_users=sum(users),
@@ -189,12 +191,19 @@ def mde_for_sample_size(
 
 
 def _control_users(
-    baseline: float, delta: float, alpha: float, power: float, *, ratio: float, sd: float | None
+    baseline: float | None,
+    delta: float,
+    alpha: float,
+    power: float,
+    *,
+    ratio: float,
+    sd: float | None,
 ) -> float:
     """Unrounded control-arm n for one comparison with n_t = ratio·n_c."""
     z_a, z_b = norm_isf(alpha / 2.0), norm_isf(1.0 - power)
     if sd is not None:  # Chow, Shao & Wang §3.2
         return sd**2 * (1.0 + 1.0 / ratio) * (z_a + z_b) ** 2 / delta**2
+    assert baseline is not None  # _check_baseline: a rate needs its baseline
     p_c, p_t = baseline, baseline + delta  # Fleiss et al. ch. 4; Chow, Shao & Wang §4.2
     pooled = (p_c + ratio * p_t) / (1.0 + ratio)
     null_sd = math.sqrt(pooled * (1.0 - pooled) * (1.0 + 1.0 / ratio))
@@ -305,23 +314,26 @@ def _check_rule(success_metrics: int, guardrail_metrics: int) -> None:
         )
 
 
-def _check_baseline(baseline: float, sd: float | None) -> None:
-    if not math.isfinite(baseline):
+def _check_baseline(baseline: float | None, sd: float | None) -> None:
+    if baseline is None:
+        if sd is None:
+            raise ValueError("a conversion rate needs its baseline (the control rate)")
+    elif not math.isfinite(baseline):
         raise ValueError(f"baseline must be a finite number (got {baseline})")
-    if sd is None and not 0.0 < baseline < 1.0:
+    if sd is None and baseline is not None and not 0.0 < baseline < 1.0:
         raise ValueError(f"baseline must be between 0 and 1 (got {baseline})")
     if sd is not None and not (math.isfinite(sd) and sd > 0.0):
         raise ValueError(f"sd must be above 0 (got {sd})")
 
 
-def _absolute_mde(*, baseline: float, mde: float, relative: bool, sd: float | None) -> float:
+def _absolute_mde(*, baseline: float | None, mde: float, relative: bool, sd: float | None) -> float:
     _check_baseline(baseline, sd)
     if not math.isfinite(mde) or mde == 0.0:
         raise ValueError(f"mde must be a non-zero number (got {mde})")
-    if relative and baseline == 0.0:
+    if relative and not baseline:
         raise ValueError("a relative mde needs a non-zero baseline")
-    delta = baseline * mde if relative else mde
-    if sd is None and not 0.0 < baseline + delta < 1.0:
+    delta = baseline * mde if relative and baseline else mde
+    if sd is None and baseline is not None and not 0.0 < baseline + delta < 1.0:
         raise ValueError(
             f"baseline + mde must stay between 0 and 1 (got {baseline} + {delta:.6g} "
             f"= {baseline + delta:.6g})"

@@ -9,7 +9,7 @@ import pytest
 from bot.files import FileProblem, TokenHosts, check_content, check_declared_size, is_csv, origin
 from bot.memory import KeyedLocks, SeenKeys
 from bot.message_options import _plain
-from bot.power_args import PowerArgsError, parse_power_args
+from experimentos.power_args import PowerArgsError, parse_power_args
 
 
 @pytest.mark.parametrize(

@@ -258,6 +258,20 @@ def assert_readable(figure: Figure) -> None:
         assert box.x1 <= width + 1 and box.y1 <= height + 1, text.get_text()
 
 
+def test_a_long_row_label_is_whole_on_two_lines_and_inside_the_picture(cookie_cats: bytes) -> None:
+    """Cookie Cats' "sum_gamerounds (capped at p99.9)" was cut at the left edge: the margin is
+    now the widest label as drawn, and a long label breaks onto two lines."""
+    analysis = analyze(
+        cookie_cats,
+        file_name="cookie_cats.csv",
+        options=Options(control="gate_30", primary="retention_7"),
+    )
+    figure = forest_figure(analysis)
+    labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert "sum_gamerounds\n(capped at p99.9)" in labels
+    assert_readable(figure)
+
+
 def test_long_and_hostile_names_are_shortened_and_shown_literally() -> None:
     long_name = "guardrail_" + "very_long_metric_name_" * 5
     csv = (
@@ -272,7 +286,7 @@ def test_long_and_hostile_names_are_shortened_and_shown_literally() -> None:
         png = forest_png(analysis)
     assert png.startswith(PNG_SIGNATURE)
     labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
-    assert labels[1].endswith("…") and len(labels[1]) <= 30
+    assert labels[1].endswith("…") and len(labels[1]) <= 40
     title = next(t.get_text() for t in figure.texts if "alpha" in t.get_text())
     assert title.startswith(r"\$\alpha\$ <b> & □") and title.endswith("…")
     figure.canvas.draw()

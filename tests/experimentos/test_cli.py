@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from scipy.stats import norm
 
 from tests.conftest import EXAMPLES
 
@@ -183,3 +186,115 @@ def test_blocks_format_prints_the_card_the_bot_posts() -> None:
     assert 0 < len(message["blocks"]) <= 50
     for block in message["blocks"]:
         assert Block.parse(block) is not None
+
+
+def test_make_demo_run_twice_flags_the_second_looks_as_peeking(tmp_path: Path) -> None:
+    """`make demo` promises that a second run flags each example's second look as peeking: the
+    summary lines and the full report both say it."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
+        "SLACK_BOT_TOKEN": "",
+    }
+
+    def demo() -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "experimentos.cli.demo"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env=env,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert "Peeking" not in demo()
+    second = demo()
+    launch_line = next(i for i, s in enumerate(second.splitlines()) if s.startswith("launch.csv"))
+    assert "look 2" in second.splitlines()[launch_line]
+    assert "warning: Peeking: this is look 2" in second.splitlines()[launch_line + 1]
+    report = second[second.index("The full report") :]
+    assert "Warnings:\n  - Peeking: this is look 2" in report
+
+
+def test_power_for_a_mean_needs_no_baseline() -> None:
+    """n = 2σ²(z₁₋α/₂ + z₁₋β)²/Δ², checked against statsmodels' NormalIndPower."""
+    from statsmodels.stats.power import NormalIndPower
+
+    result = run("power", "--sd", "25", "--mde", "0.5", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    expected = NormalIndPower().solve_power(effect_size=0.5 / 25, alpha=0.05, power=0.8)
+    assert plan["users_per_variant"] == [math.ceil(expected)] * 2  # 39,244.6 → 39,245
+    assert plan["baseline"] is None and plan["mde_relative"] is None
+    text = run("power", "--sd", "25", "--mde", "0.5").stdout
+    assert f"Users per variant: {math.ceil(expected):,}\n" in text  # once, not once per arm
+
+
+def test_power_reads_percent_and_pp_as_slack_does() -> None:
+    slack_style = run("power", "--baseline", "10%", "--mde", "1pp", "--format", "json")
+    plain = run("power", "--baseline", "0.10", "--mde", "0.01", "--format", "json")
+    assert slack_style.returncode == 0, slack_style.stderr
+    assert json.loads(slack_style.stdout)["users_per_variant"] == [14751, 14751]
+    assert json.loads(slack_style.stdout) == json.loads(plain.stdout)
+    relative = run("power", "--baseline", "10%", "--mde", "10%", "--relative", "--format", "json")
+    assert json.loads(relative.stdout)["users_per_variant"] == [14751, 14751]
+
+
+def test_power_with_looks_gives_the_days_of_the_maximum_and_readable_boundaries() -> None:
+
+    result = run(
+        "power", "--baseline", "10%", "--mde", "1pp", "--daily-users", "5k", "--looks", "5"
+    )
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(
+        run(
+            "power",
+            "--baseline",
+            "10%",
+            "--mde",
+            "1pp",
+            "--daily-users",
+            "5000",
+            "--looks",
+            "5",
+            "--format",
+            "json",
+        ).stdout
+    )
+    assert plan["max_days"] == math.ceil(plan["max_total_users"] / 5000)
+    assert f"{plan['max_total_users']:,} users, {plan['max_days']} days at 5,000" in result.stdout
+    assert not re.search(r"\b0\.0+\b(?!\d)", result.stdout)  # never "p < 0.00000"
+    # look 1 of O'Brien–Fleming-type spending: its nominal p is 2·(1 − Φ(z)), about 1e-6
+    z, p = re.search(
+        r"look 1: t = 0\.20, \|z\| ≥ ([\d.]+), nominal p < ([\d.]+)\n", result.stdout
+    ).groups()
+    assert float(p) == pytest.approx(2 * norm.sf(float(z)), rel=0.05)
+    assert p == "0.0000011"
+
+
+@pytest.mark.parametrize(
+    ("example", "fail_on", "code"),
+    [
+        ("launch.csv", "hold", 0),
+        ("not_significant.csv", "hold", 3),
+        ("not_significant.csv", "rollback", 0),
+        ("negative_primary.csv", "hold", 3),  # a Rollback is worse than a Hold
+        ("negative_primary.csv", "rollback", 3),
+        ("negative_primary.csv", "blocked", 0),
+        ("blocked.csv", "blocked", 3),
+        ("blocked.csv", "rollback", 0),
+    ],
+)
+def test_fail_on_exits_3_at_or_above_the_level(example: str, fail_on: str, code: int) -> None:
+    result = run("analyze", str(EXAMPLES / example), "--fail-on", fail_on)
+    assert result.returncode == code, result.stderr
+    assert result.stdout.split(":")[0] in ("LAUNCH", "HOLD", "ROLLBACK")  # the report is written
+    assert (f"--fail-on {fail_on}" in result.stderr) is (code == 3)
+
+
+def test_fail_on_is_documented_in_help() -> None:
+    shown = " ".join(run("analyze", "--help").stdout.split())
+    assert "--fail-on {blocked,hold,rollback}" in shown and "exit with code 3" in shown

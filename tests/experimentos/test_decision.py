@@ -8,6 +8,7 @@ SRM boundaries are found by searching counts with scipy's chi-square test, not t
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from scipy import stats
@@ -16,6 +17,8 @@ from statsmodels.stats.proportion import test_proportions_2indep as sm_two_propo
 from experimentos.analysis.assemble import analyze
 from experimentos.errors import UnreadableFileError
 from experimentos.model import Analysis, GuardrailSpec, Options, Thresholds
+from experimentos.report.memo import render_html, render_markdown
+from experimentos.report.text import render as render_text
 
 THRESHOLDS = Thresholds()  # the SPEC §2.12 defaults, whatever the environment says
 HEADER = "variant,users,conversions"
@@ -347,3 +350,37 @@ def test_significance_is_after_the_multiple_comparison_correction():
     bh = run(three_arms(b, c), correction="bh")
     assert [m.p_value_adjusted for m in bh.primary] == pytest.approx([nominal] * 2)
     assert verdict(bh) == ("launch", 6)
+
+
+# --------------------------------------------------------------------------- the rule in words
+
+
+def test_a_launch_without_guardrails_never_says_no_guardrail_worsened():
+    analysis = run(two_arms(WIN))
+    assert analysis.guardrails == ()
+    assert "no guardrail was checked" in analysis.verdict.reason
+    shown = render_text(analysis) + render_markdown(analysis)
+    assert "no guardrail worsened" not in shown
+    assert "Rule: the primary improved significantly (no guardrail was checked)" in shown
+    guarded = run(with_guardrail(WIN, 100, 100))
+    assert guarded.verdict.reason.endswith("; no guardrail worsened.")
+
+
+@pytest.mark.parametrize(
+    ("lines", "words"),
+    [
+        ([HEADER, "control,1000,1001", "b,1000,120"], "the data is blocked"),
+        (two_arms(LOSS), "the primary metric worsened significantly, so the verdict is Rollback"),
+        (
+            with_guardrail(WIN, 100, 400),
+            "a guardrail worsened severely, so the verdict is Rollback",
+        ),
+        (two_arms(FLAT), "the primary did not change significantly, so the verdict is Hold"),
+        (with_guardrail(WIN, 100, 100), "and no guardrail worsened, so the verdict is Launch"),
+    ],
+)
+def test_text_and_memo_state_the_rule_in_words_not_by_number(lines, words):
+    analysis = run(lines)
+    for shown in (render_text(analysis), render_markdown(analysis), render_html(analysis)):
+        assert "Rule: " in shown and words in shown
+        assert "§2.9" not in shown and not re.search(r"\brule \d\b", shown, re.IGNORECASE)

@@ -232,3 +232,22 @@ def test_text_is_escaped_and_missing_glyphs_replaced() -> None:
     assert markup_text("p ≥ 1\x00\u200d", ascii_only) == "p ? 1"
     assert markup_text("🟢", ascii_only) == "?"  # no ● in the font either: no markup
     assert plain_text("a\tb\nc<", ascii_only) == "a b c<"
+
+
+@pytest.mark.parametrize("stem", ["launch", "guardrail_worsened", "three_arms"])
+def test_table_values_never_split_across_lines(stem: str) -> None:
+    """ "+0.40 pp" and "p = 0.0011" stay whole in a narrow column: no line of the PDF starts with
+    a unit or an operator, nor ends with a number's dangling "p" or sign."""
+    reader, _ = read(render_pdf(example(stem)))
+    lines = [line.strip() for page in reader.pages for line in page.extract_text().splitlines()]
+    assert any(re.search(r"\+\d\.\d\d pp", line) for line in lines)
+    assert not [line for line in lines if re.match(r"^(pp\b|[=<] )", line)]
+    assert not [line for line in lines if re.search(r".\bp$|\bp [=<]$", line)]  # "p": a header
+
+
+def test_headings_keep_with_the_next_block() -> None:
+    from experimentos.report.pdf import _styles
+    from experimentos.report.pdf_fonts import load_fonts
+
+    styles = _styles(load_fonts())
+    assert all(styles[h].keepWithNext for h in ("h1", "h2", "h3"))

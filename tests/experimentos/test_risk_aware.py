@@ -402,7 +402,7 @@ def test_power_cli_sizes_for_the_rule():
 
 
 def test_slack_power_command_sizes_for_the_rule():
-    from bot.power_args import PowerArgsError, parse_power_args
+    from experimentos.power_args import PowerArgsError, parse_power_args
     from experimentos.stats.power import plan_sample_size
 
     request = parse_power_args("baseline=10% mde=1pp success=2 guardrails=3")

@@ -248,11 +248,13 @@ def test_a_guardrail_with_no_value_in_any_row_is_not_checked_with_a_warning(
     assert not found(data, "blank_read_as_zero")
 
 
-def test_the_verdict_that_says_no_guardrail_worsened_shows_the_unchecked_guardrail() -> None:
+def test_a_launch_with_its_only_guardrail_unchecked_says_so_and_shows_the_guardrail() -> None:
+    """The guardrail column is empty: the verdict never claims "no guardrail worsened"."""
     text = empty_guardrail_csv(4000, lift=True)
     analysis = analyze(text.encode(), file_name="users.csv")
     assert analysis.verdict.kind == "launch"
-    assert "no guardrail worsened" in analysis.verdict.reason
+    assert "no guardrail was checked" in analysis.verdict.reason
+    assert "no guardrail worsened" not in analysis.verdict.reason
     assert analysis.guardrails == ()
     assert analysis.health.status == "warning"
     (finding,) = [f for f in analysis.health.findings if f.code == "guardrail_not_checked"]
@@ -260,7 +262,8 @@ def test_the_verdict_that_says_no_guardrail_worsened_shows_the_unchecked_guardra
     for shown in (render(analysis), render_markdown(analysis), card):
         # Markdown and Slack escape the underscore; the words are the finding's
         assert re.search(r"guardrail\\*_error has no value in any of the 4000 row\(s\)", shown)
-        assert "not checked" in shown and "no guardrail worsened" in shown
+        assert "not checked" in shown and "no guardrail was checked" in shown
+        assert "no guardrail worsened" not in shown
     assert finding.message in render(analysis)
 
 

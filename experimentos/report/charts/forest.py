@@ -35,6 +35,8 @@ from experimentos.report.charts.rows import ForestRow, forest_rows
 
 ROW_IN, HEADER_UNITS = 0.52, 0.8
 TOP_IN, BOTTOM_IN, LEFT_IN, RIGHT_IN = 0.95, 1.25, 2.5, 2.45
+LABEL_GAP_IN = 0.2
+"""Room between the picture's left edge and the widest row label, plus the tick padding."""
 VERDICT_COLOURS = {
     "launch": OKABE_ITO["bluish_green"],
     "hold": OKABE_ITO["orange"],
@@ -77,6 +79,7 @@ def forest_figure(analysis: Analysis) -> Figure:
     _draw_rows(axes, rows, positions)
     _draw_headers(figure, axes, headers)
     _style_axes(axes, rows, positions)
+    _reserve_label_room(figure, axes)
     _title(figure, analysis)
     _legend(figure, rows)
     return figure
@@ -174,7 +177,7 @@ def _style_axes(axes, rows: tuple[ForestRow, ...], positions: list[float]) -> No
     pad = max(high - low, 0.02) * 0.08
     axes.set_xlim(low - pad, high + pad)
     axes.axvline(0.0, color="black", linewidth=1.1, zorder=1, gid="zero-line")
-    axes.set_yticks(positions, [plain(r.label) for r in rows], fontsize=FONT_PT)
+    axes.set_yticks(positions, [_wrapped(plain(r.label)) for r in rows], fontsize=FONT_PT)
     axes.tick_params(axis="y", length=0)
     decimals = 1 if (high - low) < 0.08 else 0
     axes.xaxis.set_major_locator(MaxNLocator(nbins=7))
@@ -185,6 +188,28 @@ def _style_axes(axes, rows: tuple[ForestRow, ...], positions: list[float]) -> No
     axes.set_axisbelow(True)
     for side in ("top", "right", "left"):
         axes.spines[side].set_visible(False)
+
+
+def _wrapped(label: str, *, width: int = 30) -> str:
+    """A label longer than ``width`` characters on two lines, broken at the space nearest its
+    middle ("sum_gamerounds (capped at p99.9)" → "sum_gamerounds" / "(capped at p99.9)")."""
+    spaces = [i for i, c in enumerate(label) if c == " "]
+    if len(label) <= width or not spaces:
+        return label
+    cut = min(spaces, key=lambda i: abs(len(label) - 2 * i))
+    return label[:cut] + "\n" + label[cut + 1 :]
+
+
+def _reserve_label_room(figure: Figure, axes) -> None:  # type: ignore[no-untyped-def]
+    """Widen the left margin to the widest row label as drawn (measured, not guessed from its
+    characters), so no label is cut at the picture's left edge (labels are at most 40
+    characters, two lines when long: 0.45 of the width holds them)."""
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    widest = max((t.get_window_extent(renderer).width for t in axes.get_yticklabels()), default=0.0)
+    width = figure.get_size_inches()[0]
+    left = min(max(LEFT_IN, widest / figure.dpi + LABEL_GAP_IN), 0.45 * width)
+    box = axes.get_position()
+    axes.set_position((left / width, box.y0, 1 - (left + RIGHT_IN) / width, box.height))
 
 
 def _percent(value: float, decimals: int) -> str:

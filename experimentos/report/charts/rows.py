@@ -145,7 +145,7 @@ def _thresholds(g: GuardrailResult) -> tuple[tuple[str, float, str], ...]:
 
 def _label(name: str, arm: str, several: bool) -> str:
     name, arm = display_label(name), display_label(arm)
-    return f"{shorten(name, 19)} · {shorten(arm, 11)}" if several else shorten(name, 30)
+    return f"{shorten(name, 19)} · {shorten(arm, 11)}" if several else shorten(name, 40)
 
 
 def _signed(value: float) -> str:

@@ -1,6 +1,9 @@
 """Parse the text of ``/experiment power …`` into the arguments of ``plan_sample_size``.
 
-Pure and Slack-free. Accepted forms (SPEC §1.4): ``baseline=10%`` or ``baseline=0.10``; ``mde=1pp``,
+Pure and Slack-free: the Slack command parses its whole text with :func:`parse_power_args`, and
+``experimentos power`` reads each option's value with the same parsers (:func:`parse_baseline`,
+:func:`parse_power_mde`, :func:`parse_share`, :func:`parse_positive`), so ``10%`` and ``1pp`` mean
+the same thing in both. Accepted forms (SPEC §1.4): ``baseline=10%`` or ``baseline=0.10``; ``mde=1pp``,
 ``mde=0.01`` or ``mde=1%`` (absolute: one percentage point) and, with the word ``relative``,
 ``mde=5%`` meaning 5 % of the baseline. Optional: ``alpha=0.05 power=0.8 variants=2 split=50/50
 daily=20000 sd=12.5 looks=5 spending=obf``, and for the risk-aware rule ``success=2 guardrails=3``
@@ -95,6 +98,27 @@ def parse_power_args(text: str) -> PowerRequest:
         success_metrics=_whole(values, "success", minimum=1) if "success" in values else 1,
         guardrail_metrics=_count(values, "guardrails") if "guardrails" in values else 0,
     )
+
+
+def parse_baseline(raw: str, *, is_mean: bool) -> float:
+    """``10%`` or ``0.10`` (a conversion rate), or with ``is_mean`` any number (``12.5``)."""
+    return _baseline(raw, is_mean=is_mean)
+
+
+def parse_power_mde(raw: str, *, relative: bool) -> float:
+    """``1pp``, ``0.01`` or ``1%`` (absolute: one percentage point) and, with ``relative``,
+    ``5%`` = 0.05 of the baseline; for a mean metric a plain number (``0.5``)."""
+    return _mde(raw, relative=relative)
+
+
+def parse_share(name: str, raw: str) -> float:
+    """``0.05`` or ``5%``, strictly between 0 and 1 (α, power)."""
+    return _share({name: raw}, name, 0.0)
+
+
+def parse_positive(name: str, raw: str) -> float:
+    """A positive number: ``20000``, ``20,000`` or ``20k``."""
+    return _positive({name: raw}, name)
 
 
 def _tokenise(text: str) -> tuple[dict[str, str], bool]:
