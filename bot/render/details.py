@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import math
+
 from slack_sdk.models.blocks import Block
 
 from bot.render import blocks as b
 from bot.render import describe as d
 from bot.render.format import (
+    ci_number,
     ci_pp,
     count,
     esc,
+    number,
     p_value,
     pct,
     pp,
     probability,
+    signed_number,
     signed_pct,
     truncate,
 )
@@ -35,6 +40,8 @@ def render_details(analysis: Analysis) -> list[Block]:
         *_guardrails(analysis),
         *_segments(analysis),
         *_secondary(analysis),
+        *_percentiles(analysis),
+        *_lift_by_day(analysis),
         *_bayes(analysis),
         *_findings(analysis),
         b.context(d.data_version(analysis)),
@@ -172,6 +179,53 @@ def _secondary(analysis: Analysis) -> list[Block]:
     if len(analysis.secondary) > MAX_SECONDARY:
         parts.append(b.context(f"…{len(analysis.secondary) - MAX_SECONDARY} more in the memo."))
     return parts
+
+
+def _percentiles(analysis: Analysis) -> list[Block]:
+    """p50/p90 of continuous metrics (Woodruff intervals), reported only — as in the memo."""
+    metrics = analysis.percentiles[:MAX_SECONDARY]
+    if not metrics:
+        return []
+    lines = ["*Percentiles* (reported only; Woodruff order-statistic intervals)"]
+    for m in metrics:
+        c = m.comparison
+        lines.append(
+            f"• {d.label(m.name)}: {d.label(m.control.arm)} {number(m.control.value)} → "
+            f"{d.label(m.treatment.arm)} {number(m.treatment.value)} · "
+            f"Δ *{signed_number(c.abs_lift)}* (95% CI {ci_number(c.abs_ci)}) · {p_value(c.p_value)}"
+        )
+    return [b.section("\n".join(lines))]
+
+
+MAX_DAY_LINES = 14
+
+
+def _lift_by_day(analysis: Analysis) -> list[Block]:
+    """The primary's lift among the users first exposed each day, and the trend's test."""
+    n = analysis.novelty
+    if n is None:
+        return []
+    lines = [
+        f"*Lift by exposure day* ({d.label(n.treatment)} vs {d.label(n.control)}, "
+        f"users by their first day in {d.label(n.column)})"
+    ]
+    for day in n.days[:MAX_DAY_LINES]:
+        lines.append(
+            f"• {esc(day.day)}: {pp(day.lift)} (SE {day.se * 100:.2f} pp; "
+            f"n = {count(day.control_users)} / {count(day.treatment_users)})"
+        )
+    if len(n.days) > MAX_DAY_LINES:
+        lines.append(f"…{len(n.days) - MAX_DAY_LINES} more days in the memo.")
+    if math.isfinite(n.slope):
+        lines.append(
+            f"Trend: {pp(n.slope)} per day (SE {n.slope_se * 100:.2f} pp), {p_value(n.p_value)}"
+            " — weighted least squares on day index."
+        )
+    else:
+        lines.append("Fewer than two days with enough users in each arm: no trend is tested.")
+    if n.skipped:
+        lines.append(f"{len(n.skipped)} day(s) left out (too few users or a 0%/100% arm).")
+    return [b.section("\n".join(lines))]
 
 
 def _bayes(analysis: Analysis) -> list[Block]:
