@@ -92,10 +92,28 @@ def _parameters(request: PowerRequest, plan: Any) -> str:
         f"power {request.power * 100:g}%",
         f"{request.variants} variants",
     ]
-    if request.variants > 2:
+    if request.variants > 2 and not _risk_aware(plan):
         parts.append(f"α {plan.alpha_per_comparison:.4g} per comparison (Bonferroni)")
+    if _risk_aware(plan):
+        parts.append(_risk_aware_sizing(plan))
     if request.split:
         parts.append("split " + "/".join(f"{s * 100:g}" for s in request.split))
     if request.looks:
         parts.append(f"{request.looks} looks ({request.spending})")
     return " · ".join(parts)
+
+
+def _risk_aware(plan: Any) -> bool:
+    return getattr(plan, "success_metrics", 1) > 1 or getattr(plan, "guardrail_metrics", 0) > 0
+
+
+def _risk_aware_sizing(plan: Any) -> str:
+    """How the risk-aware rule sized the test (Schultzberg, Ankargren & Frånberg 2024)."""
+    success, guardrails = plan.success_metrics, plan.guardrail_metrics
+    per_test = plan.power_per_test if plan.power_per_test is not None else plan.power
+    return (
+        f"sized for the risk-aware rule: {success} success metric{'s' if success != 1 else ''} "
+        f"(α {plan.alpha_per_comparison:.4g} per test, Bonferroni) and {guardrails} "
+        f"guardrail{'s' if guardrails != 1 else ''} (power {per_test * 100:.4g}% per test, "
+        "so the whole decision keeps its power)"
+    )
