@@ -44,6 +44,16 @@ def parse_charter_form(
     guardrails = _guardrails(field("guardrails"), errors)
     looks = _whole(field("looks"), "looks", errors, low=1, high=MAX_LOOKS)
     target = _whole(field("target"), "target", errors, low=1)
+    method = field("method") or None
+    if method not in (None, "fixed", "always-valid", "group-sequential"):
+        errors.add("method", "Pick a method from the list.")
+        method = None
+    if method == "group-sequential" and not looks:
+        errors.add(
+            "method",
+            "Group-sequential needs planned looks: set Planned looks, or pick "
+            "always-valid to look at any time.",
+        )
     start, end = _date(field("start"), "start", errors), _date(field("end"), "end", errors)
     if start and end and end <= start:
         errors.add("end", "The end date must be after the start date.")
@@ -64,6 +74,7 @@ def parse_charter_form(
             start_date=start,
             end_date=end,
             rice=rice,
+            method=method,  # type: ignore[arg-type]
         )
     except ValueError as error:  # the charter's own checks, should a rule above miss one
         return None, {"name": str(error)}

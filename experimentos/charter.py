@@ -13,9 +13,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from experimentos.model import Analysis, HealthStatus, VerdictKind, jsonable
+from experimentos.model import Analysis, HealthStatus, InferenceMethod, VerdictKind, jsonable
 from experimentos.model_json import analysis_from_dict
 
 Status = Literal["proposed", "running", "completed"]
@@ -32,6 +32,7 @@ LOCKED_FIELDS = (
     "expected_split",
     "planned_looks",
     "target_sample_size",
+    "method",
 )
 """Charter fields whose change after the first look is recorded and flagged (the charter lock)."""
 
@@ -111,10 +112,14 @@ class Charter:
     start_date: date | None = None
     end_date: date | None = None
     rice: Rice | None = None
+    method: InferenceMethod | None = None
+    """How looks are analysed; None: group-sequential when looks are planned, else always-valid."""
 
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise ValueError("an experiment needs a name")
+        if self.method is not None and self.method not in get_args(InferenceMethod):
+            raise ValueError(f"unknown method {self.method!r}")
         for label in ("name", "owner", "target_segment", "primary_metric"):
             value = getattr(self, label)
             if value is not None and len(value) > 200:

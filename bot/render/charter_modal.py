@@ -9,7 +9,9 @@ from slack_sdk.models.blocks import (
     DatePickerElement,
     InputBlock,
     NumberInputElement,
+    Option,
     PlainTextInputElement,
+    StaticSelectElement,
     UserSelectElement,
 )
 from slack_sdk.models.views import View
@@ -22,6 +24,11 @@ from bot.render.people import user
 from experimentos.charter import CharterGuardrail, ExperimentRecord
 
 CALLBACK_CHARTER = "charter_new"
+METHOD_LABELS = {
+    "always-valid": "Always-valid (peek at any time)",
+    "group-sequential": "Group-sequential (planned looks)",
+    "fixed": "Fixed horizon (one analysis)",
+}
 VALUE = "value"
 """The action id of every input (the block id names the field)."""
 
@@ -70,6 +77,20 @@ def charter_modal(*, channel_id: str, user_id: str) -> View:
             low=1,
             high=20,
             hint="1–20. Planned looks get sequential boundaries; leave empty for one analysis.",
+        ),
+        InputBlock(
+            block_id="method",
+            label="Method",
+            element=StaticSelectElement(
+                action_id=VALUE,
+                placeholder="Decided by the plan",
+                options=[
+                    Option(value=value, label=label) for value, label in METHOD_LABELS.items()
+                ],
+            ),
+            hint="Empty: group-sequential when looks are planned, else always-valid (peek at any "
+            "time). Fixed horizon: one analysis, a warning at every later look.",
+            optional=True,
         ),
         _number(
             "target",
@@ -161,7 +182,7 @@ def charter_message(experiment: ExperimentRecord) -> tuple[str, list[Block]]:
 
 def _facts(experiment: ExperimentRecord) -> list[str]:
     c = experiment.charter
-    looks = f"{c.planned_looks} (sequential)" if c.planned_looks else "one fixed-horizon analysis"
+    looks = f"{c.planned_looks}" if c.planned_looks else "not planned"
     dates = " → ".join(d.isoformat() for d in (c.start_date, c.end_date) if d) or "not set"
     facts = [
         f"*Owner*\n{user(c.owner) if c.owner else 'not set'}",
@@ -170,6 +191,7 @@ def _facts(experiment: ExperimentRecord) -> list[str]:
         f"*Target segment*\n{esc(c.target_segment) if c.target_segment else 'everyone'}",
         f"*Expected split*\n{split_text(c.expected_split)}",
         f"*Planned looks*\n{looks}",
+        f"*Method*\n{method_text(c.method, planned=bool(c.planned_looks))}",
         f"*Target sample size*\n{count(c.target_sample_size) if c.target_sample_size else 'not set'}",
         f"*Dates*\n{dates}",
     ]
@@ -193,3 +215,11 @@ def guardrail_mrkdwn(g: CharterGuardrail) -> str:
     if g.margin_rel is not None:
         parts.append(f"may not get more than {g.margin_rel * 100:g}% worse")
     return " · ".join(parts)
+
+
+def method_text(method: str | None, *, planned: bool) -> str:
+    """The charter's method in words; without one, what the plan decides."""
+    if method is None:
+        method = "group-sequential" if planned else "always-valid"
+        return METHOD_LABELS[method] + " — from the plan"
+    return METHOD_LABELS.get(method, method)

@@ -104,7 +104,7 @@ def options_for(
     """The analysis options of look ``look``, and the target sample size when it counts.
 
     The method: the message's ``look:``/``of:`` lines or ``method:`` line, else the charter's
-    plan — group-sequential when it plans looks, always-valid (tuned for its target sample size)
+    method, else its plan — group-sequential when it plans looks, always-valid (tuned for its target sample size)
     when it does not; the risk-aware rule (``success:`` metrics) always tests at a fixed horizon.
     """
     base = _charter_options(options, charter)
@@ -114,7 +114,7 @@ def options_for(
     default: InferenceMethod = "group-sequential" if planned else "always-valid"
     if options.rule == "risk-aware":  # the rule's tests are fixed-horizon (Schultzberg et al.)
         default = "fixed"
-    chosen = method or default
+    chosen = method or charter.method or default
     if chosen == "fixed":  # asked for: the peeking warning from the second look on
         return dataclasses.replace(base, method="fixed", prior_looks=look - 1), None
     if chosen == "always-valid":

@@ -316,6 +316,7 @@ def charter_columns(charter: Charter) -> dict[str, Any]:
         "expected_split": list(charter.expected_split) if charter.expected_split else None,
         "planned_looks": charter.planned_looks,
         "target_sample_size": charter.target_sample_size,
+        "method": charter.method,
         "start_date": charter.start_date,
         "end_date": charter.end_date,
         "rice_reach": rice.reach if rice else None,
@@ -341,6 +342,7 @@ def to_record(row: ExperimentRow) -> ExperimentRecord:
         expected_split=tuple(row.expected_split) if row.expected_split else None,
         planned_looks=row.planned_looks,
         target_sample_size=row.target_sample_size,
+        method=row.method,  # type: ignore[arg-type]
         start_date=row.start_date,
         end_date=row.end_date,
         rice=rice,

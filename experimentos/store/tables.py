@@ -115,6 +115,7 @@ class ExperimentRow(Base):
     expected_split: Mapped[list[float] | None] = mapped_column(JSONDocument)
     planned_looks: Mapped[int | None] = mapped_column(Integer)
     target_sample_size: Mapped[int | None] = mapped_column(Integer)
+    method: Mapped[str | None] = mapped_column(String(32))
     start_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="proposed")

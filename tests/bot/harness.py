@@ -291,6 +291,7 @@ _INPUT_KINDS = {
     "confidence": ("number_input", "value"),
     "effort": ("number_input", "value"),
     "decision": ("static_select", "selected_option"),
+    "method": ("static_select", "selected_option"),
 }
 
 

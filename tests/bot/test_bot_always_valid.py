@@ -189,3 +189,32 @@ def test_the_looks_chart_says_always_valid_intervals_are_safe_to_peek_at() -> No
     fixed = looks_figure(points, of_looks=None).axes[0].get_title(loc="left")
     assert "always-valid" in safe and "peeking is safe" in safe
     assert "inflate false positives" in fixed
+
+
+async def test_a_charter_that_chooses_the_fixed_horizon_is_tested_once_and_warns_at_peeks(
+    bot: RunningBot, standin: SlackStandIn
+) -> None:
+    charter_ts = await new_charter(bot, standin, method="fixed")
+    assert "Fixed horizon (one analysis)" in texts_of(standin.messages[0])
+    await bot.upload([standin.add_file("week1.csv", LOOK_1)], thread_ts=charter_ts)
+    await cards_in(bot, charter_ts)
+    await bot.upload([standin.add_file("week2.csv", LOOK_2)], thread_ts=charter_ts)
+    cards = await cards_in(bot, charter_ts, count=2)
+    (low, high), p = wald(LOOK_2)
+    rendered = texts_of(cards[1])
+    assert f"95% CI {ci_pp((low, high))}" in rendered  # statsmodels' Wald interval, not a sequence
+    assert SAFE_LINE not in rendered and "Peeking" in rendered
+    [_, second] = await stored_looks(bot, standin, charter_ts)
+    assert second.result["primary"][0]["comparison"]["p_value"] == pytest.approx(p, abs=1e-12)
+
+
+async def test_group_sequential_in_the_charter_needs_planned_looks(
+    bot: RunningBot, standin: SlackStandIn
+) -> None:
+    values = {"name": "Checkout v2", "split": "50/50", "method": "group-sequential"}
+    status, body = await bot.view_submission(
+        CALLBACK_CHARTER, form_values(**values), private_metadata=json.dumps({"c": CHANNEL})
+    )
+    assert status == 200 and body["response_action"] == "errors"
+    assert "needs planned looks" in body["errors"]["method"]
+    assert not standin.messages

@@ -106,7 +106,9 @@ async def test_a_charter_is_posted_and_its_thread_becomes_the_experiment(
     assert "EXP-1 — Checkout v2" in header_of(message)
     rendered = texts_of(message)
     assert "&lt;because&gt;" in rendered  # the hypothesis is escaped
-    assert "<@U0OWNER>" in rendered and "60/40" in rendered and "3 (sequential)" in rendered
+    assert "<@U0OWNER>" in rendered and "60/40" in rendered
+    assert "Planned looks*\\n3" in rendered
+    assert "Group-sequential (planned looks) — from the plan" in rendered
     assert "RICE score*\\n8,000" in rendered
     assert "`guardrail_refund` · higher is better · may not get more than 1% worse" in rendered
 

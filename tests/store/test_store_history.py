@@ -37,6 +37,7 @@ CHARTER = Charter(
     start_date=date(2024, 11, 1),
     end_date=date(2024, 11, 30),
     rice=Rice(reach=20_000, impact=2, confidence=0.8, effort=4),
+    method="always-valid",
 )
 
 

@@ -36,10 +36,10 @@ async def table_names(engine: AsyncEngine) -> set[str]:
 async def test_upgrade_an_empty_database(engine: AsyncEngine) -> None:
     assert await current_revision(engine) is None
     await upgrade(engine)
-    assert await current_revision(engine) == head_revision() == "0002"
+    assert await current_revision(engine) == head_revision() == "0003"
     assert await table_names(engine) >= TABLES
     await upgrade(engine)  # a second start changes nothing
-    assert await current_revision(engine) == "0002"
+    assert await current_revision(engine) == "0003"
 
 
 async def test_migrated_schema_matches_the_orm_tables(engine: AsyncEngine) -> None:
@@ -80,10 +80,11 @@ async def test_upgrade_from_the_previous_revision_keeps_the_data(engine: AsyncEn
 
     await upgrade(engine)
 
-    assert await current_revision(engine) == "0002"
+    assert await current_revision(engine) == "0003"
     store = HistoryStore(engine)
     old = await store.find_experiment_by_thread("T1", "C1", "100.1")
     assert old is not None and old.ref == "EXP-1" and old.name == "Old one"
+    assert old.charter.method is None  # decided by the plan, as before the column existed
     [look_one] = await store.analyses_for("T1", old.id)
     assert look_one.result == {"k": [1, None]} and look_one.event_key is None
     assert await store.claim_event("T1", "T1:F1:1.0")
@@ -113,14 +114,14 @@ async def test_downgrade_then_upgrade_again(engine: AsyncEngine) -> None:
 def test_processes_starting_together_migrate_once(database: Database) -> None:
     workers = database.start_workers("upgrade", count=3)
     results = [finish(w) for w in workers]
-    assert [(code, out.strip()) for code, out, _ in results] == [(0, "0002")] * 3, results
+    assert [(code, out.strip()) for code, out, _ in results] == [(0, "0003")] * 3, results
 
 
 async def test_concurrent_upgrades_in_one_process(database: Database) -> None:
     engines = [database.engine() for _ in range(3)]
     try:
         await asyncio.gather(*(upgrade(e) for e in engines))
-        assert {await current_revision(e) for e in engines} == {"0002"}
+        assert {await current_revision(e) for e in engines} == {"0003"}
     finally:
         for e in engines:
             await e.dispose()
@@ -128,7 +129,7 @@ async def test_concurrent_upgrades_in_one_process(database: Database) -> None:
 
 async def test_upgrade_to_head_is_safe_inside_a_running_loop(database: Database) -> None:
     # The bot may call the synchronous helper from async start-up code.
-    assert upgrade_to_head(database.url, connect_args=database.connect_args) == "0002"
+    assert upgrade_to_head(database.url, connect_args=database.connect_args) == "0003"
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
@@ -141,11 +142,11 @@ def test_documented_command_from_another_directory(database: Database, tmp_path:
         [*command, "upgrade"], cwd=elsewhere, env=env, capture_output=True, text=True
     )
     assert up.returncode == 0, up.stderr
-    assert "(empty) → 0002" in up.stdout
+    assert "(empty) → 0003" in up.stdout
     now = subprocess.run(
         [*command, "current"], cwd=elsewhere, env=env, capture_output=True, text=True
     )
-    assert "revision 0002; newest is 0002" in now.stdout
+    assert "revision 0003; newest is 0003" in now.stdout
     bad = subprocess.run(
         [*command, "--database-url", "mysql://x/y", "upgrade"],
         capture_output=True,
