@@ -57,7 +57,7 @@ def score_comparison(
     z = score_z_diff(x_t, n_t, x_c, n_c, 0.0)
     p_value = float(2 * special.ndtr(-abs(z))) if math.isfinite(z) else (0.0 if z else 1.0)
     z_crit = float(special.ndtri(1 - alpha / 2))
-    abs_ci = _invert(lambda d: score_z_diff(x_t, n_t, x_c, n_c, d), p_t - p_c, -1.0, 1.0, z_crit)
+    abs_ci = _difference_interval(x_t, n_t, x_c, n_c, z_crit)
     if x_c == 0:  # a ratio to a zero rate is undefined
         rel, rel_ci = math.nan, (math.nan, math.nan)
     else:
@@ -115,6 +115,18 @@ def _z(distance: float, variance: float, n: int) -> float:
     if abs(distance) < _TOL:
         return 0.0
     return math.copysign(math.inf, distance)
+
+
+def _difference_interval(
+    x_t: int, n_t: int, x_c: int, n_c: int, z_crit: float
+) -> tuple[float, float]:
+    """Score interval of p_t − p_c, solved in one canonical order of the arms so that
+    swapping them negates it exactly (the root finder's last digits depend on the order)."""
+    if (n_t, x_t) > (n_c, x_c):
+        low, high = _difference_interval(x_c, n_c, x_t, n_t, z_crit)
+        return -high, -low
+    estimate = x_t / n_t - x_c / n_c
+    return _invert(lambda d: score_z_diff(x_t, n_t, x_c, n_c, d), estimate, -1.0, 1.0, z_crit)
 
 
 def _invert(z_of, estimate: float, low: float, high: float, z_crit: float) -> tuple[float, float]:
