@@ -54,7 +54,8 @@ def score_comparison(
     of the difference and of the relative lift (ratio − 1) at the same α."""
     x_t, n_t, x_c, n_c = treatment.conversions, treatment.users, control.conversions, control.users
     p_t, p_c = x_t / n_t, x_c / n_c
-    z = score_z_diff(x_t, n_t, x_c, n_c, 0.0)
+    pooled = (x_t + x_c) / (n_t + n_c)  # the restricted MLE at no difference
+    z = _z(p_t - p_c, pooled * (1 - pooled) * (1 / n_t + 1 / n_c), n_t + n_c)
     p_value = float(2 * special.ndtr(-abs(z))) if math.isfinite(z) else (0.0 if z else 1.0)
     z_crit = float(special.ndtri(1 - alpha / 2))
     abs_ci = _difference_interval(x_t, n_t, x_c, n_c, z_crit)
@@ -122,6 +123,9 @@ def _difference_interval(
 ) -> tuple[float, float]:
     """Score interval of p_t − p_c, solved in one canonical order of the arms so that
     swapping them negates it exactly (the root finder's last digits depend on the order)."""
+    if (n_t, x_t) == (n_c, x_c):  # identical arms: symmetric about 0
+        high = _invert(lambda d: score_z_diff(x_t, n_t, x_c, n_c, d), 0.0, -1.0, 1.0, z_crit)[1]
+        return -high, high
     if (n_t, x_t) > (n_c, x_c):
         low, high = _difference_interval(x_c, n_c, x_t, n_t, z_crit)
         return -high, -low
