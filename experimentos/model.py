@@ -440,7 +440,9 @@ class Thresholds:
     min_users_per_arm: int = 100
     default_planned_looks: int = 5
     correction: Correction = "holm"
-    fisher_min_expected: float = 5.0
+    score_min_events: int = 10
+    """Below this many events or non-events in an arm, proportions are compared by the score
+    test (stats.score_test.SCORE_MIN_EVENTS; benchmarks/small_counts_mc.py)."""
     duplicate_user_blocked_share: float = 0.01
     max_file_bytes: int = 200 * 1024 * 1024
 

@@ -35,7 +35,7 @@ from experimentos.stats.always_valid import METHOD as ALWAYS_VALID_METHOD
 
 METHOD_NAMES = {
     "wald-unpooled z-test": "unpooled Wald z-test",
-    "fisher exact test": "Fisher's exact test",
+    "score": "Miettinen–Nurminen score test (few events)",
     "poisson rate z-test": "Poisson-rate z-test",
     "welch t-test": "Welch's t-test",
     "delta-method z-test": "delta-method z-test (ratio)",

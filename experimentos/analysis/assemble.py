@@ -9,7 +9,12 @@ from experimentos import ingest
 from experimentos.analysis import decision_rules as decision
 from experimentos.analysis import risk_aware
 from experimentos.analysis.health import check_health, with_findings
-from experimentos.analysis.metric_results import mean_result, proportion_result, ratio_result
+from experimentos.analysis.metric_results import (
+    mean_result,
+    proportion_result,
+    ratio_result,
+    score_findings,
+)
 from experimentos.analysis.remaining import horizon_from_options
 from experimentos.config import load_thresholds
 from experimentos.errors import OptionError
@@ -93,7 +98,13 @@ def analyze_data(data: ExperimentData, *, options: Options, thresholds: Threshol
     segments, heterogeneity, segment_findings = _segments(data, primary, options, thresholds)
     fading = _novelty(data)
     novelty_findings = novelty.novelty_findings(fading, alpha=thresholds.alpha)
-    health = with_findings(health, [*margin_findings, *segment_findings, *novelty_findings])
+    switched = score_findings(
+        (*primary, *(g.metric for g in guardrails), *success, *secondary),
+        min_events=thresholds.score_min_events,
+    )
+    health = with_findings(
+        health, [*switched, *margin_findings, *segment_findings, *novelty_findings]
+    )
     overall = None
     if len(data.arms) > 2:
         chi2, dof, p_value = proportions.chi_square_independence([a.primary for a in data.arms])
@@ -199,7 +210,7 @@ def _primary(
             control.primary,
             arm.primary,
             alpha=thresholds.alpha,
-            fisher_min_expected=thresholds.fisher_min_expected,
+            score_min_events=thresholds.score_min_events,
         )
         for arm in treatments
     ]
@@ -237,6 +248,7 @@ def _primary(
             p_adj,
             thresholds.alpha,
             notes,
+            score_min_events=thresholds.score_min_events,
         )
         for arm, comparison, p_adj in zip(treatments, comparisons, adjusted, strict=True)
     )
@@ -253,7 +265,7 @@ def _look_status(
         return None
     comparison = primary[0].comparison
     z = comparison.statistic
-    if math.isnan(z):  # Fisher: the z with the same two-sided p, signed like the lift
+    if math.isnan(z):  # no z statistic: the z with the same two-sided p, signed like the lift
         z = math.copysign(float(norm_isf(comparison.p_value / 2)), comparison.abs_lift)
     fractions = list(options.look_fractions or ())
     if len(fractions) != options.look:
@@ -318,7 +330,7 @@ def _guardrail(
         comparison = proportions.compare_rates(c, t, alpha=thresholds.alpha)
     else:
         comparison = proportions.compare_proportions(
-            c, t, alpha=thresholds.alpha, fisher_min_expected=thresholds.fisher_min_expected
+            c, t, alpha=thresholds.alpha, score_min_events=thresholds.score_min_events
         )
     metric = proportion_result(
         spec.name,
@@ -330,6 +342,7 @@ def _guardrail(
         comparison,
         comparison.p_value,
         thresholds.alpha,
+        score_min_events=thresholds.score_min_events,
     )
     worsened = (
         spec.worsened_pp if spec.worsened_pp is not None else thresholds.guardrail_worsened_pp
@@ -468,7 +481,7 @@ def _success_one(
         comparison = proportions.compare_rates(c, t, alpha=thresholds.alpha)
     else:
         comparison = proportions.compare_proportions(
-            c, t, alpha=thresholds.alpha, fisher_min_expected=thresholds.fisher_min_expected
+            c, t, alpha=thresholds.alpha, score_min_events=thresholds.score_min_events
         )
     return proportion_result(
         name,
@@ -604,7 +617,10 @@ def _segments(
             if arm is None:
                 continue
             comparison = proportions.compare_proportions(
-                control.primary, arm.primary, alpha=thresholds.alpha
+                control.primary,
+                arm.primary,
+                alpha=thresholds.alpha,
+                score_min_events=thresholds.score_min_events,
             )
             segment_metric = proportion_result(
                 metric.name,

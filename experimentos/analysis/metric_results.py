@@ -9,6 +9,7 @@ from experimentos.model import (
     ArmInput,
     ArmSummary,
     Comparison,
+    Finding,
     MeanStats,
     MetricKind,
     MetricResult,
@@ -18,6 +19,54 @@ from experimentos.model import (
 from experimentos.stats.cuped import cuped_comparison
 from experimentos.stats.means import welch_comparison
 from experimentos.stats.ratios import ratio_comparison
+from experimentos.stats.score_test import SCORE_METHOD, SCORE_MIN_EVENTS
+
+
+def score_note(
+    control: ProportionStats,
+    treatment: ProportionStats,
+    control_label: str,
+    treatment_label: str,
+    *,
+    min_events: int = SCORE_MIN_EVENTS,
+) -> str:
+    """Why the score test replaced the Wald z-test: the arm with the fewest events or
+    non-events, how many, and the threshold."""
+    counts = [
+        (arm.conversions, "conversions", label)
+        for arm, label in ((control, control_label), (treatment, treatment_label))
+    ] + [
+        (arm.users - arm.conversions, "non-conversions", label)
+        for arm, label in ((control, control_label), (treatment, treatment_label))
+    ]
+    fewest, what, arm = min(counts, key=lambda item: item[0])
+    return (
+        f"Score test (Miettinen–Nurminen) instead of the Wald z-test: {arm} has {fewest:,} "
+        f"{what}, fewer than {min_events}, where the Wald test's false-positive rate exceeds α. "
+        "Its intervals for the difference and the relative lift invert the same test, so they "
+        "exclude no change exactly when p < α."
+    )
+
+
+def score_findings(metrics: tuple[MetricResult, ...], *, min_events: int) -> list[Finding]:
+    """An info finding for each proportion metric tested by the score test, saying why."""
+    return [
+        Finding(
+            "info",
+            "score_test",
+            f"{m.name}, {m.arm} vs {m.control.arm}: "
+            + score_note(
+                ProportionStats(m.control.n, m.control.conversions or 0),
+                ProportionStats(m.treatment.n, m.treatment.conversions or 0),
+                m.control.arm,
+                m.treatment.arm,
+                min_events=min_events,
+            ),
+            column=m.name,
+        )
+        for m in metrics
+        if m.comparison.method == SCORE_METHOD
+    ]
 
 
 def proportion_result(
@@ -31,12 +80,14 @@ def proportion_result(
     p_adjusted: float,
     alpha: float,
     notes: tuple[str, ...] = (),
+    *,
+    score_min_events: int = SCORE_MIN_EVENTS,
 ) -> MetricResult:
-    if comparison.method.startswith("fisher"):
-        notes = (
-            *notes,
-            "Fisher's exact test and the Newcombe interval: some expected cell counts are below 5.",
+    if comparison.method == SCORE_METHOD:
+        note = score_note(
+            control, treatment, control_label, treatment_label, min_events=score_min_events
         )
+        notes = (*notes, note)
     return MetricResult(
         name=name,
         kind="proportion",

@@ -147,8 +147,11 @@ def _risks(a: Analysis) -> list[str]:
         risks.append(
             f"Small samples: some arms have fewer than {a.thresholds.min_users_per_arm} users."
         )
-    if any(m.comparison.method.startswith("fisher") for m in a.primary):
-        risks.append("Few conversions: Fisher's exact test was used; power is low.")
+    if any(m.comparison.method == "score" for m in a.primary):
+        risks.append(
+            "Few conversions (or non-conversions) in an arm: the primary uses the score test; "
+            "power is low, read the interval rather than the verdict alone."
+        )
     risks += [text(w) for w in a.warnings]
     if _always_valid(a):
         risks.append(
@@ -211,9 +214,12 @@ def _primary_method(a: Analysis) -> str:
             "looks. Relative lift interval by the delta method, widened by the same factor."
         )
     return (
-        "Primary metric: unpooled (Wald) z-test with the CI from the same standard error; "
-        "Fisher's exact test with the Newcombe interval when an expected cell count is below "
-        f"{a.thresholds.fisher_min_expected:g}. Relative lift CI by the delta method."
+        "Primary metric: unpooled (Wald) z-test with the CI from the same standard error, "
+        "relative lift CI by the delta method; when any arm has fewer than "
+        f"{a.thresholds.score_min_events} conversions or non-conversions, where the Wald "
+        "test's false-positive rate exceeds α, the Miettinen–Nurminen score test with the "
+        "score intervals of the difference and of the relative lift (Miettinen & Nurminen "
+        "1985), which exclude no change exactly when p < α."
     )
 
 

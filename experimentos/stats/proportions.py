@@ -10,6 +10,7 @@ from scipy import special
 
 from experimentos.model import Comparison, ProportionStats
 from experimentos.stats.distributions import chi2_sf
+from experimentos.stats.score_test import SCORE_MIN_EVENTS, few_events, score_comparison
 
 # The normal cdf and quantile are special.ndtr and special.ndtri, the functions stats.norm calls
 # underneath, without its 50 µs of argument checking per call.
@@ -20,28 +21,20 @@ def compare_proportions(
     treatment: ProportionStats,
     *,
     alpha: float = 0.05,
-    fisher_min_expected: float = 5.0,
+    score_min_events: int = SCORE_MIN_EVENTS,
 ) -> Comparison:
     """Treatment minus control on a 0/1 metric.
 
     Large samples: the unpooled (Wald) z-test, with the CI of the difference from the same
     standard error, so "CI excludes 0" holds exactly when "p < alpha".
-    When any expected cell of the 2×2 table is below ``fisher_min_expected``: Fisher's exact
-    test for the p-value and Newcombe's hybrid score interval (Newcombe 1998, method 10) for the
-    CI, where the normal approximation cannot be trusted.
+    When any arm has fewer than ``score_min_events`` events or non-events, where the Wald
+    test's type-I error exceeds α (benchmarks/small_counts_mc.py): the Miettinen–Nurminen
+    score test with the score intervals of the difference and of the relative lift
+    (:func:`experimentos.stats.score_test.score_comparison`), which agree with its p-value.
     """
-    if _min_expected_cell(control, treatment) < fisher_min_expected:
-        return _fisher_newcombe(control, treatment, alpha=alpha)
+    if few_events(control, treatment, min_events=score_min_events):
+        return score_comparison(control, treatment, alpha=alpha)
     return _wald(control, treatment, alpha=alpha)
-
-
-def _min_expected_cell(control: ProportionStats, treatment: ProportionStats) -> float:
-    n = control.users + treatment.users
-    conversions = control.conversions + treatment.conversions
-    if n == 0:
-        return 0.0
-    smaller_column = min(conversions, n - conversions)
-    return min(control.users, treatment.users) * smaller_column / n
 
 
 def _wald(control: ProportionStats, treatment: ProportionStats, *, alpha: float) -> Comparison:
@@ -72,36 +65,6 @@ def _wald(control: ProportionStats, treatment: ProportionStats, *, alpha: float)
     )
 
 
-def _fisher_newcombe(
-    control: ProportionStats, treatment: ProportionStats, *, alpha: float
-) -> Comparison:
-    table = [
-        [treatment.conversions, treatment.users - treatment.conversions],
-        [control.conversions, control.users - control.conversions],
-    ]
-    p_value = fisher_exact_p(table)
-    p_c, p_t = control.rate, treatment.rate
-    lo_t, hi_t = wilson_interval(treatment.conversions, treatment.users, alpha=alpha)
-    lo_c, hi_c = wilson_interval(control.conversions, control.users, alpha=alpha)
-    diff = p_t - p_c
-    lower = diff - math.sqrt((p_t - lo_t) ** 2 + (hi_c - p_c) ** 2)
-    upper = diff + math.sqrt((hi_t - p_t) ** 2 + (p_c - lo_c) ** 2)
-    var_c = p_c * (1 - p_c) / control.users
-    var_t = p_t * (1 - p_t) / treatment.users
-    rel, rel_ci = relative_lift(p_t, var_t, p_c, var_c, z_crit=float(special.ndtri(1 - alpha / 2)))
-    return Comparison(
-        abs_lift=diff,
-        abs_ci=(lower, upper),
-        rel_lift=rel,
-        rel_ci=rel_ci,
-        p_value=float(min(p_value, 1.0)),
-        statistic=math.nan,
-        method="fisher exact test",
-        ci_method="newcombe hybrid score",
-        standard_error=math.sqrt(var_c + var_t),
-    )
-
-
 _FISHER_TIE = 1 + 1e-7
 """Tables this close in probability to the observed one count as equally likely (R's fisher.test)."""
 
@@ -128,16 +91,6 @@ def fisher_exact_p(table: Sequence[Sequence[int]]) -> float:
     terms = np.exp(log_terms - log_terms.max())
     observed = terms[a - low]
     return float(min(terms[terms <= observed * _FISHER_TIE].sum() / terms.sum(), 1.0))
-
-
-def wilson_interval(successes: int, n: int, *, alpha: float = 0.05) -> tuple[float, float]:
-    """Wilson score interval for one proportion (Wilson 1927)."""
-    z = float(special.ndtri(1 - alpha / 2))
-    p = successes / n
-    denom = 1 + z**2 / n
-    centre = (p + z**2 / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return max(centre - half, 0.0), min(centre + half, 1.0)
 
 
 def relative_lift(

@@ -272,13 +272,33 @@ def test_rule_7_not_significant_holds_with_the_sample_needed():
     assert f"{analysis.verdict.sample_needed_per_arm:,}" in analysis.verdict.next_actions[0]
 
 
-def test_small_counts_use_fisher_and_say_so():
-    analysis = run([HEADER, "control,150,1", "treatment,150,7"])  # expected 150 · 8 / 300 = 4
+def test_small_counts_use_the_score_test_and_say_so():
+    analysis = run([HEADER, "control,150,1", "treatment,150,7"])  # 1 conversion < 10
     (primary,) = analysis.primary
-    assert primary.comparison.method == "fisher exact test"
-    assert any("Fisher" in note for note in primary.notes)
-    table = [[7, 143], [1, 149]]
-    assert primary.comparison.p_value == pytest.approx(stats.fisher_exact(table)[1], rel=1e-9)
+    assert primary.comparison.method == "score"
+    assert any("control has 1 conversions, fewer than 10" in note for note in primary.notes)
+    reference = sm_two_proportions(7, 150, 1, 150, method="score")
+    assert primary.comparison.p_value == pytest.approx(reference.pvalue, rel=1e-9)
+    (finding,) = [f for f in analysis.health.findings if f.code == "score_test"]
+    assert finding.severity == "info"
+    assert finding.column == primary.name
+
+
+def test_few_events_in_a_small_holdout_do_not_launch_on_the_wald_test():
+    """An ad test against a 464-user holdout with 5 conversions (2.59 % vs 1.08 %): the Wald
+    z-test gives p = 0.0025 and a relative interval [−70.8 %, +351.8 %] that crosses 0. The
+    score test (statsmodels) gives p = 0.042; Fisher's exact test (scipy) 0.048; both < 0.05,
+    and the score intervals of the difference and relative lift now both exclude 0."""
+    analysis = run([HEADER, "psa,464,5", "ad,12000,311"], control="psa", split=(464, 12_000))
+    (primary,) = analysis.primary
+    c = primary.comparison
+    assert c.method == "score"
+    reference = sm_two_proportions(311, 12_000, 5, 464, method="score")
+    assert c.p_value == pytest.approx(reference.pvalue, rel=1e-9)
+    assert stats.fisher_exact([[311, 11_689], [5, 459]]).pvalue == pytest.approx(0.048, abs=5e-4)
+    assert c.p_value == pytest.approx(0.0418, abs=1e-4)
+    assert primary.significant
+    assert c.abs_ci[0] > 0 and c.rel_ci[0] > 0
 
 
 def test_sequential_look_not_crossed_holds():

@@ -15,13 +15,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from gbstats.bayesian.tests import EffectBayesianABTest, EffectBayesianConfig
-from gbstats.frequentist.tests import FrequentistConfig, TwoSidedTTest
-from gbstats.models.statistics import ProportionStatistic
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from scipy import stats
-from scipy.stats.contingency import expected_freq
+from scipy import optimize, stats
 from statsmodels.stats import proportion as sm_proportion
 from statsmodels.stats import rates as sm_rates
 from statsmodels.stats.contingency_tables import Table
@@ -31,7 +27,6 @@ from experimentos.stats.proportions import (
     chi_square_independence,
     compare_proportions,
     compare_rates,
-    fisher_exact_p,
     srm_chi_square,
 )
 
@@ -40,12 +35,10 @@ SETTINGS = settings(max_examples=150, deadline=None)
 
 
 def _uses_wald(control: ProportionStats, treatment: ProportionStats) -> bool:
-    """Every expected cell of the 2×2 table ≥ 5 (scipy's expected_freq, not the project's code)."""
-    table = [
-        [treatment.conversions, treatment.users - treatment.conversions],
-        [control.conversions, control.users - control.conversions],
-    ]
-    return bool(expected_freq(np.array(table, dtype=float)).min() >= 5)
+    """Every arm has at least 10 conversions and 10 non-conversions (the score-test rule)."""
+    return all(
+        min(arm.conversions, arm.users - arm.conversions) >= 10 for arm in (control, treatment)
+    )
 
 
 @st.composite
@@ -59,16 +52,17 @@ def arms(draw, *, min_users: int = 1, max_users: int = 1_000_000):
 
 @st.composite
 def wald_pairs(draw):
-    """(control, treatment) with every expected cell ≥ 5: the large-sample Wald path."""
+    """(control, treatment) with ≥ 10 events and non-events per arm: the Wald path."""
     control, treatment = draw(arms(min_users=20)), draw(arms(min_users=20))
     assume(_uses_wald(control, treatment))
     return control, treatment
 
 
 @st.composite
-def small_pairs(draw):
-    """(control, treatment) with an expected cell < 5: the Fisher and Newcombe path."""
-    control, treatment = draw(arms(max_users=400)), draw(arms(max_users=400))
+def small_pairs(draw, *, min_users: int = 1):
+    """(control, treatment) with an arm of fewer than 10 events or non-events: the score path."""
+    control = draw(arms(min_users=min_users, max_users=400))
+    treatment = draw(arms(min_users=min_users, max_users=400))
     assume(not _uses_wald(control, treatment))
     return control, treatment
 
@@ -187,20 +181,20 @@ def test_poisson_rate_interval_pinned_to_the_normal_quantile(control, treatment,
 
 @pytest.mark.parametrize("users", [20, 50, 1_000, 10**9])
 def test_one_arm_at_0pct_and_the_other_at_100pct_is_not_a_p_of_1(users):
-    """The unpooled standard error is 0 here and every expected cell is ≥ 5, so the Wald test
-    applies with z = ±∞: statsmodels reports z = inf, p = 0. Before the fix we reported z = 0,
-    p = 1 beside a CI of (1, 1): "no evidence" for the largest possible lift (and "CI excludes 0"
-    without "p < α"). Now p = 0, consistent with the degenerate interval."""
+    """The unpooled standard error is 0 here (Wald: z = ±∞). An arm with no conversions takes
+    the score path, whose variance is taken at the pooled rate: p as statsmodels' score test,
+    far below α, with an interval that excludes 0 on the same side."""
     control, treatment = ProportionStats(users, 0), ProportionStats(users, users)
     reference = sm_proportion.test_proportions_2indep(
-        users, users, 0, users, method="wald", compare="diff"
+        users, users, 0, users, method="score", compare="diff"
     )
-    assert (reference.statistic, reference.pvalue) == (math.inf, 0.0)
     ours = compare_proportions(control, treatment)
-    assert ours.method == "wald-unpooled z-test"
-    assert (ours.statistic, ours.p_value, ours.abs_ci) == (math.inf, 0.0, (1.0, 1.0))
+    assert ours.method == "score"
+    assert ours.p_value == pytest.approx(reference.pvalue, rel=1e-9, abs=1e-300)
+    assert ours.p_value < 1e-4
+    assert ours.abs_ci[0] > 0 and ours.abs_ci[1] == 1.0
     backward = compare_proportions(treatment, control)
-    assert (backward.statistic, backward.p_value) == (-math.inf, 0.0)
+    assert backward.statistic == -ours.statistic and backward.abs_ci[1] < 0
 
 
 def test_both_arms_at_zero_or_all_converting_have_no_evidence():
@@ -211,182 +205,110 @@ def test_both_arms_at_zero_or_all_converting_have_no_evidence():
         assert result.abs_lift == 0.0
 
 
-# --------------------------------------------------------------------------- Fisher and Newcombe
+# --------------------------------------------------------------------------- score test
 
 
 @pytest.mark.parametrize(
     ("control", "treatment", "method"),
     [
-        # expected conversions 100 · 10 / 200 = 5.0 in both arms: not below 5, so Wald
-        (ProportionStats(100, 5), ProportionStats(100, 5), "wald-unpooled z-test"),
-        # 100 · 9 / 200 = 4.5 < 5: Fisher
-        (ProportionStats(100, 4), ProportionStats(100, 5), "fisher exact test"),
-        # non-conversions are cells too: 100 · 9 / 200 = 4.5 non-converting expected
-        (ProportionStats(100, 96), ProportionStats(100, 95), "fisher exact test"),
-        # unequal arms: expected 20 · 30 / 1020 = 0.59 in the small arm
-        (ProportionStats(1_000, 29), ProportionStats(20, 1), "fisher exact test"),
+        (ProportionStats(100, 10), ProportionStats(100, 10), "wald-unpooled z-test"),
+        (ProportionStats(100, 9), ProportionStats(100, 15), "score"),
+        # non-conversions count too
+        (ProportionStats(100, 91), ProportionStats(100, 80), "score"),
+        (ProportionStats(1_000, 29), ProportionStats(20, 1), "score"),
+        # the small holdout of an ad test: 5 conversions of 464
+        (ProportionStats(464, 5), ProportionStats(12_000, 311), "score"),
         (ProportionStats(10_000, 400), ProportionStats(10_000, 420), "wald-unpooled z-test"),
     ],
 )
-def test_fisher_switch_at_an_expected_cell_below_5(control, treatment, method):
+def test_score_switch_below_10_events_or_non_events(control, treatment, method):
     assert _uses_wald(control, treatment) == method.startswith("wald")
     result = compare_proportions(control, treatment)
     assert result.method == method
-    assert result.ci_method == ("wald" if method.startswith("wald") else "newcombe hybrid score")
+    assert result.ci_method == ("wald" if method.startswith("wald") else "miettinen-nurminen score")
+
+
+def _restricted_z(x_t: int, n_t: int, x_c: int, n_c: int, delta: float) -> float:
+    """Miettinen–Nurminen z at H0: p_t − p_c = delta, the restricted MLE found numerically
+    (scipy's bounded minimiser on the log-likelihood), not by the closed-form cubic."""
+
+    def nll(q_c: float) -> float:
+        q_t = q_c + delta
+        terms = [(x_t, q_t), (n_t - x_t, 1 - q_t), (x_c, q_c), (n_c - x_c, 1 - q_c)]
+        return -sum(k * math.log(q) for k, q in terms if k)
+
+    low, high = max(0.0, -delta), min(1.0, 1 - delta)
+    q_c = optimize.minimize_scalar(
+        nll, bounds=(low, high), method="bounded", options={"xatol": 1e-13}
+    ).x
+    q_t = q_c + delta
+    n = n_t + n_c
+    var = (q_t * (1 - q_t) / n_t + q_c * (1 - q_c) / n_c) * n / (n - 1)
+    return (x_t / n_t - x_c / n_c - delta) / math.sqrt(var)
 
 
 @SETTINGS
-@given(small_pairs())
-def test_fisher_p_and_newcombe_interval_match_scipy_and_statsmodels(pair):
+@given(small_pairs(min_users=10), st.sampled_from([0.01, 0.05, 0.1]))
+def test_score_p_and_intervals_match_statsmodels(pair, alpha):
+    """p-value: statsmodels ``test_proportions_2indep(method="score")`` (its sample 1 is the
+    treatment). Relative lift: ``confint_proportions_2indep(method="score", compare="ratio")``
+    − 1 (Koopman/Nam's closed form). Difference: statsmodels' score interval for a difference
+    uses a wrong coefficient in its restricted MLE when the hypothesised difference is not 0
+    (statsmodels issue #10269), so each bound is checked instead to be where the score z,
+    its restricted MLE found numerically (to the minimiser's 1e-5 in z), equals ∓Φ⁻¹(1 − α/2)."""
     control, treatment = pair
-    ours = compare_proportions(control, treatment)
-    assert ours.method == "fisher exact test"
-    table = [
-        [treatment.conversions, treatment.users - treatment.conversions],
-        [control.conversions, control.users - control.conversions],
-    ]
-    assert ours.p_value == pytest.approx(stats.fisher_exact(table)[1], rel=1e-9, abs=1e-300)
-    low, high = sm_proportion.confint_proportions_2indep(
-        treatment.conversions,
-        treatment.users,
-        control.conversions,
-        control.users,
-        method="newcomb",
-        compare="diff",
-    )
-    assert ours.abs_ci == pytest.approx((low, high), rel=1e-9, abs=1e-12)
-    assert ours.abs_ci[0] <= ours.abs_lift <= ours.abs_ci[1]
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.integers(0, 300),
-    st.integers(0, 300),
-    st.integers(0, 300),
-    st.integers(0, 300),
-)
-def test_fisher_exact_p_matches_scipy_including_ties_and_empty_margins(a, b, c, d):
-    """Our term-ratio implementation against scipy's (which is linear in the number of users).
-
-    scipy treats tables within a relative 1e-14 of the observed probability as ties, we (like R's
-    fisher.test) within 1e-7; no table here falls between the two.
-    """
-    table = [[a, b], [c, d]]
-    assert fisher_exact_p(table) == pytest.approx(stats.fisher_exact(table)[1], rel=1e-9)
-
-
-def test_fisher_exact_p_is_exact_and_fast_at_a_billion_users():
-    # One-sided tail by hand: 13 events in one arm, none in the other, equal arms of n users.
-    # P(X = 13 | 13 events) = C(n, 13) / C(2n, 13) ≈ 2^-13; two-sided: 2 · 2^-13 = 2^-12.
-    n = 10**9
-    p = fisher_exact_p([[13, n - 13], [0, n]])
-    assert p == pytest.approx(2.0**-12, rel=1e-7)
-    assert fisher_exact_p([[0, n], [0, n]]) == 1.0
-
-
-# --------------------------------------------------------------------------- gbstats
-
-
-def _gb(stat: ProportionStats) -> ProportionStatistic:
-    return ProportionStatistic(n=stat.users, sum=stat.conversions)
-
-
-def _gb_welch_dof(control: ProportionStats, treatment: ProportionStats) -> float:
-    """gbstats' TTest.dof: Welch–Satterthwaite with the per-user variance p(1 − p)."""
-    v_c, v_t = control.rate * (1 - control.rate), treatment.rate * (1 - treatment.rate)
-    n_c, n_t = control.users, treatment.users
-    return (v_t / n_t + v_c / n_c) ** 2 / (
-        v_t**2 / (n_t**2 * (n_t - 1)) + v_c**2 / (n_c**2 * (n_c - 1))
-    )
-
-
-@st.composite
-def interior_pairs(draw):
-    """Wald pairs with both rates strictly inside (0, 1): gbstats returns a default otherwise."""
-    control, treatment = draw(wald_pairs())
+    # At 0 % or 100 % in an arm the restricted MLE sits on the boundary, where neither
+    # reference is reliable (statsmodels' Koopman roots, a bounded minimiser): interior only.
     assume(0 < control.rate < 1 and 0 < treatment.rate < 1)
-    return control, treatment
+    ours = compare_proportions(control, treatment, alpha=alpha)
+    assert ours.method == "score"
+    counts = (treatment.conversions, treatment.users, control.conversions, control.users)
+    pooled = treatment.conversions + control.conversions
+    if pooled in (0, treatment.users + control.users):  # statsmodels: 0/0 = nan
+        assert ours.p_value == 1.0
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        reference = sm_proportion.test_proportions_2indep(*counts, method="score")
+    assert ours.p_value == pytest.approx(reference.pvalue, rel=1e-9, abs=1e-12)
+    z_crit = stats.norm.ppf(1 - alpha / 2)
+    low, high = ours.abs_ci
+    if low > -1:
+        assert _restricted_z(*counts, low) == pytest.approx(z_crit, abs=1e-5)
+    if high < 1:
+        assert _restricted_z(*counts, high) == pytest.approx(-z_crit, abs=1e-5)
+    assert low <= ours.abs_lift <= high
+    if control.conversions and treatment.conversions:
+        ratio = sm_proportion.confint_proportions_2indep(
+            *counts, method="score", compare="ratio", alpha=alpha
+        )
+        assert np.array(ours.rel_ci) + 1 == pytest.approx(ratio, rel=1e-6, abs=1e-9)
 
 
 @SETTINGS
-@given(interior_pairs())
-def test_gbstats_absolute_ttest_same_estimate_and_se_but_t_distribution(pair):
-    """gbstats ``TwoSidedTTest`` with ``difference_type='absolute'``.
+@given(small_pairs(), st.sampled_from([0.01, 0.05, 0.1]))
+def test_score_intervals_agree_with_the_p_value(pair, alpha):
+    """The difference and relative-lift intervals exclude 0 exactly when p < α."""
+    ours = compare_proportions(*pair, alpha=alpha)
+    assume(abs(ours.p_value - alpha) > 1e-9 and math.isfinite(ours.rel_lift))
+    significant = ours.p_value < alpha
+    assert (ours.abs_ci[0] > 0 or ours.abs_ci[1] < 0) == significant
+    assert (ours.rel_ci[0] > 0 or ours.rel_ci[1] < 0) == significant
 
-    Same estimate (t − c) and the same unpooled standard error √(p_t(1−p_t)/n_t + p_c(1−p_c)/n_c)
-    (its ProportionStatistic variance is p(1 − p)). It differs in the reference distribution:
-    Student's t with Welch–Satterthwaite df instead of the normal, so its p-value is larger
-    (p_gb = 2·t.sf(|z|, df)) and its CI wider (by t.ppf(0.975, df) / 1.95996).
-    """
-    control, treatment = pair
+
+def test_small_holdout_wald_versus_score_fisher_and_boschloo():
+    """5 of 464 vs 311 of 12,000. Wald: p = 0.0025 with a relative interval crossing 0 — the
+    disagreement the score path removes. Score 0.0418 (statsmodels), Fisher 0.0480 (scipy)."""
+    control, treatment = ProportionStats(464, 5), ProportionStats(12_000, 311)
+    wald = compare_proportions(control, treatment, score_min_events=0)
+    assert wald.p_value == pytest.approx(0.0025, abs=1e-4)
+    assert wald.rel_ci[0] < 0
     ours = compare_proportions(control, treatment)
-    config = FrequentistConfig(difference_type="absolute")
-    result = TwoSidedTTest(_gb(control), _gb(treatment), config).compute_result()
-    dof = _gb_welch_dof(control, treatment)
-    assert result.expected == pytest.approx(ours.abs_lift, abs=1e-15)
-    assert result.uplift.stddev == pytest.approx(ours.standard_error, rel=1e-9)
-    assert result.p_value == pytest.approx(
-        2 * stats.t.sf(abs(ours.statistic), dof), rel=1e-6, abs=1e-12
-    )
-    assert ours.p_value <= result.p_value + 1e-12
-    half_ours = (ours.abs_ci[1] - ours.abs_ci[0]) / 2
-    half_gb = (result.ci[1] - result.ci[0]) / 2
-    assert half_gb / half_ours == pytest.approx(stats.t.ppf(0.975, dof) / Z975, rel=1e-9)
-
-
-@SETTINGS
-@given(interior_pairs())
-def test_gbstats_relative_ttest_same_delta_method_se(pair):
-    """gbstats' default (relative) test: lift t/c − 1 with the delta-method variance
-    Var(t)/c² + t²·Var(c)/c⁴ — the formula of our ``relative_lift``. Its CI uses the t quantile
-    (ours the normal), and its p-value tests the relative lift, which is not the same z as the
-    absolute test we report (see test_relative_and_absolute_z_differ)."""
-    control, treatment = pair
-    ours = compare_proportions(control, treatment)
-    result = TwoSidedTTest(_gb(control), _gb(treatment), FrequentistConfig()).compute_result()
-    dof = _gb_welch_dof(control, treatment)
-    se_ours = (ours.rel_ci[1] - ours.rel_ci[0]) / (2 * Z975)
-    assert result.expected == pytest.approx(ours.rel_lift, rel=1e-9, abs=1e-15)
-    assert result.uplift.stddev == pytest.approx(se_ours, rel=1e-9)
-    half_gb = (result.ci[1] - result.ci[0]) / 2
-    assert half_gb == pytest.approx(stats.t.ppf(0.975, dof) * se_ours, rel=1e-9)
-
-
-def test_relative_and_absolute_z_differ():
-    """The number behind the closing note: 1,000/10,000 vs 1,090/10,000.
-
-    Ours (absolute, Wald): z = 2.0806, p = 0.03747 — statsmodels and spotify-confidence agree.
-    gbstats absolute t-test: p = 0.03749 (t with df ≈ 19,970). gbstats relative t-test:
-    z = 0.09 / 0.04517 = 1.9924, p = 0.04634. The delta-method z of a ratio is not the z of the
-    difference, so the relative test crosses 0.05 later; the verdict uses the absolute test.
-    """
-    control, treatment = ProportionStats(10_000, 1_000), ProportionStats(10_000, 1_090)
-    ours = compare_proportions(control, treatment)
-    assert ours.p_value == pytest.approx(0.0374727, abs=1e-7)
-    relative = TwoSidedTTest(_gb(control), _gb(treatment), FrequentistConfig()).compute_result()
-    absolute = TwoSidedTTest(
-        _gb(control), _gb(treatment), FrequentistConfig(difference_type="absolute")
-    ).compute_result()
-    assert absolute.p_value == pytest.approx(0.0374855, abs=1e-7)
-    assert relative.p_value == pytest.approx(0.0463409, abs=1e-7)
-    assert relative.uplift.mean / relative.uplift.stddev == pytest.approx(1.99240, abs=1e-5)
-
-
-@SETTINGS
-@given(interior_pairs())
-def test_relative_ci_equals_gbstats_bayesian_credible_interval(pair):
-    """gbstats' Bayesian effect test with its default improper prior is a normal posterior on the
-    relative lift with the delta-method variance: its 95% credible interval is exactly our
-    relative CI (both use the normal quantile)."""
-    control, treatment = pair
-    ours = compare_proportions(control, treatment)
-    result = EffectBayesianABTest(
-        _gb(control), _gb(treatment), EffectBayesianConfig()
-    ).compute_result()
-    assert result.ci == pytest.approx(list(ours.rel_ci), rel=1e-9, abs=1e-12)
-
-
-# --------------------------------------------------------------------------- spotify-confidence
+    reference = sm_proportion.test_proportions_2indep(311, 12_000, 5, 464, method="score")
+    assert ours.p_value == pytest.approx(reference.pvalue, abs=1e-6)
+    fisher = stats.fisher_exact([[311, 11_689], [5, 459]]).pvalue
+    assert ours.p_value < fisher < 0.05
+    assert ours.abs_ci[0] > 0 and ours.rel_ci[0] > 0
 
 
 @pytest.mark.parametrize(
