@@ -440,7 +440,7 @@ class Thresholds:
     min_users_per_arm: int = 100
     default_planned_looks: int = 5
     correction: Correction = "holm"
-    score_min_events: int = 10
+    score_min_events: int = 30
     """Below this many events or non-events in an arm, proportions are compared by the score
     test (stats.score_test.SCORE_MIN_EVENTS; benchmarks/small_counts_mc.py)."""
     duplicate_user_blocked_share: float = 0.01

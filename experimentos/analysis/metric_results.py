@@ -40,6 +40,8 @@ def score_note(
         for arm, label in ((control, control_label), (treatment, treatment_label))
     ]
     fewest, what, arm = min(counts, key=lambda item: item[0])
+    if fewest == 1:
+        what = what.removesuffix("s")
     return (
         f"Score test (Miettinen–Nurminen) instead of the Wald z-test: {arm} has {fewest:,} "
         f"{what}, fewer than {min_events}, where the Wald test's false-positive rate exceeds α. "

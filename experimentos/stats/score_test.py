@@ -24,9 +24,12 @@ from scipy import optimize, special
 
 from experimentos.model import Comparison, ProportionStats
 
-SCORE_MIN_EVENTS = 10
+SCORE_MIN_EVENTS = 30
 """Below this many events (or non-events) in any arm, proportions are compared by the score
-test: the Wald test's type-I error exceeds 0.05 there (benchmarks/small_counts_mc.py)."""
+test. benchmarks/small_counts_mc.py (20,000 A/A draws a cell): with a 96/4 split the Wald test's
+type-I error at nominal 0.05 is 0.128 at 2 expected events in the small arm, 0.066 at 10, 0.060
+at 20 and 0.054 at 30; the score test stays at or below 0.050 throughout with nearly Boschloo's
+power, and at 30 events and more the two tests agree closely."""
 
 SCORE_METHOD = "score"
 SCORE_CI_METHOD = "miettinen-nurminen score"

@@ -276,7 +276,7 @@ def test_small_counts_use_the_score_test_and_say_so():
     analysis = run([HEADER, "control,150,1", "treatment,150,7"])  # 1 conversion < 10
     (primary,) = analysis.primary
     assert primary.comparison.method == "score"
-    assert any("control has 1 conversions, fewer than 10" in note for note in primary.notes)
+    assert any("control has 1 conversion, fewer than 30" in note for note in primary.notes)
     reference = sm_two_proportions(7, 150, 1, 150, method="score")
     assert primary.comparison.p_value == pytest.approx(reference.pvalue, rel=1e-9)
     (finding,) = [f for f in analysis.health.findings if f.code == "score_test"]

@@ -35,9 +35,9 @@ SETTINGS = settings(max_examples=150, deadline=None)
 
 
 def _uses_wald(control: ProportionStats, treatment: ProportionStats) -> bool:
-    """Every arm has at least 10 conversions and 10 non-conversions (the score-test rule)."""
+    """Every arm has at least 30 conversions and 30 non-conversions (the score-test rule)."""
     return all(
-        min(arm.conversions, arm.users - arm.conversions) >= 10 for arm in (control, treatment)
+        min(arm.conversions, arm.users - arm.conversions) >= 30 for arm in (control, treatment)
     )
 
 
@@ -60,7 +60,7 @@ def wald_pairs(draw):
 
 @st.composite
 def small_pairs(draw, *, min_users: int = 1):
-    """(control, treatment) with an arm of fewer than 10 events or non-events: the score path."""
+    """(control, treatment) with an arm of fewer than 30 events or non-events: the score path."""
     control = draw(arms(min_users=min_users, max_users=400))
     treatment = draw(arms(min_users=min_users, max_users=400))
     assume(not _uses_wald(control, treatment))
@@ -211,17 +211,17 @@ def test_both_arms_at_zero_or_all_converting_have_no_evidence():
 @pytest.mark.parametrize(
     ("control", "treatment", "method"),
     [
-        (ProportionStats(100, 10), ProportionStats(100, 10), "wald-unpooled z-test"),
-        (ProportionStats(100, 9), ProportionStats(100, 15), "score"),
+        (ProportionStats(300, 30), ProportionStats(300, 30), "wald-unpooled z-test"),
+        (ProportionStats(300, 29), ProportionStats(300, 45), "score"),
         # non-conversions count too
-        (ProportionStats(100, 91), ProportionStats(100, 80), "score"),
+        (ProportionStats(300, 271), ProportionStats(300, 240), "score"),
         (ProportionStats(1_000, 29), ProportionStats(20, 1), "score"),
         # the small holdout of an ad test: 5 conversions of 464
         (ProportionStats(464, 5), ProportionStats(12_000, 311), "score"),
         (ProportionStats(10_000, 400), ProportionStats(10_000, 420), "wald-unpooled z-test"),
     ],
 )
-def test_score_switch_below_10_events_or_non_events(control, treatment, method):
+def test_score_switch_below_30_events_or_non_events(control, treatment, method):
     assert _uses_wald(control, treatment) == method.startswith("wald")
     result = compare_proportions(control, treatment)
     assert result.method == method
