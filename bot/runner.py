@@ -86,6 +86,16 @@ def looks_in_worker(
     )
 
 
+def lift_by_day_in_worker(analysis: Analysis) -> tuple[bytes, str]:
+    """The lift-by-exposure-day chart (PNG) and its alt text of an analysis with a novelty check."""
+    from experimentos.report.charts import lift_by_day_alt_text, lift_by_day_png
+
+    novelty = analysis.novelty
+    if novelty is None:
+        raise ValueError("the analysis has no lift by exposure day (no date column)")
+    return lift_by_day_png(novelty), lift_by_day_alt_text(novelty, limit=ALT_TEXT_CHARS)
+
+
 def power_curve_in_worker(plan: Any) -> bytes:
     from experimentos.report.charts import power_curve_png
 

@@ -208,6 +208,13 @@ class Services:
         png, alt_text = await self.render(forest_in_worker, analysis)
         return png, alt_text
 
+    async def lift_by_day_chart(self, analysis: Analysis) -> tuple[bytes, str]:
+        """(PNG, alt text) of the primary's lift by day of first exposure (needs a novelty check)."""
+        from bot.runner import lift_by_day_in_worker
+
+        png, alt_text = await self.render(lift_by_day_in_worker, analysis)
+        return png, alt_text
+
     async def looks_chart(
         self,
         points: list[Any],

@@ -38,6 +38,10 @@ _PERCENTILE_METHOD = (
 )
 
 
+LIFT_BY_DAY_KEY = "lift-by-day"
+"""The key of the *Lift by exposure day* section (the PDF draws its chart there)."""
+
+
 def evidence(a: Analysis) -> Section:
     """The *Evidence* section: one subsection per kind of result the analysis has."""
     health, primary = _data_health(a)
@@ -150,7 +154,7 @@ def _lift_by_day(a: Analysis) -> Section | None:
             f"or an arm at 0% or 100%): {left}."
         )
     tables = [table(header, rows)] if rows else []
-    return Section("Lift by exposure day", (*tables, _paragraph(trend)))
+    return Section("Lift by exposure day", (*tables, _paragraph(trend)), key=LIFT_BY_DAY_KEY)
 
 
 def metric_table(metrics: Iterable[MetricResult]) -> Table:

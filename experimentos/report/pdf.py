@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -37,6 +37,7 @@ from experimentos.report.document import (
     walk,
 )
 from experimentos.report.memo import memo_document
+from experimentos.report.memo_evidence import LIFT_BY_DAY_KEY
 from experimentos.report.pdf_fonts import Fonts, load_fonts, markup_text, plain_text
 
 MARGIN = 18 * mm
@@ -59,12 +60,24 @@ def render_pdf(
     """
     if chart_png is None and with_chart and analysis.primary:
         chart_png = _forest_png(analysis)
-    return document_pdf(memo_document(analysis, audit=audit), chart_png=chart_png)
+    charts = {"evidence": chart_png} if chart_png else {}
+    if with_chart and analysis.novelty is not None and analysis.novelty.days:
+        from experimentos.report.charts import lift_by_day_png
+
+        charts[LIFT_BY_DAY_KEY] = lift_by_day_png(analysis.novelty)
+    return document_pdf(memo_document(analysis, audit=audit), charts=charts)
 
 
-def document_pdf(document: Document, *, chart_png: bytes | None = None) -> bytes:
-    """A document as PDF bytes: A4, its title as the first heading, ``chart_png`` (when given)
-    under the section keyed ``"evidence"``, and its footer on every page."""
+def document_pdf(
+    document: Document,
+    *,
+    chart_png: bytes | None = None,
+    charts: Mapping[str, bytes] | None = None,
+) -> bytes:
+    """A document as PDF bytes: A4, its title as the first heading, each of ``charts`` (PNG by
+    section key) under its section's heading — ``chart_png`` under ``"evidence"`` — and its
+    footer on every page."""
+    charts = {**({"evidence": chart_png} if chart_png else {}), **(charts or {})}
     fonts = load_fonts()
     buffer = io.BytesIO()
     template = SimpleDocTemplate(
@@ -80,7 +93,7 @@ def document_pdf(document: Document, *, chart_png: bytes | None = None) -> bytes
         creator="ExperimentOS",
     )
     footer = plain_text(document.footer, fonts)
-    story = _story(document, fonts, chart_png)
+    story = _story(document, fonts, charts)
     template.build(story, onFirstPage=_footer(footer), onLaterPages=_footer(footer))
     return buffer.getvalue()
 
@@ -137,13 +150,13 @@ def _styles(fonts: Fonts) -> dict[str, ParagraphStyle]:
     }
 
 
-def _story(document: Document, fonts: Fonts, chart_png: bytes | None) -> list[Flowable]:
+def _story(document: Document, fonts: Fonts, charts: Mapping[str, bytes]) -> list[Flowable]:
     styles = _styles(fonts)
     story: list[Flowable] = [Paragraph(_inline((Run(document.title),), fonts), styles["h1"])]
     for level, node in walk(document):
         story += _flowables(node, level, styles, fonts)
-        if isinstance(node, Section) and node.key == "evidence" and chart_png:
-            story += _chart(chart_png, styles)
+        if isinstance(node, Section) and charts.get(node.key):
+            story += _chart(charts[node.key], styles)
     return story
 
 

@@ -4,16 +4,24 @@ Woodruff intervals) and the primary's lift by day of first exposure with its tre
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import random
 from pathlib import Path
 
 import numpy as np
+import statsmodels.api as sm
+from harness import CHANNEL, RunningBot
+from pypdf import PdfReader
 from slack_sdk.models.blocks import Block
+from slack_standin import SlackStandIn
 
+from bot.render.card import ACTION_DETAILS
 from bot.render.details import render_details
 from bot.render.format import pp
 from experimentos.model import Options
+from experimentos.report.charts.lift_by_day import lift_by_day_figure, trend_line
+from experimentos.report.pdf import render_pdf
 from experimentos.usecases import analyse_file
 
 
@@ -74,3 +82,44 @@ def test_details_without_dates_or_continuous_metrics_have_neither_section() -> N
     csv = Path(__file__).resolve().parents[2] / "examples" / "launch.csv"
     text = _text(render_details(analyse_file(csv, options=Options())))
     assert "Lift by exposure day" not in text and "Percentiles" not in text
+
+
+def test_the_charts_trend_line_is_statsmodels_weighted_least_squares(tmp_path: Path) -> None:
+    novelty = analyse_file(_users(tmp_path / "users.csv"), options=Options()).novelty
+    assert novelty is not None
+    index = np.array([d.index for d in novelty.days], dtype=float)
+    lifts = np.array([d.lift for d in novelty.days])
+    weights = 1 / np.array([d.se for d in novelty.days]) ** 2
+    fit = sm.WLS(lifts, sm.add_constant(index), weights=weights).fit()
+    intercept, slope = trend_line(novelty)
+    assert np.allclose([intercept, slope], fit.params, rtol=1e-9, atol=1e-12)
+    figure = lift_by_day_figure(novelty)
+    [trend] = [a for a in figure.axes[0].lines if a.get_gid() == "trend"]
+    assert np.allclose(trend.get_ydata(), fit.predict(sm.add_constant([index[0], index[-1]])) * 100)
+
+
+def test_the_pdf_memo_draws_the_lift_by_day_chart(tmp_path: Path) -> None:
+    dated = analyse_file(_users(tmp_path / "users.csv"), options=Options())
+    reader = PdfReader(io.BytesIO(render_pdf(dated)))
+    assert sum(len(page.images) for page in reader.pages) == 2  # forest plot + lift by day
+    csv = Path(__file__).resolve().parents[2] / "examples" / "launch.csv"
+    plain = PdfReader(io.BytesIO(render_pdf(analyse_file(csv, options=Options()))))
+    assert sum(len(page.images) for page in plain.pages) == 1
+
+
+async def test_details_upload_the_lift_by_day_chart(
+    bot: RunningBot, standin: SlackStandIn, tmp_path: Path
+) -> None:
+    content = _users(tmp_path / "users.csv").read_bytes()
+    ts = await bot.upload([standin.add_file("users.csv", content)], text="name: Pricing page")
+    [card] = await standin.wait_for(lambda: standin.cards(CHANNEL, ts))
+    await bot.idle()
+    value = next(b for b in card.blocks if b["type"] == "actions")["elements"][0]["value"]
+    status, _ = await bot.action(ACTION_DETAILS, value, thread_ts=ts)
+    assert status == 200
+    uploads = await standin.wait_for(lambda: standin.uploads if len(standin.uploads) >= 2 else [])
+    titles = [f["title"] for upload in uploads for f in upload["files"]]
+    assert titles == ["Pricing page — forest plot", "Pricing page — lift by exposure day"]
+    steps = standin.calls_to("files.getUploadURLExternal")
+    assert "among users first exposed each day" in steps[1].args["alt_txt"]
+    assert len(steps[1].args["alt_txt"]) <= 1000

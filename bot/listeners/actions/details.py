@@ -27,7 +27,8 @@ async def on_details(
     services: Services,
 ) -> None:
     """Post every arm, metric and the Bayesian view of the stored look in the card's thread,
-    then its forest plot (drawn on demand: the card itself never waits for matplotlib)."""
+    then its forest plot, the lift by exposure day when there is a date column, and the looks so
+    far from the second look on (drawn on demand: the card itself never waits for matplotlib)."""
     await ack()
     look = await look_or_explain(action, context.team_id, services, respond)
     if look is None:
@@ -49,6 +50,17 @@ async def on_details(
         title="forest plot",
         alt_text=alt_text,
     )
+    if look.analysis.novelty is not None and look.analysis.novelty.days:
+        png, alt_text = await services.lift_by_day_chart(look.analysis)
+        await upload_chart(
+            client,
+            channel=look.channel,
+            thread_ts=look.thread_ts,
+            png=png,
+            name=name,
+            title="lift by exposure day",
+            alt_text=alt_text,
+        )
     if look.record.look > 1:
         points, of_looks, alt_text = await looks_so_far(services, context.team_id or "", look)
         png = await services.looks_chart(
