@@ -139,9 +139,7 @@ def not_a_metric(name: str, cells: Sequence[str], *, position: int) -> str | Non
     filled = [c.strip() for c in cells if c.strip()]
     if position == 0 and name in ("", "unnamed: 0") and _row_numbers(filled, allow_short=True):
         return "no name: the row index pandas writes"
-    if _ROW_NAME.fullmatch(name) or (
-        len(filled) >= _MIN_ROWS_FOR_ROW_NUMBER and _row_numbers(filled)
-    ):
+    if _ROW_NAME.fullmatch(name) or (position == 0 and _row_numbers(filled)):
         return "row number"
     if _ID_NAME.search(name):
         return "identifier"

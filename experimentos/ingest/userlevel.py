@@ -42,6 +42,7 @@ from experimentos.ingest.sniff import Head
 from experimentos.ingest.stats_table import GroupStats, StatsTable, refused
 from experimentos.ingest.userlevel_columns import (
     missing_metrics_finding,
+    not_a_number,
     untested_finding,
     without_non_metrics,
 )
@@ -200,7 +201,7 @@ def _first_pass(
         try:
             return layout, q.first_pass(con, q.csv_for(path, head, layout), layout, size_bytes)
         except ConversionFailed as failure:
-            layout = layout.widened(failure.column, failure.value)
+            layout = not_a_number(layout.widened(failure.column, failure.value), failure)
         except BitmapMiss:
             layout = q.wider_bitmap(layout)
     layout = layout.widened(None, "")

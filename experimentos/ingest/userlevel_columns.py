@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from experimentos.ingest.columns import is_pre_period, not_a_metric, untested_message
+from experimentos.ingest.duckdb_csv import ConversionFailed
 from experimentos.ingest.sniff import Head
 from experimentos.ingest.userlevel_queries import Layout
 from experimentos.ingest.userlevel_sums import MetricColumns
@@ -72,3 +73,13 @@ def missing_metrics_finding(layout: Layout, metrics: tuple[str, ...] | None) -> 
         row=1,
         column=missing[0],
     )
+
+
+def not_a_number(layout: Layout, failure: ConversionFailed) -> Layout:
+    """After a number column turned out to hold a word: said with the cell and its line."""
+    i = failure.column
+    if i is None or layout.kinds[i] != "text" or layout.names[i] in dict(layout.skipped):
+        return layout
+    at = f" at line {failure.line}" if failure.line else ""
+    why = f"not a number: {failure.value.strip()[:40]!r}{at}"
+    return replace(layout, skipped=(*layout.skipped, (layout.names[i], why)))

@@ -111,7 +111,6 @@ def test_an_aggregated_file_says_which_columns_it_left_out() -> None:
         ("timestamp", ["2021-01-05 00:31:25.931433"], "date or timestamp"),
         ("signup", ["2021-01-05", "2021-01-06"], "date or timestamp"),
         ("week", ["1", "2", "4"], "calendar period"),
-        ("seq", [str(i) for i in range(1, 31)], "row number"),
         ("index", ["5", "9"], "row number"),
         ("revenue", ["1", "2", "3"], None),
         ("conversions", ["0", "1", "2"], None),
@@ -121,3 +120,9 @@ def test_an_aggregated_file_says_which_columns_it_left_out() -> None:
 )
 def test_not_a_metric_by_name_and_content(name: str, cells: list[str], why: str | None) -> None:
     assert not_a_metric(name, cells, position=1) == why
+
+
+def test_a_first_column_counting_up_by_one_is_a_row_number_elsewhere_a_metric() -> None:
+    counting = [str(i) for i in range(1, 31)]
+    assert not_a_metric("seq", counting, position=0) == "row number"
+    assert not_a_metric("revenue", counting, position=3) is None
