@@ -55,7 +55,9 @@ class BotSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BotSettings:
-        """Build settings from environment variables; raise SettingsError naming the variable."""
+        """Build settings from environment variables; raise SettingsError naming the variable
+        (every missing one at once)."""
+        _check_required(env, ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"))
         return cls(
             bot_token=_required(env, "SLACK_BOT_TOKEN"),
             signing_secret=_required(env, "SLACK_SIGNING_SECRET"),
@@ -82,11 +84,24 @@ def normalise_database_url(url: str) -> str:
         raise SettingsError(f"DATABASE_URL: {error}") from None
 
 
+SETUP_SECTION = "README, 'Slack' → 'Create the app'"
+"""Where the README says how to get the tokens (a heading that exists: tested)."""
+
+
+def _check_required(env: Mapping[str, str], names: tuple[str, ...]) -> None:
+    missing = [name for name in names if not (env.get(name) or "").strip()]
+    if not missing:
+        return
+    if len(missing) == 1:
+        what = f"{missing[0]} is not set: export it"
+    else:
+        what = f"{' and '.join(missing)} are not set: export them"
+    raise SettingsError(f"{what} (see {SETUP_SECTION}) and retry.")
+
+
 def _required(env: Mapping[str, str], name: str) -> str:
-    value = (env.get(name) or "").strip()
-    if not value:
-        raise SettingsError(f"{name} is not set: export it (see README, 'Slack setup') and retry.")
-    return value
+    _check_required(env, (name,))
+    return env[name].strip()
 
 
 def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:

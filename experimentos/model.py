@@ -423,6 +423,9 @@ class Options:
     mde_relative: bool = False
     daily_users: float | None = None
     """Users entering the experiment per day (all arms): turns the users to go into days."""
+    metrics: tuple[str, ...] | None = None
+    """Exactly the secondary metric columns to test; None: every column that holds a metric
+    (identifiers, dates, times of day, weekdays, row numbers and text are never tested)."""
 
 
 # --------------------------------------------------------------------------- thresholds

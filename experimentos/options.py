@@ -41,6 +41,7 @@ _MESSAGE_KEYS = {
     "daily-users",
     "success",
     "rule",
+    "metrics",
 }
 _LINE = re.compile(r"^\s*([A-Za-z][A-Za-z _-]*?)\s*[:=]\s*(.*?)\s*$")
 
@@ -178,6 +179,7 @@ def parse_message_options(text: str | None) -> Options:
         daily_users=values.get("daily-users"),
         success=values.get("success"),
         rule=values.get("rule"),
+        metrics=values.get("metrics"),
     )
 
 
@@ -203,6 +205,7 @@ def build_options(
     daily_users: str | float | None = None,
     success: str | None = None,
     rule: str | None = None,
+    metrics: str | None = None,
 ) -> Options:
     """One place that turns raw strings (CLI flags or message lines) into validated Options."""
     better = _names(higher_is_better or "")
@@ -240,18 +243,25 @@ def build_options(
         daily_users=parse_daily_users(daily_users),
         success=success_names,
         rule=decision_rule,
+        metrics=parse_metric_names(metrics, option="metrics") if metrics else None,
     )
 
 
 def parse_success(text: str) -> tuple[str, ...]:
     """``"conversions, revenue"`` → the risk-aware rule's success metrics (column names,
     case-folded like a file's header), in the order given, each once."""
-    names = [normalise_header(n) for n in re.split(r"[,\s]+", text) if n.strip()]
+    return parse_metric_names(text, option="success", split=r"[,\s]+")
+
+
+def parse_metric_names(text: str, *, option: str, split: str = r",") -> tuple[str, ...]:
+    """``"revenue, time on page"`` → column names case-folded like a file's header, in the order
+    given, each once (``metrics`` splits on commas only: a header may hold spaces)."""
+    names = [normalise_header(n) for n in re.split(split, text) if n.strip()]
     if not names:
-        raise OptionError(f"success must name one or more metric columns (got {text!r}).")
+        raise OptionError(f"{option} must name one or more metric columns (got {text!r}).")
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise OptionError(f"success names {', '.join(repeated)} more than once.")
+        raise OptionError(f"{option} names {', '.join(repeated)} more than once.")
     return tuple(names)
 
 

@@ -139,6 +139,11 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
         "success metrics, Bonferroni; guardrails non-inferior against their margins)",
     )
     p.add_argument(
+        "--metrics",
+        help="exactly the secondary metric columns to test, e.g. revenue,clicks (default: every "
+        "column that holds a metric; ids, dates, hours, weekdays and text never are)",
+    )
+    p.add_argument(
         "--ratio",
         help="ratio metrics of a user-level file, e.g. revenue_per_order=revenue/orders",
     )
@@ -189,6 +194,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
         margins=args.margins,
         success=args.success,
         rule=args.rule,
+        metrics=args.metrics,
         ratios=args.ratio,
         variant_column=args.variant_column,
         user_column=args.user_column,

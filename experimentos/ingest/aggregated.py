@@ -37,8 +37,10 @@ from experimentos.ingest.columns import (
     is_pre_period,
     mean_metric_names,
     normalise_header,
+    not_a_metric,
     ratio_columns,
     ratio_metric_names,
+    untested_message,
 )
 from experimentos.ingest.sniff import Head, decode
 from experimentos.ingest.stats_table import GroupStats, StatsTable, refused
@@ -67,6 +69,8 @@ class _Roles:
     """Columns that may be secondary counts (or text: notes, dates)."""
     required: frozenset[str]
     """Metrics whose cells must be numbers: guardrails by name or named by the options."""
+    skipped: tuple[tuple[str, str], ...] = ()
+    """Columns that are not outcomes (identifiers, dates, …): (name, why)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,7 @@ def _table(
     if roles is None:
         return refused(source, findings, primary=primary)
     counts = _all_counts(frame, roles, findings)
+    findings += _untested(roles, counts, options)
     groups = _groups(frame, roles, counts, findings)
     return StatsTable(
         source,
@@ -158,6 +163,29 @@ def _table(
         means=tuple(roles.means),
         ratios=tuple(roles.ratios),
     )
+
+
+def _untested(roles: _Roles, counts: _Counts, options: Options) -> list[Finding]:
+    """One info finding naming every column not tested and why; a named metric not found."""
+    text = [(c, "text") for c in roles.others if c not in counts.metrics]
+    skipped = [*roles.skipped, *text]
+    findings = []
+    if skipped:
+        message = untested_message(skipped)
+        findings.append(Finding("info", "columns_not_tested", message, row=1, column=skipped[0][0]))
+    everything = {*counts.metrics, *roles.guardrails, *roles.means, *roles.ratios, roles.primary}
+    if missing := [m for m in options.metrics or () if m not in everything]:
+        findings.append(
+            Finding(
+                "warning",
+                "metric_not_found",
+                f"metrics names {', '.join(missing)}, which the file does not have as a metric: "
+                "not tested.",
+                row=1,
+                column=missing[0],
+            )
+        )
+    return findings
 
 
 def _roles(
@@ -189,13 +217,28 @@ def _roles(
     taken = {variant, "users", primary, segment, *ratio_taken}
     taken |= {f"{m}{suffix}" for m in means for suffix in suffixes}
     guardrails = tuple(c for c in frame.columns if is_guardrail(c))
-    others = tuple(
+    candidates = [
         c for c in frame.columns if c not in taken and c not in guardrails and not is_pre_period(c)
+    ]
+    skipped = tuple(
+        (c, why)
+        for position, c in enumerate(frame.columns)
+        if c in candidates and (why := _not_tested(frame, c, position, options.metrics))
     )
+    others = tuple(c for c in candidates if c not in dict(skipped))
     # A guardrail (by its name, or named by the guardrails option) is a metric: an empty or
     # non-numeric cell is missing data, not a column of text.
     named = frozenset({*guardrails, *(spec.name for spec in options.guardrails or ())})
-    return _Roles(variant, primary, segment, ratios, means, guardrails, others, named)
+    return _Roles(variant, primary, segment, ratios, means, guardrails, others, named, skipped)
+
+
+def _not_tested(
+    frame: pd.DataFrame, column: str, position: int, metrics: tuple[str, ...] | None
+) -> str | None:
+    """Why a column that may be a secondary count is not one (None: it is tested)."""
+    if metrics is not None:
+        return None if column in metrics else "not named in metrics"
+    return not_a_metric(column, frame[column].tolist(), position=position)
 
 
 def _ratio_option_problem(spec: RatioSpec) -> tuple[str, int | None, str | None]:

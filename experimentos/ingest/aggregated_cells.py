@@ -150,6 +150,7 @@ def column_counts(
         shown = raw.iloc[index]
         message = (
             f"{column} is {shown!r}, not a number."
+            + (" It is a rate: give counts, not rates." if shown.endswith("%") else "")
             if shown
             else f"{column} is empty: the count is missing (write 0 if there were no events)."
         )
@@ -157,11 +158,18 @@ def column_counts(
     with np.errstate(invalid="ignore"):  # inf % 1 is NaN: not whole, so a problem
         problems = ~bad & ((values < 0) | (values % 1 != 0) | (values > _MAX_COUNT))
     for index in np.flatnonzero(problems)[:3].tolist():
+        value = values[index]
+        rate = (
+            f" It looks like a rate: give counts, not rates (the number of users with the event, "
+            f"e.g. {value:g} × users)."
+            if 0 < value < 1
+            else ""
+        )
         findings.append(
             row_finding(
                 "not_a_count",
                 f"{column} is {raw.iloc[index]!r}; counts must be whole, not negative and at "
-                "most 2⁵³.",
+                f"most 2⁵³.{rate}",
                 index + 2,
                 column,
             )

@@ -61,11 +61,17 @@ def pooled_arms(groups: Iterable[GroupStats]) -> tuple[ArmInput, ...]:
 
 
 def header_findings(raw_columns: list[str]) -> list[Finding]:
-    """Columns without a name, and names written twice (the header as written, line 1)."""
+    """Columns without a name, and names written twice (the header as written, line 1).
+
+    A first column without a name is the row index pandas' ``to_csv`` writes: the readers leave it
+    out and say so (``columns.not_a_metric``), it blocks nothing.
+    """
     seen: dict[str, int] = {}
     findings = []
     for position, raw in enumerate(raw_columns, start=1):
         name = normalise_header(str(raw))
+        if position == 1 and len(raw_columns) > 1 and name in ("", "unnamed: 0"):
+            continue
         if re.fullmatch(r"unnamed: \d+", name) or not name:
             findings.append(
                 Finding("blocked", "empty_header", f"Column {position} has no name.", row=1)

@@ -3,8 +3,9 @@ boolean words, and the primary metric each kind of file looks for by default."""
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 
 AGGREGATED_PRIMARY = "conversions"
 """The primary's column in an aggregated file (one row per variant) unless the options name one."""
@@ -103,3 +104,75 @@ def ratio_columns(metrics: Iterable[str], columns: Iterable[str]) -> set[str]:
         if f"{metric}_n" in present:
             taken.add(f"{metric}_n")
     return taken
+
+
+# --------------------------------------------------------------------------- not metrics
+
+_ID_NAME = re.compile(
+    r"(^|[ _.-])(id|ids|uuid|guid)$|^(id|uuid|guid)([ _.-]|$)"
+    r"|^(user|customer|client|account|member|visitor|session|device|order|market|location|store"
+    r"|shop|product|item|campaign|ad|event|transaction|row|record)(id|key|number|no)$"
+)
+_ROW_NAME = re.compile(r"^(|#|index|idx|row|row ?(number|no|num|id)|unnamed: \d+)$")
+_HOUR_NAME = re.compile(r"(^|[ _])(hour|hr|hod|time of day)([ _]|$)|hour$")
+_WEEKDAY_NAME = re.compile(r"(^|[ _])(weekday|day of week|dow|wday|day)([ _]|$)|(week)?day$")
+_PERIOD_NAME = re.compile(r"^(day|week|month|year|quarter|period|week number|week no)$")
+_DATE_NAME = re.compile(r"(^|[ _])(date|day|time|timestamp|datetime|ts)$|_at$|^(date|time)")
+_WEEKDAYS = frozenset(
+    {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+    | {"mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun"}
+)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?")
+_SLASH_DATE = re.compile(r"\d{1,4}[/.]\d{1,2}[/.]\d{1,4}( \d{1,2}:\d{2}(:\d{2})?)?")
+_WHOLE = re.compile(r"[+-]?\d+")
+_MIN_ROWS_FOR_ROW_NUMBER = 20
+"""Fewer rows counting up by one may be counts that happen to (an aggregated file's rows)."""
+
+
+def not_a_metric(name: str, cells: Sequence[str], *, position: int) -> str | None:
+    """Why the column ``name`` (normalised, at 0-based ``position``) is not an outcome, judged
+    by its name and its sampled ``cells``; None when it may be one.
+
+    Identifiers, dates and timestamps, times of day, weekdays, calendar periods and row numbers
+    are never tested: their "lift" is an artefact of when or in what order rows were written.
+    """
+    filled = [c.strip() for c in cells if c.strip()]
+    if position == 0 and name in ("", "unnamed: 0") and _row_numbers(filled, allow_short=True):
+        return "no name: the row index pandas writes"
+    if _ROW_NAME.fullmatch(name) or (position == 0 and _row_numbers(filled)):
+        return "row number"
+    if _ID_NAME.search(name):
+        return "identifier"
+    if filled and all(_ISO_DATE.fullmatch(c) or _SLASH_DATE.fullmatch(c) for c in filled):
+        return "date or timestamp"
+    if filled and all(c.casefold() in _WEEKDAYS for c in filled):
+        return "weekday"
+    whole = [int(c) for c in filled if _WHOLE.fullmatch(c)]
+    if not filled or len(whole) != len(filled):
+        return "date or timestamp" if _DATE_NAME.search(name) and not whole else None
+    if _HOUR_NAME.search(name) and all(0 <= v <= 24 for v in whole):
+        return "time of day"
+    if _WEEKDAY_NAME.search(name) and all(0 <= v <= 7 for v in whole):
+        return "weekday"
+    if _PERIOD_NAME.fullmatch(name) and all(0 <= v <= 9999 for v in whole):
+        return "calendar period"
+    return None
+
+
+def _row_numbers(cells: Sequence[str], *, allow_short: bool = False) -> bool:
+    """Whole numbers counting up by one from 0 or 1, in file order."""
+    if not cells or not all(_WHOLE.fullmatch(c) for c in cells):
+        return False
+    if len(cells) < _MIN_ROWS_FOR_ROW_NUMBER and not allow_short:
+        return False
+    values = [int(c) for c in cells]
+    return values[0] in (0, 1) and all(b - a == 1 for a, b in itertools.pairwise(values))
+
+
+def untested_message(skipped: Sequence[tuple[str, str]]) -> str:
+    """``[("hour", "time of day"), ("user id", "identifier")]`` → the info finding's text."""
+    listed = ", ".join(
+        f"{name} ({why})" if name else f"the first column ({why})" for name, why in skipped
+    )
+    plural = "s" if len(skipped) > 1 else ""
+    return f"{len(skipped)} column{plural} not tested as metrics: {listed}."

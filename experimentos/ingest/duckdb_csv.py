@@ -82,10 +82,11 @@ class MalformedCsv(Exception):
 class ConversionFailed(Exception):
     """A cell did not fit the type guessed for its column (``column`` is its position)."""
 
-    def __init__(self, column: int | None, value: str) -> None:
+    def __init__(self, column: int | None, value: str, line: int | None = None) -> None:
         super().__init__(f"column {column}: {value!r}")
         self.column = column
         self.value = value
+        self.line = line
 
 
 class BitmapMiss(Exception):
@@ -152,7 +153,7 @@ def _translate(error: duckdb.Error) -> Exception:
         if not (value := _VALUE.search(text)):
             return MalformedCsv(f"{where} has a value longer than 10,000 characters", line)
         column = _COLUMN.search(text)
-        return ConversionFailed(int(column.group(1)) if column else None, value.group(1))
+        return ConversionFailed(int(column.group(1)) if column else None, value.group(1), line)
     if "Invalid unicode" in text or "not utf-8" in text:
         return NotUtf8()
     if fields := _FIELDS.search(text):

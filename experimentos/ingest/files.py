@@ -29,6 +29,7 @@ from experimentos.ingest.sniff import (
     checksum,
     file_checksum,
     read_head,
+    unwrap_quoted_lines,
 )
 from experimentos.ingest.stats_table import StatsTable, refused
 from experimentos.model import ExperimentData, Finding, Options, SourceInfo, Thresholds
@@ -46,6 +47,9 @@ def parse(
     """Read a results file in either layout. Raises UnreadableFileError only for non-CSV bytes."""
     check_size(len(data), file_name=file_name, limit=thresholds.max_file_bytes)
     head = _head(data[:HEAD_BYTES], file_name=file_name, complete=len(data) <= HEAD_BYTES)
+    if (inner := _unwrapped(head, file_name=file_name)) is not None:
+        data = parse(inner, file_name=file_name, options=options, thresholds=thresholds)
+        return _with_checksum(_said_unwrapped(data), checksum(inner))
     if head.kind(user_column=options.user_column) == "aggregated":
         table = _aggregated(data, head, file_name=file_name, options=options)
     else:
@@ -79,6 +83,9 @@ def parse_path(
     with path.open("rb") as file:
         first = file.read(HEAD_BYTES)
         head = _head(first, file_name=file_name, complete=size <= HEAD_BYTES)
+        if (inner := _unwrapped(head, file_name=file_name)) is not None:
+            unwrapped = parse(inner, file_name=file_name, options=options, thresholds=thresholds)
+            return _with_checksum(_said_unwrapped(unwrapped), checksum(first))
         if head.kind(user_column=options.user_column) == "aggregated":
             check_size(size, file_name=file_name, limit=thresholds.max_file_bytes)
             data = first + file.read()
@@ -115,6 +122,31 @@ def _head(data: bytes, *, file_name: str, complete: bool) -> Head:
     if not head.header:
         raise UnreadableFileError(f"{file_name} is empty: there is no header row.")
     return head
+
+
+def _unwrapped(head: Head, *, file_name: str) -> bytes | None:
+    """The rows inside quotes when every line of the file is wrapped in them (None otherwise);
+    a file too large to hold is refused with what to fix."""
+    if len(head.header) != 1 or not any(d in head.header[0] for d in ",;\t|"):
+        return None
+    if head.text is None:
+        raise UnreadableFileError(
+            f'{file_name} has every line wrapped in quotes ("{head.header[0][:40]}"): remove '
+            "the quote at the start and end of each line and save it again."
+        )
+    inner = unwrap_quoted_lines(head.text)
+    return inner.encode("utf-8") if inner is not None else None
+
+
+def _said_unwrapped(data: ExperimentData) -> ExperimentData:
+    finding = Finding(
+        "info",
+        "quoted_lines",
+        "Every line of the file was wrapped in quotes (a whole row as one cell): the rows inside "
+        "the quotes were read.",
+        row=1,
+    )
+    return replace(data, findings=(finding, *data.findings))
 
 
 def _aggregated(data: bytes, head: Head, *, file_name: str, options: Options) -> StatsTable:

@@ -24,6 +24,7 @@ HEAD_BYTES = 1 << 20
 SAMPLE_ROWS = 20_000
 _HTML = re.compile(rb"^\s*<(!doctype\s+html|html|head|body)\b", re.IGNORECASE)
 _CHECKED_BYTES = 65536
+_WRAPPED = re.compile(r'"(?:[^"]|"")*"')
 
 _CHUNK = 1 << 22
 
@@ -67,6 +68,11 @@ def check_bytes(head: bytes, *, file_name: str, complete: bool) -> None:
         raise UnreadableFileError(
             f"{file_name} is an HTML page, not a CSV file (a login page is what a download "
             "without access returns)."
+        )
+    if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        raise UnreadableFileError(
+            f"{file_name} is an Excel workbook, not a CSV file: open it in Excel and save it as "
+            "CSV (File → Save As → 'CSV UTF-8'), then try again."
         )
     if _looks_utf16(head[:_CHECKED_BYTES]):
         raise UnreadableFileError(
@@ -129,6 +135,22 @@ def read_head(data: bytes, *, file_name: str, complete: bool) -> Head:
     check_bytes(data, file_name=file_name, complete=complete)
     text, encoding = decode(data, file_name=file_name, complete=complete)
     return parse_head(text, encoding=encoding, complete=complete, file_name=file_name)
+
+
+def unwrap_quoted_lines(text: str) -> str | None:
+    """``"variant,users,conversions"`` on every line (a whole row written as one quoted cell, as
+    some spreadsheets and scripts export) → the rows inside; None when the text is not so.
+
+    Only when every non-empty line is one quoted field holding a delimiter, and no quote inside
+    is left unpaired: unwrapping cannot then change a cell."""
+    lines = text.splitlines()
+    filled = [line.strip() for line in lines if line.strip()]
+    if not filled or not all(_WRAPPED.fullmatch(line) for line in filled):
+        return None
+    inner = [line[1:-1] for line in filled]
+    if not any(d in inner[0] for d in ",;\t|"):
+        return None
+    return "\n".join(cell.replace('""', '"') for cell in inner) + "\n"
 
 
 def parse_head(text: str, *, encoding: Encoding, complete: bool, file_name: str) -> Head:

@@ -40,6 +40,12 @@ from experimentos.ingest.columns import (
 from experimentos.ingest.duckdb_csv import BitmapMiss, ConversionFailed, CsvFile, connect
 from experimentos.ingest.sniff import Head
 from experimentos.ingest.stats_table import GroupStats, StatsTable, refused
+from experimentos.ingest.userlevel_columns import (
+    missing_metrics_finding,
+    not_a_number,
+    untested_finding,
+    without_non_metrics,
+)
 from experimentos.ingest.userlevel_queries import Layout, Relation, classify, guess_layout
 from experimentos.ingest.userlevel_sums import (
     ColumnSums,
@@ -110,6 +116,7 @@ def read_user_level(
     )
     named = tuple(spec.name for spec in options.guardrails or () if spec.name in columns)
     layout = replace(layout, ratios=ratios, named_guardrails=named)
+    layout = without_non_metrics(layout, head, metrics=options.metrics)
     con = connect(temp_dir)
     try:
         return _aggregate(con, path, head, layout, source, options, thresholds)
@@ -135,7 +142,15 @@ def _aggregate(
     if metrics is None:
         return refused(source, [checks.no_primary(layout, first)], primary=layout.primary)
     csv_file = q.csv_for(path, head, layout)
-    findings = checks.ratio_findings(layout, metrics, options)
+    findings = [
+        f
+        for f in (
+            untested_finding(layout, metrics),
+            missing_metrics_finding(layout, options.metrics),
+        )
+        if f
+    ]
+    findings += checks.ratio_findings(layout, metrics, options)
     findings += checks.cell_findings(con, csv_file, layout, metrics, first)
     findings += checks.blank_findings(con, csv_file, layout, metrics, first)
     if q.proven_distinct(layout, first) and not _blank_binary_ratio_part(layout, metrics, first):
@@ -186,7 +201,7 @@ def _first_pass(
         try:
             return layout, q.first_pass(con, q.csv_for(path, head, layout), layout, size_bytes)
         except ConversionFailed as failure:
-            layout = layout.widened(failure.column, failure.value)
+            layout = not_a_number(layout.widened(failure.column, failure.value), failure)
         except BitmapMiss:
             layout = q.wider_bitmap(layout)
     layout = layout.widened(None, "")

@@ -80,6 +80,8 @@ class Layout:
     """Ratio metrics whose two columns the file has: (name, numerator, denominator positions)."""
     named_guardrails: tuple[str, ...] = ()
     """Columns named as guardrails by the guardrails option (besides every ``guardrail_*``)."""
+    skipped: tuple[tuple[str, str], ...] = ()
+    """Columns read as text because they are not outcomes: (name, why), in file order."""
 
     def index(self, name: str) -> int | None:
         return self.names.index(name) if name in self.names else None

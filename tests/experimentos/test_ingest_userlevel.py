@@ -580,7 +580,10 @@ def test_duckdb_errors_never_escape(content: bytes, outcome: str) -> None:
     got = {a.arm: (a.users, a.conversions) for a in parsed.arms}
     if outcome.startswith("counted"):
         encoding = "cp1252" if outcome == "counted-cp1252" else "utf-8"
-        assert (codes, got) == ([], _counts(content, encoding))
+        text_in_it = b"abc" in content  # said with the cell and its line, never silent
+        assert (codes, got) == (["columns_not_tested"] * text_in_it, _counts(content, encoding))
+        if text_in_it:
+            assert "revenue (not a number: 'abc' at line 90002)" in parsed.findings[0].message
         if content.startswith(b"user_id,variant,converted,revenue"):  # text in it: no metric
             assert all(("revenue" in a.means) == (b"abc" not in content) for a in parsed.arms)
     elif outcome == "malformed":
