@@ -242,13 +242,25 @@ def _exit_code(analysis: Analysis, fail_on: str | None) -> int:
 
 
 def _render_html(analysis: Analysis) -> str:
-    """The HTML memo, with the forest plot inline when matplotlib is installed."""
+    """The HTML memo, with the forest plot (and the lift by exposure day, when there is a date
+    column) inline when matplotlib is installed."""
     try:
-        from experimentos.report.charts import forest_data_uri
+        from experimentos.report.charts import (
+            data_uri,
+            forest_data_uri,
+            lift_by_day_alt_text,
+            lift_by_day_png,
+        )
     except ImportError:
         return render_html(analysis)
+    figures = []
+    if analysis.novelty is not None and analysis.novelty.days:
+        uri = data_uri(lift_by_day_png(analysis.novelty))
+        figures.append((lift_by_day_alt_text(analysis.novelty), uri))
     return render_html(
-        analysis, chart_data_uri=forest_data_uri(analysis) if analysis.primary else None
+        analysis,
+        chart_data_uri=forest_data_uri(analysis) if analysis.primary else None,
+        figures=figures,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 
 from experimentos.report.document import (
     Document,
@@ -136,14 +137,18 @@ def html_body(document: Document) -> str:
     return "\n".join(out)
 
 
-def html_page(document: Document, *, chart_data_uri: str | None = None) -> str:
-    """A standalone HTML page of the document; the optional chart is embedded inline at its end."""
+def html_page(
+    document: Document,
+    *,
+    chart_data_uri: str | None = None,
+    figures: Sequence[tuple[str, str]] = (),
+) -> str:
+    """A standalone HTML page of the document; the optional forest plot and ``figures`` (alt
+    text, data URI) are embedded inline at its end."""
     body = html_body(document)
-    if chart_data_uri:
-        body += (
-            '\n<figure><img alt="Forest plot of every metric" '
-            f'src="{html.escape(chart_data_uri)}"></figure>'
-        )
+    shown = [("Forest plot of every metric", chart_data_uri)] if chart_data_uri else []
+    for alt, uri in (*shown, *figures):
+        body += f'\n<figure><img alt="{html.escape(alt)}" src="{html.escape(uri)}"></figure>'
     return _HTML_PAGE.format(title=html.escape(document.title), body=body)
 
 

@@ -14,7 +14,7 @@ and no leading formula character. The JSON result keeps the full text.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from experimentos.analysis.decision_rules import rule_in_words
 from experimentos.formatting import display_label as label
@@ -48,10 +48,16 @@ def render_markdown(analysis: Analysis, *, audit: Iterable[str] = ()) -> str:
 
 
 def render_html(
-    analysis: Analysis, *, audit: Iterable[str] = (), chart_data_uri: str | None = None
+    analysis: Analysis,
+    *,
+    audit: Iterable[str] = (),
+    chart_data_uri: str | None = None,
+    figures: Sequence[tuple[str, str]] = (),
 ) -> str:
     """A standalone HTML page of the memo; the optional chart is embedded inline."""
-    return html_page(memo_document(analysis, audit=audit), chart_data_uri=chart_data_uri)
+    return html_page(
+        memo_document(analysis, audit=audit), chart_data_uri=chart_data_uri, figures=figures
+    )
 
 
 def memo_document(analysis: Analysis, *, audit: Iterable[str] = ()) -> Document:

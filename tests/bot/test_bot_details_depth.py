@@ -19,6 +19,7 @@ from slack_standin import SlackStandIn
 from bot.render.card import ACTION_DETAILS
 from bot.render.details import render_details
 from bot.render.format import pp
+from experimentos.cli import commands as cli
 from experimentos.model import Options
 from experimentos.report.charts.lift_by_day import lift_by_day_figure, trend_line
 from experimentos.report.pdf import render_pdf
@@ -123,3 +124,11 @@ async def test_details_upload_the_lift_by_day_chart(
     steps = standin.calls_to("files.getUploadURLExternal")
     assert "among users first exposed each day" in steps[1].args["alt_txt"]
     assert len(steps[1].args["alt_txt"]) <= 1000
+
+
+def test_the_html_memo_embeds_the_lift_by_day_chart(tmp_path: Path) -> None:
+    out = tmp_path / "memo.html"
+    path = _users(tmp_path / "users.csv")
+    assert cli.main(["analyze", str(path), "--format", "html", "--out", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert page.count("<img") == 2 and "among users first exposed each day" in page
