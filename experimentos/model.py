@@ -23,6 +23,9 @@ GuardrailStatus = Literal["ok", "worsened", "severe"]
 Correction = Literal["holm", "bonferroni", "bh"]
 InputFormat = Literal["aggregated", "user_level"]
 InferenceMethod = Literal["fixed", "always-valid", "group-sequential"]
+RepeatedRule = Literal["sum", "first"]
+"""How a unit's repeated rows (same user id, same variant) become one: summed (0/1 by max), or
+its first row (by the file's date or timestamp column, else file order)."""
 DecisionRule = Literal["default", "risk-aware"]
 
 Interval = tuple[float, float]
@@ -423,6 +426,9 @@ class Options:
     mde_relative: bool = False
     daily_users: float | None = None
     """Users entering the experiment per day (all arms): turns the users to go into days."""
+    repeated: RepeatedRule = "sum"
+    """A user-level file's rows of one unit in one variant: combined (sum; 0/1 by max), or the
+    unit's first row only (first exposure)."""
 
 
 # --------------------------------------------------------------------------- thresholds

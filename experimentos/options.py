@@ -16,6 +16,7 @@ from experimentos.model import (
     InferenceMethod,
     Options,
     RatioSpec,
+    RepeatedRule,
 )
 from experimentos.stats.sequential import MAX_LOOKS
 
@@ -41,6 +42,7 @@ _MESSAGE_KEYS = {
     "daily-users",
     "success",
     "rule",
+    "repeated",
 }
 _LINE = re.compile(r"^\s*([A-Za-z][A-Za-z _-]*?)\s*[:=]\s*(.*?)\s*$")
 
@@ -147,7 +149,7 @@ def parse_message_options(text: str | None) -> Options:
     """Options from the lines of a Slack message posted with a file.
 
     Lines look like ``name: Checkout v2``, ``split: 60/40``, ``guardrails: a, b``,
-    ``control: gate_30``, ``primary: retention_7``, ``ratio: aov = revenue / orders``; other lines are ignored, so a PM can write
+    ``control: gate_30``, ``primary: retention_7``, ``ratio: aov = revenue / orders``, ``repeated: first``; other lines are ignored, so a PM can write
     prose around them.
     """
     values: dict[str, str] = {}
@@ -178,6 +180,7 @@ def parse_message_options(text: str | None) -> Options:
         daily_users=values.get("daily-users"),
         success=values.get("success"),
         rule=values.get("rule"),
+        repeated=values.get("repeated"),
     )
 
 
@@ -203,6 +206,7 @@ def build_options(
     daily_users: str | float | None = None,
     success: str | None = None,
     rule: str | None = None,
+    repeated: str | None = None,
 ) -> Options:
     """One place that turns raw strings (CLI flags or message lines) into validated Options."""
     better = _names(higher_is_better or "")
@@ -240,6 +244,7 @@ def build_options(
         daily_users=parse_daily_users(daily_users),
         success=success_names,
         rule=decision_rule,
+        repeated=parse_repeated(repeated),
     )
 
 
@@ -264,6 +269,21 @@ _RULES: dict[str, DecisionRule] = {
 
 
 _Choice = TypeVar("_Choice")
+
+_REPEATED: dict[str, RepeatedRule] = {
+    "sum": "sum",
+    "combine": "sum",
+    "first": "first",
+    "first-exposure": "first",
+    "first exposure": "first",
+}
+
+
+def parse_repeated(text: str | None) -> RepeatedRule:
+    """sum (default: a unit's rows summed, 0/1 by max) | first (its first row only)."""
+    if text is None or not text.strip():
+        return "sum"
+    return _named_choice(text, _REPEATED, "repeated must be sum or first")
 
 
 def _named_choice(text: str, names: Mapping[str, _Choice], refusal: str) -> _Choice:

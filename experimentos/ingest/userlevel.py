@@ -62,6 +62,7 @@ from experimentos.model import (
     MeanStats,
     Options,
     RatioStats,
+    RepeatedRule,
     SourceInfo,
     Thresholds,
 )
@@ -143,7 +144,7 @@ def _aggregate(
         relation = Relation.raw(csv_file, layout, blank_labels(first))
     else:
         groups, tops, relation = _keyed_groups(
-            con, path, head, layout, metrics, first, thresholds, findings
+            con, path, head, layout, metrics, first, thresholds, findings, rule=options.repeated
         )
     groups, caps = _capped_outliers(con, relation, layout, metrics, groups, tops, findings)
     counted = metrics.counted()
@@ -276,11 +277,15 @@ def _keyed_groups(
     first: list[GroupSums],
     thresholds: Thresholds,
     findings: list[Finding],
+    *,
+    rule: RepeatedRule,
 ) -> tuple[list[GroupSums], dict[int, list[float]], Relation]:
-    """One row per user id in a DuckDB table: crossed users out, a user's rows merged."""
+    """One row per user id in a DuckDB table: crossed users out, a user's rows merged by
+    ``rule`` (summed, or its first row by the date column when there is one)."""
     layout = layout.keyed()
     labels = arm_labels(first)
     codes = {name: code for code, name in enumerate(["", *labels])}
+    order_by = q.date_column(layout, head) if rule == "first" else None
     counts = q.per_user_table(
         con,
         q.csv_for(path, head, layout),
@@ -289,10 +294,12 @@ def _keyed_groups(
         numeric=metrics.numeric,
         primary=metrics.primary,
         arm_codes={g.raw_arm or "": codes[label(g.raw_arm)] for g in first},
+        rule=rule,
+        order_by=order_by,
     )
     crossed, users, line = counts.crossed, counts.users, counts.line
     if counts.repeated:
-        findings.append(checks.repeated_users_finding(counts, layout))
+        findings.append(checks.repeated_users_finding(counts, layout, rule=rule, order_by=order_by))
     if crossed:
         share = crossed / users
         findings.append(
