@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from experimentos.ingest import userlevel_assignment as assignment
 from experimentos.ingest import userlevel_breakdowns as breakdowns
 from experimentos.ingest import userlevel_findings as checks
 from experimentos.ingest import userlevel_queries as q
@@ -139,6 +140,7 @@ def _aggregate(
     findings = checks.ratio_findings(layout, metrics, options)
     findings += checks.cell_findings(con, csv_file, layout, metrics, first)
     findings += checks.blank_findings(con, csv_file, layout, metrics, first)
+    findings += assignment.assignment_findings(con, path, head, layout, metrics, first)
     if q.proven_distinct(layout, first) and not _blank_binary_ratio_part(layout, metrics, first):
         groups, tops = _fast_groups(con, csv_file, layout, metrics, first)
         relation = Relation.raw(csv_file, layout, blank_labels(first))

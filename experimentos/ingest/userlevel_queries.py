@@ -725,3 +725,22 @@ def _primary_one(layout: Layout) -> str:
         f"CASE WHEN lower({cell}) IN {TRUE_LIST} OR TRY_CAST({cell} AS DOUBLE) = 1 "
         "THEN 1 ELSE 0 END"
     )
+
+
+def first_lines_by_value(
+    con: duckdb.DuckDBPyConnection,
+    csv_file: CsvFile,
+    layout: Layout,
+    column: int,
+    blank: tuple[str, ...],
+    condition: str,
+) -> list[int]:
+    """The first three lines among the kept rows where ``condition`` holds, a condition on ``a``
+    (the raw variant label) and ``d`` (column's trimmed cell, '' when blank)."""
+    source = (
+        f"(SELECT row_number() OVER () + 1 AS line, coalesce(c{layout.variant}, '') AS a, "
+        f"{_primary_missing(layout)} AS pm, coalesce({trimmed(f'c{column}')}, '') AS d "
+        f"FROM {csv_file.read()})"
+    )
+    sql = f"SELECT line FROM {source} WHERE {kept(blank)} AND {condition} ORDER BY line LIMIT 3"
+    return [row["line"] for row in fetch(con, sql)]
