@@ -32,6 +32,8 @@ from experimentos.model import Finding
 
 MIN_AGREEMENT = 0.95
 """The share of rows a value-to-arm mapping must cover to be read as a record of the assignment."""
+SAMPLE_AGREEMENT = 0.9
+"""The share of the sample's rows it must cover for the file to be scanned for it at all."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,18 +93,38 @@ def disagreements(
 
 
 def _candidates(layout: Layout, metrics: MetricColumns, head: Head, *, arms: int) -> list[int]:
-    """Text columns, not the user, variant or segment, with no more values in the sample than
-    there are arms (the scan counts them over the whole file)."""
+    """Text columns, not the user, variant or segment, that may track the variant: no more values
+    in the sample than there are arms and, when the sample holds every arm, a value-to-arm
+    mapping covering ``SAMPLE_AGREEMENT`` of its rows (the scan decides over the whole file)."""
     measured = {*metrics.binary, *metrics.numeric}
     roles = {layout.user, layout.variant, layout.segment}
-    rows = [r for r in head.rows if len(r) == len(layout.names)]
+    rows = [r for r in head.rows if len(r) == len(layout.names) and label(r[layout.variant])]
+    sample_arms = sorted({label(r[layout.variant]) for r in rows})
     out = []
     for i, kind in enumerate(layout.kinds):
         if i in roles or i in measured or kind not in ("text", "any"):
             continue
-        if 2 <= len({label(r[i]) for r in rows}) <= arms:
-            out.append(i)
+        if not 2 <= len({label(r[i]) for r in rows}) <= arms:
+            continue
+        if len(sample_arms) == arms:
+            counts: dict[tuple[str, str], int] = {}
+            for r in rows:
+                key = (label(r[i]), label(r[layout.variant]))
+                counts[key] = counts.get(key, 0) + 1
+            if _agreement(counts, sample_arms) < SAMPLE_AGREEMENT:
+                continue
+        out.append(i)
     return out
+
+
+def _agreement(counts: dict[tuple[str, str], int], arms: list[str]) -> float:
+    """The share of rows the one-to-one value-to-arm mapping covers (0 when there is none)."""
+    values = sorted({value for value, _ in counts})
+    best = {v: max(arms, key=lambda arm, v=v: (counts.get((v, arm), 0), arm)) for v in values}
+    if len(set(best.values())) != len(values):
+        return 0.0
+    rows = sum(counts.values())
+    return sum(counts.get(pair, 0) for pair in best.items()) / rows if rows else 0.0
 
 
 def _tracking(
@@ -112,15 +134,14 @@ def _tracking(
     values = sorted({value for value, _ in counts})
     if len(values) != len(arms) or "" in values:
         return None
+    agreement = _agreement(counts, arms)
+    rows = sum(counts.values())
+    if agreement < MIN_AGREEMENT or agreement == 1.0:
+        return None
     mapping = tuple(
         (v, max(arms, key=lambda arm, v=v: (counts.get((v, arm), 0), arm))) for v in values
     )
-    if len({arm for _, arm in mapping}) != len(arms):
-        return None  # two values go with one arm: not a one-to-one record
-    rows = sum(counts.values())
     agreeing = sum(counts.get(pair, 0) for pair in mapping)
-    if not rows or agreeing == rows or agreeing < MIN_AGREEMENT * rows:
-        return None
     return Disagreement(column, mapping, rows, rows - agreeing)
 
 
