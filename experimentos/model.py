@@ -23,6 +23,9 @@ GuardrailStatus = Literal["ok", "worsened", "severe"]
 Correction = Literal["holm", "bonferroni", "bh"]
 InputFormat = Literal["aggregated", "user_level"]
 InferenceMethod = Literal["fixed", "always-valid", "group-sequential"]
+RepeatedRule = Literal["sum", "first"]
+"""How a unit's repeated rows (same user id, same variant) become one: summed (0/1 by max), or
+its first row (by the file's date or timestamp column, else file order)."""
 DecisionRule = Literal["default", "risk-aware"]
 
 Interval = tuple[float, float]
@@ -426,6 +429,9 @@ class Options:
     metrics: tuple[str, ...] | None = None
     """Exactly the secondary metric columns to test; None: every column that holds a metric
     (identifiers, dates, times of day, weekdays, row numbers and text are never tested)."""
+    repeated: RepeatedRule = "sum"
+    """A user-level file's rows of one unit in one variant: combined (sum; 0/1 by max), or the
+    unit's first row only (first exposure)."""
 
 
 # --------------------------------------------------------------------------- thresholds

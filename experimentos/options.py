@@ -16,6 +16,7 @@ from experimentos.model import (
     InferenceMethod,
     Options,
     RatioSpec,
+    RepeatedRule,
 )
 from experimentos.stats.sequential import MAX_LOOKS
 
@@ -42,6 +43,7 @@ _MESSAGE_KEYS = {
     "success",
     "rule",
     "metrics",
+    "repeated",
 }
 _LINE = re.compile(r"^\s*([A-Za-z][A-Za-z _-]*?)\s*[:=]\s*(.*?)\s*$")
 
@@ -148,7 +150,7 @@ def parse_message_options(text: str | None) -> Options:
     """Options from the lines of a Slack message posted with a file.
 
     Lines look like ``name: Checkout v2``, ``split: 60/40``, ``guardrails: a, b``,
-    ``control: gate_30``, ``primary: retention_7``, ``ratio: aov = revenue / orders``; other lines are ignored, so a PM can write
+    ``control: gate_30``, ``primary: retention_7``, ``ratio: aov = revenue / orders``, ``repeated: first``; other lines are ignored, so a PM can write
     prose around them.
     """
     values: dict[str, str] = {}
@@ -180,6 +182,7 @@ def parse_message_options(text: str | None) -> Options:
         success=values.get("success"),
         rule=values.get("rule"),
         metrics=values.get("metrics"),
+        repeated=values.get("repeated"),
     )
 
 
@@ -206,6 +209,7 @@ def build_options(
     success: str | None = None,
     rule: str | None = None,
     metrics: str | None = None,
+    repeated: str | None = None,
 ) -> Options:
     """One place that turns raw strings (CLI flags or message lines) into validated Options."""
     better = _names(higher_is_better or "")
@@ -244,6 +248,7 @@ def build_options(
         success=success_names,
         rule=decision_rule,
         metrics=parse_metric_names(metrics, option="metrics") if metrics else None,
+        repeated=parse_repeated(repeated),
     )
 
 
@@ -274,6 +279,21 @@ _RULES: dict[str, DecisionRule] = {
 
 
 _Choice = TypeVar("_Choice")
+
+_REPEATED: dict[str, RepeatedRule] = {
+    "sum": "sum",
+    "combine": "sum",
+    "first": "first",
+    "first-exposure": "first",
+    "first exposure": "first",
+}
+
+
+def parse_repeated(text: str | None) -> RepeatedRule:
+    """sum (default: a unit's rows summed, 0/1 by max) | first (its first row only)."""
+    if text is None or not text.strip():
+        return "sum"
+    return _named_choice(text, _REPEATED, "repeated must be sum or first")
 
 
 def _named_choice(text: str, names: Mapping[str, _Choice], refusal: str) -> _Choice:

@@ -98,6 +98,12 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--higher-is-better", help="guardrails where a drop is the harm")
     p.add_argument("--variant-column", help="the column holding the arm label")
     p.add_argument("--user-column", help="the column holding the user id (user-level files)")
+    p.add_argument(
+        "--repeated",
+        choices=("sum", "first"),
+        help="a user-level file's repeated rows of one unit: sum them (default; 0/1 by max) or "
+        "keep the first (by the date/timestamp column, else file order)",
+    )
     p.add_argument("--correction", help="holm (default), bonferroni or bh")
     p.add_argument("--look", type=int, help="this look's number (sequential testing)")
     p.add_argument("--of", type=int, dest="of_looks", help="planned number of looks")
@@ -198,6 +204,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
         ratios=args.ratio,
         variant_column=args.variant_column,
         user_column=args.user_column,
+        repeated=args.repeated,
     )
     thresholds = load_thresholds()
     if args.record:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from experimentos.ingest import userlevel_assignment as assignment
 from experimentos.ingest import userlevel_breakdowns as breakdowns
 from experimentos.ingest import userlevel_findings as checks
 from experimentos.ingest import userlevel_queries as q
@@ -68,6 +69,7 @@ from experimentos.model import (
     MeanStats,
     Options,
     RatioStats,
+    RepeatedRule,
     SourceInfo,
     Thresholds,
 )
@@ -153,12 +155,13 @@ def _aggregate(
     findings += checks.ratio_findings(layout, metrics, options)
     findings += checks.cell_findings(con, csv_file, layout, metrics, first)
     findings += checks.blank_findings(con, csv_file, layout, metrics, first)
+    findings += assignment.assignment_findings(con, path, head, layout, metrics, first)
     if q.proven_distinct(layout, first) and not _blank_binary_ratio_part(layout, metrics, first):
         groups, tops = _fast_groups(con, csv_file, layout, metrics, first)
         relation = Relation.raw(csv_file, layout, blank_labels(first))
     else:
         groups, tops, relation = _keyed_groups(
-            con, path, head, layout, metrics, first, thresholds, findings
+            con, path, head, layout, metrics, first, thresholds, findings, rule=options.repeated
         )
     groups, caps = _capped_outliers(con, relation, layout, metrics, groups, tops, findings)
     counted = metrics.counted()
@@ -291,11 +294,15 @@ def _keyed_groups(
     first: list[GroupSums],
     thresholds: Thresholds,
     findings: list[Finding],
+    *,
+    rule: RepeatedRule,
 ) -> tuple[list[GroupSums], dict[int, list[float]], Relation]:
-    """One row per user id in a DuckDB table: crossed users out, a user's rows merged."""
+    """One row per user id in a DuckDB table: crossed users out, a user's rows merged by
+    ``rule`` (summed, or its first row by the date column when there is one)."""
     layout = layout.keyed()
     labels = arm_labels(first)
     codes = {name: code for code, name in enumerate(["", *labels])}
+    order_by = q.date_column(layout, head) if rule == "first" else None
     counts = q.per_user_table(
         con,
         q.csv_for(path, head, layout),
@@ -304,10 +311,12 @@ def _keyed_groups(
         numeric=metrics.numeric,
         primary=metrics.primary,
         arm_codes={g.raw_arm or "": codes[label(g.raw_arm)] for g in first},
+        rule=rule,
+        order_by=order_by,
     )
     crossed, users, line = counts.crossed, counts.users, counts.line
     if counts.repeated:
-        findings.append(checks.repeated_users_finding(counts, layout))
+        findings.append(checks.repeated_users_finding(counts, layout, rule=rule, order_by=order_by))
     if crossed:
         share = crossed / users
         findings.append(

@@ -21,7 +21,7 @@ from experimentos.ingest.userlevel_sums import (
     label,
     total,
 )
-from experimentos.model import Finding, Options, RatioSpec
+from experimentos.model import Finding, Options, RatioSpec, RepeatedRule
 
 
 def ratio_findings(layout: Layout, metrics: MetricColumns, options: Options) -> list[Finding]:
@@ -37,17 +37,36 @@ def ratio_findings(layout: Layout, metrics: MetricColumns, options: Options) -> 
     return ratio_option_findings(options, analysed, problem)
 
 
-def repeated_users_finding(counts: q.UserCounts, layout: Layout) -> Finding:
-    """Users of one arm on several rows are merged into one user each: said, never silent."""
+def repeated_users_finding(
+    counts: q.UserCounts, layout: Layout, *, rule: RepeatedRule = "sum", order_by: int | None = None
+) -> Finding:
+    """Users of one arm on several rows count once each, by the rule chosen: said, never silent."""
     repeated, rows = counts.repeated, counts.repeated_rows
+    unit = layout.names[layout.user]
+    if rule == "first":
+        by = (
+            f"earliest {layout.names[order_by]}, then file order"
+            if order_by is not None
+            else ("file order: the file has no date or timestamp column")
+        )
+        how = (
+            f"each was counted once by its first row ({by}); the {rows - repeated:,} later rows "
+            "were left out (repeated: first)."
+        )
+    else:
+        how = (
+            "each was counted once, its rows combined: a 0/1 metric is 1 if any row has 1, a "
+            "number is the sum of its rows (repeated: sum; repeated: first keeps each one's "
+            "first row instead)."
+        )
     return Finding(
         "info",
         "repeated_user_rows",
-        f"{repeated:,} users appear on more than one row of the same variant ({rows:,} rows, "
-        f"first at line {counts.repeated_line}); each was counted once, its rows merged: "
-        "a 0/1 metric is 1 if any row has 1, a number is the sum of its rows.",
+        f"{repeated:,} users appear on more than one row of the same variant ({rows:,} rows "
+        f"with the same {unit}, first at line {counts.repeated_line}); {how} A user seen in "
+        "several variants is left out either way.",
         row=counts.repeated_line,
-        column=layout.names[layout.user],
+        column=unit,
     )
 
 

@@ -40,6 +40,7 @@ from experimentos.ingest.duckdb_csv import (
 )
 from experimentos.ingest.sniff import HEAD_BYTES, Head
 from experimentos.ingest.userlevel_sums import GroupSums, group_sums
+from experimentos.model import RepeatedRule
 
 __all__ = ["Head", "Layout", "Relation"]
 
@@ -247,8 +248,15 @@ def _primary_missing(layout: Layout) -> str:
     return f"{trimmed(f'c{p}')} IS NULL"
 
 
-def _rows(csv_file: CsvFile, layout: Layout, *, lines: bool = False, keyed: bool = False) -> str:
-    select = ", ".join(_projection(layout, keyed=keyed))
+def _rows(
+    csv_file: CsvFile,
+    layout: Layout,
+    *,
+    lines: bool = False,
+    keyed: bool = False,
+    extra: tuple[str, ...] = (),
+) -> str:
+    select = ", ".join([*_projection(layout, keyed=keyed), *extra])
     if lines:  # a streaming window: numbers rows in file order (the line is the number + 1)
         select = f"row_number() OVER () + 1 AS line, {select}"
     return f"(SELECT {select} FROM {csv_file.read()})"
@@ -400,11 +408,16 @@ def per_user_table(
     numeric: tuple[int, ...],
     primary: int,
     arm_codes: dict[str, int],
+    rule: RepeatedRule = "sum",
+    order_by: int | None = None,
 ) -> UserCounts:
     """Table ``per_user``: one row per user id of the kept rows, and what it holds.
 
     ``arm_codes`` numbers every raw variant label by its normalised label (0: blank), so that a
-    user seen under "Control" and "control " is in one arm, not two.
+    user seen under "Control" and "control " is in one arm, not two. A user's rows are combined
+    by ``rule``: ``sum`` (a 0/1 column by max, a number by sum), or ``first``: the values of its
+    first row by the date or timestamp column ``order_by`` (rows without one last), then by line.
+    Whether a user is crossed (in several variants) is decided on all its rows either way.
     """
     execute(con, "CREATE OR REPLACE TEMP TABLE arm_codes (raw VARCHAR, code INTEGER)")
     con.executemany("INSERT INTO arm_codes VALUES (?, ?)", list(arm_codes.items()))
@@ -415,9 +428,19 @@ def per_user_table(
         "count(*) AS row_count",
     ]
     values.append("arg_min(g, line) AS g" if layout.segment is not None else "'' AS g")
-    values += [f"max({_binary_value(layout, i, primary)}) AS b{i}" for i in binary]
-    values += [f"sum(v{i}) AS v{i}" for i in numeric]
-    rows = _rows(csv_file, layout, lines=True, keyed=True)
+    extra: tuple[str, ...] = ()
+    if rule == "first":
+        if order_by is not None:
+            extra = (f"try_cast({trimmed(f'c{order_by}')} AS TIMESTAMP) AS ts",)
+        key = "{'t': ts, 'l': line}" if order_by is not None else "line"
+        values += [
+            f"arg_min_null({_binary_value(layout, i, primary)}, {key}) AS b{i}" for i in binary
+        ]
+        values += [f"arg_min_null(v{i}, {key}) AS v{i}" for i in numeric]
+    else:
+        values += [f"max({_binary_value(layout, i, primary)}) AS b{i}" for i in binary]
+        values += [f"sum(v{i}) AS v{i}" for i in numeric]
+    rows = _rows(csv_file, layout, lines=True, keyed=True, extra=extra)
     execute(
         con,
         f"CREATE OR REPLACE TEMP TABLE per_user AS SELECT u, {', '.join(values)} FROM {rows} r "
@@ -704,3 +727,22 @@ def _primary_one(layout: Layout) -> str:
         f"CASE WHEN lower({cell}) IN {TRUE_LIST} OR TRY_CAST({cell} AS DOUBLE) = 1 "
         "THEN 1 ELSE 0 END"
     )
+
+
+def first_lines_by_value(
+    con: duckdb.DuckDBPyConnection,
+    csv_file: CsvFile,
+    layout: Layout,
+    column: int,
+    blank: tuple[str, ...],
+    condition: str,
+) -> list[int]:
+    """The first three lines among the kept rows where ``condition`` holds, a condition on ``a``
+    (the raw variant label) and ``d`` (column's trimmed cell, '' when blank)."""
+    source = (
+        f"(SELECT row_number() OVER () + 1 AS line, coalesce(c{layout.variant}, '') AS a, "
+        f"{_primary_missing(layout)} AS pm, coalesce({trimmed(f'c{column}')}, '') AS d "
+        f"FROM {csv_file.read()})"
+    )
+    sql = f"SELECT line FROM {source} WHERE {kept(blank)} AND {condition} ORDER BY line LIMIT 3"
+    return [row["line"] for row in fetch(con, sql)]
