@@ -173,7 +173,7 @@ def _roles(
     ratios, ratio_taken = _ratio_metrics(frame.columns, findings)
     # r_num_sum with r_num_sum_sq is a ratio's numerator, not a continuous metric "r_num"
     means = [m for m in mean_metric_names(frame.columns) if f"{m}_sum" not in ratio_taken]
-    kind = _primary_kind(frame.columns, primary, means, ratios)
+    kind = _primary_kind(frame.columns, primary, means, ratios) if options.primary else "proportion"
     required = {"variant": variant, "users": "users"}
     if kind == "proportion":
         required[primary] = primary

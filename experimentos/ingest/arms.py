@@ -68,6 +68,16 @@ def primary_findings(table: StatsTable, arms: tuple[ArmInput, ...]) -> list[Find
             "(see the other findings): there is no primary to decide on."
         )
         return [Finding("blocked", "missing_primary", message, column=name)]
+    method = "Welch's t-test" if table.primary_kind == "mean" else "the delta method"
+    findings.append(
+        Finding(
+            "info",
+            "continuous_primary",
+            f"The primary {name} is not 0/1: it is analysed as a {table.primary_kind} metric "
+            f"({method}), its lift in its own units.",
+            column=name,
+        )
+    )
     if table.primary_kind == "mean":
         blank = sum(a.users - a.means[name].n for a in arms)
         if blank > 0:

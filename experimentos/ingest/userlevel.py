@@ -132,9 +132,10 @@ def _aggregate(
     if not first:
         finding = Finding("blocked", "no_rows", "The file has a header but no data rows.")
         return refused(source, [finding], primary=layout.primary)
-    found = _metrics(layout, first)
+    found = _metrics(layout, first, named=options.primary is not None)
     if found is None:
-        return refused(source, [checks.no_primary(layout, first)], primary=layout.primary)
+        finding = checks.no_primary(layout, first, named=options.primary is not None)
+        return refused(source, [finding], primary=layout.primary)
     metrics, primary_kind = found
     csv_file = q.csv_for(path, head, layout)
     findings = checks.ratio_findings(layout, metrics, options)
@@ -196,12 +197,15 @@ def _first_pass(
     return layout, q.first_pass(con, q.csv_for(path, head, layout), layout, size_bytes)
 
 
-def _metrics(layout: Layout, first: list[GroupSums]) -> tuple[MetricColumns, MetricKind] | None:
+def _metrics(
+    layout: Layout, first: list[GroupSums], *, named: bool = True
+) -> tuple[MetricColumns, MetricKind] | None:
     """What each column is, and the primary's kind (None: no usable primary).
 
     The primary is a 0/1 column (a proportion), any other numeric column that is not a guardrail
     or a ``pre_`` covariate (a mean), or the name of a ratio option whose two columns are
-    numeric (a ratio); its position is -1 for a ratio.
+    numeric (a ratio); its position is -1 for a ratio. Only a primary the options ``named``
+    may be other than 0/1: the default ``converted`` must be 0/1.
     """
     binary, numeric = classify(layout, total(first))
     primary = layout.index(layout.primary)
@@ -217,9 +221,9 @@ def _metrics(layout: Layout, first: list[GroupSums]) -> tuple[MetricColumns, Met
     kind: MetricKind
     if primary is not None and primary in binary:
         kind = "proportion"
-    elif primary is not None and primary in means:
+    elif named and primary is not None and primary in means:
         kind = "mean"
-    elif primary is None and any(layout.ratios[k][0] == layout.primary for k in ratios):
+    elif named and primary is None and any(layout.ratios[k][0] == layout.primary for k in ratios):
         kind, primary = "ratio", -1
     else:
         return None

@@ -51,7 +51,8 @@ def repeated_users_finding(counts: q.UserCounts, layout: Layout) -> Finding:
     )
 
 
-def no_primary(layout: Layout, first: list[GroupSums]) -> Finding:
+def no_primary(layout: Layout, first: list[GroupSums], *, named: bool = True) -> Finding:
+    """The primary is missing or unusable; a primary the options ``named`` may be numeric."""
     primary = layout.primary
     if primary in layout.names:
         message = (
@@ -65,7 +66,7 @@ def no_primary(layout: Layout, first: list[GroupSums]) -> Finding:
             f"No {primary!r} column for the primary metric. Say which 0/1 column it is with "
             f"primary (0/1 columns in the file: {candidates})."
         )
-        if numeric:
+        if named and numeric:
             message += " A numeric column or a ratio option may be the primary too: " + ", ".join(
                 layout.names[i] for i in numeric
             )

@@ -251,3 +251,14 @@ def test_blank_values_of_a_mean_primary_are_said():
     codes = {f.code: f for f in a.health.findings}
     assert a.health.status == "warning"
     assert "10 users have no revenue value" in codes["primary_blank"].message
+
+
+def test_the_default_primary_never_turns_into_a_mean():
+    """Only a primary the options name may be continuous: a default ``converted`` with a 2 in
+    it is a blocked file, as before, and a named one says it is analysed as a mean."""
+    frame = users(15).drop(columns="pre_revenue")
+    frame.loc[0, "converted"] = 2
+    assert run(frame).health.blocked
+    named = run(frame, primary="converted")
+    assert named.primary[0].kind == "mean"
+    assert any(f.code == "continuous_primary" for f in named.health.findings)
