@@ -51,6 +51,23 @@ def number(value: float, *, digits: int = 3) -> str:
     return f"{value:,.{digits}g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
+def signed_number(value: float) -> str:
+    """``+1.5`` or ``-1.5``; ``n/a`` (never ``+n/a``) when there is no number."""
+    text = number(value)
+    return text if value < 0 or text == "n/a" else "+" + text
+
+
+def delta(value: float, kind: str) -> str:
+    """A metric's absolute lift in its units: pp for a proportion, the metric's own units (a
+    signed number) for a mean or a ratio."""
+    return pp(value) if kind == "proportion" else signed_number(value)
+
+
+def level(value: float, kind: str) -> str:
+    """A metric's value in one arm: a rate for a proportion, else a number."""
+    return rate(value) if kind == "proportion" else number(value)
+
+
 def interval(low: float, high: float, fmt=pp) -> str:  # type: ignore[no-untyped-def]
     return f"[{fmt(low)}, {fmt(high)}]"
 

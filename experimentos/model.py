@@ -338,6 +338,10 @@ class ExperimentData:
     findings: tuple[Finding, ...]
     segments: tuple[tuple[str, tuple[ArmInput, ...]], ...] = ()
     primary_name: str = "conversion"
+    primary_kind: MetricKind = "proportion"
+    """``proportion``: a 0/1 column (users, conversions); ``mean``: a numeric column, its sums in
+    each arm's ``means`` (and ``covariates`` with a ``pre_`` column); ``ratio``: a ratio metric,
+    its sums in each arm's ``ratios``."""
     ratio_columns: tuple[str, ...] = ()
     """Ratio metrics by name (``<r>_num_sum``, … in an aggregated file)."""
     dimensions: tuple[DimensionCell, ...] = ()

@@ -58,6 +58,8 @@ def _primary_table(analysis: Analysis) -> list[Block]:
     if not analysis.primary:
         return [b.section("No primary-metric results: the data is blocked (see the findings).")]
     first = analysis.primary[0]
+    if first.kind != "proportion":
+        return _continuous_primary_table(analysis)
     rows = [
         ["arm", "users", "conversions", "rate", "lift", "95% CI", "relative", "p", "p adj."],
         [
@@ -74,6 +76,37 @@ def _primary_table(analysis: Analysis) -> list[Block]:
     ]
     rows += [_treatment_row(m) for m in analysis.primary]
     return [b.section(f"*Primary — {d.label(first.name)}*"), b.table(rows)]
+
+
+def _continuous_primary_table(analysis: Analysis) -> list[Block]:
+    """A mean or ratio primary: its value per arm, the lift in the metric's own units."""
+    first = analysis.primary[0]
+    kind = "mean" if first.kind == "mean" else "ratio"
+    rows = [
+        ["arm", "users", kind, "lift", "95% CI", "relative", "p", "p adj."],
+        [
+            display_label(first.control.arm),
+            count(first.control.n),
+            number(first.control.value),
+            *("control", "", "", "", ""),
+        ],
+    ]
+    for m in analysis.primary:
+        c = m.comparison
+        rows.append(
+            [
+                display_label(m.treatment.arm),
+                count(m.treatment.n),
+                number(m.treatment.value),
+                signed_number(c.abs_lift),
+                ci_number(c.abs_ci),
+                signed_pct(c.rel_lift),
+                p_value(c.p_value, plain=True).removeprefix("p ").removeprefix("= "),
+                p_value(m.p_value_adjusted, plain=True).removeprefix("p ").removeprefix("= "),
+            ]
+        )
+    title = f"*Primary — {d.label(first.name)}* ({kind}; lift in its own units)"
+    return [b.section(title), b.table(rows)]
 
 
 def _treatment_row(m: MetricResult) -> list[str]:

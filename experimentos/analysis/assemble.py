@@ -10,10 +10,14 @@ from experimentos.analysis import decision_rules as decision
 from experimentos.analysis import risk_aware
 from experimentos.analysis.health import check_health, with_findings
 from experimentos.analysis.metric_results import (
+    always_valid_note,
+    continuous_primary,
+    lift_text,
     mean_result,
     proportion_result,
     ratio_result,
     score_findings,
+    segment_primary,
 )
 from experimentos.analysis.remaining import horizon_from_options
 from experimentos.config import load_thresholds
@@ -78,7 +82,12 @@ def analyze_data(data: ExperimentData, *, options: Options, thresholds: Threshol
     control = data.arm(data.control or "")
     treatments = data.treatments
     correction = options.correction or thresholds.correction
-    primary = _primary(control, treatments, thresholds, correction, data.primary_name, options)
+    if data.primary_kind == "proportion":
+        primary = _primary(control, treatments, thresholds, correction, data.primary_name, options)
+    else:
+        primary = continuous_primary(
+            data, thresholds=thresholds, correction=correction, options=options
+        )
     look = _look_status(primary, options, thresholds)
     if look is not None:
         primary = tuple(_with_sequential(m, look) for m in primary)
@@ -96,7 +105,7 @@ def analyze_data(data: ExperimentData, *, options: Options, thresholds: Threshol
         named = {m.name for m in success}
         secondary = tuple(m for m in secondary if m.name not in named)
     segments, heterogeneity, segment_findings = _segments(data, primary, options, thresholds)
-    fading = _novelty(data)
+    fading = _novelty(data) if data.primary_kind == "proportion" else None
     novelty_findings = novelty.novelty_findings(fading, alpha=thresholds.alpha)
     switched = score_findings(
         (*primary, *(g.metric for g in guardrails), *success, *secondary),
@@ -105,11 +114,12 @@ def analyze_data(data: ExperimentData, *, options: Options, thresholds: Threshol
     health = with_findings(
         health, [*switched, *margin_findings, *segment_findings, *novelty_findings]
     )
-    overall = None
-    if len(data.arms) > 2:
-        chi2, dof, p_value = proportions.chi_square_independence([a.primary for a in data.arms])
-        overall = OmnibusTest(chi2=chi2, dof=dof, p_value=p_value)
-    bayes_view = bayes.beta_view([(a.arm, a.primary) for a in data.arms], control=control.arm)
+    overall = bayes_view = None
+    if data.primary_kind == "proportion":  # both are of 0/1 outcomes (chi-square, Beta posterior)
+        if len(data.arms) > 2:
+            chi2, dof, p_value = proportions.chi_square_independence([a.primary for a in data.arms])
+            overall = OmnibusTest(chi2=chi2, dof=dof, p_value=p_value)
+        bayes_view = bayes.beta_view([(a.arm, a.primary) for a in data.arms], control=control.arm)
     if options.rule == "risk-aware":
         verdict = risk_aware.decide_risk_aware(
             health=health, success=success, guardrails=guardrails, thresholds=thresholds
@@ -226,10 +236,7 @@ def _primary(
             )
             for c, arm in zip(comparisons, treatments, strict=True)
         ]
-        notes = (
-            "Always-valid interval and p (asymptotic confidence sequence, Waudby-Smith et al. "
-            f"2023, tuned for {planned:,} users): they hold at every look, so peeking is safe.",
-        )
+        notes = (always_valid_note(planned),)
     adjusted = corrections.adjust_p_values(
         [c.p_value for c in comparisons],
         method=correction,  # type: ignore[arg-type]
@@ -461,7 +468,7 @@ def _success(
 def _success_one(
     name: str, control: ArmInput, arm: ArmInput, data: ExperimentData, thresholds: Thresholds
 ) -> MetricResult:
-    if name == data.primary_name:
+    if name == data.primary_name and data.primary_kind == "proportion":
         c, t = control.primary, arm.primary
     elif name in control.counts and name in arm.counts:
         c, t = control.count(name), arm.count(name)
@@ -530,12 +537,12 @@ def _secondary(
         results += [
             mean_result(metric, control, arm, thresholds)
             for metric in data.mean_columns
-            if metric in control.means and metric in arm.means
+            if metric in control.means and metric in arm.means and metric != data.primary_name
         ]
         results += [
             ratio_result(metric, control, arm, thresholds)
             for metric in data.ratio_columns
-            if metric in control.ratios and metric in arm.ratios
+            if metric in control.ratios and metric in arm.ratios and metric != data.primary_name
         ]
     return tuple(results)
 
@@ -614,26 +621,9 @@ def _segments(
             continue
         for metric in primary:
             arm = by_arm.get(metric.arm)
-            if arm is None:
-                continue
-            comparison = proportions.compare_proportions(
-                control.primary,
-                arm.primary,
-                alpha=thresholds.alpha,
-                score_min_events=thresholds.score_min_events,
-            )
-            segment_metric = proportion_result(
-                metric.name,
-                "primary",
-                control.primary,
-                arm.primary,
-                control.arm,
-                arm.arm,
-                comparison,
-                comparison.p_value,
-                thresholds.alpha,
-            )
-            results.append(SegmentResult(name, segment_metric, srm_p))
+            segment_metric = arm and segment_primary(data, control, arm, thresholds=thresholds)
+            if segment_metric is not None:
+                results.append(SegmentResult(name, segment_metric, srm_p))
     tests = []
     for metric in primary:
         rows = [r.metric.comparison for r in results if r.metric.arm == metric.arm]
@@ -648,7 +638,7 @@ def _segments(
                     "warning",
                     "simpsons_paradox",
                     f"Simpson's paradox: pooled, {metric.arm} moves {metric.name} by "
-                    f"{metric.comparison.abs_lift * 100:+.2f} pp, but every segment moves it the "
+                    f"{lift_text(metric)}, but every segment moves it the "
                     "other way. The arms' segment mix differs: read the per-segment results.",
                     column="segment",
                 )

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 
 from experimentos.analysis.remaining import ArmStats, Horizon, Remaining, next_action, remaining
-from experimentos.formatting import pct, pp, pvalue
+from experimentos.formatting import delta, pct, pvalue
 from experimentos.model import (
     GuardrailResult,
     HealthReport,
@@ -138,7 +138,10 @@ def _judge(
     metric: MetricResult, guardrails: list[GuardrailResult], sequential: LookStatus | None
 ) -> _ArmCall:
     c = metric.comparison
-    lift = f"{metric.name} {pp(c.abs_lift)} ({pct(c.rel_lift)}, {pvalue(metric.p_value_adjusted)})"
+    lift = (
+        f"{metric.name} {delta(c.abs_lift, metric.kind)} ({pct(c.rel_lift)}, "
+        f"{pvalue(metric.p_value_adjusted)})"
+    )
     if not metric.significant:
         nominal = metric.p_value_adjusted < 0.05
         if sequential is not None and nominal:
@@ -205,7 +208,7 @@ def _hold(
     needed = to_go.needed_per_arm if to_go is not None else None
     actions = ["Keep the experiment running; do not ship on this result."]
     if to_go is not None:
-        actions.insert(0, next_action(to_go))
+        actions.insert(0, next_action(to_go, kind=primary[0].kind))
     else:
         actions.insert(0, "No lift was observed: consider stopping and keeping control.")
     reason = (
@@ -231,13 +234,26 @@ def _to_go(
     if not primary:
         return None
     control = primary[0].control
+    variance = _per_user_variance(primary[0])
+    if variance is not None and not (math.isfinite(variance) and variance > 0):
+        return None  # no spread to size a sample from (every user the same value)
     return remaining(
-        ArmStats(control.n, control.value),
-        [ArmStats(m.treatment.n, m.treatment.value) for m in primary],
+        ArmStats(control.n, control.value, variance),
+        [ArmStats(m.treatment.n, m.treatment.value, variance) for m in primary],
         observed_lifts=[m.comparison.abs_lift for m in primary],
         horizon=horizon,
         alpha=thresholds.alpha,
     )
+
+
+def _per_user_variance(metric: MetricResult) -> float | None:
+    """None for a rate (its variance is p(1 − p)); for a mean or a ratio, the per-user variance
+    σ² that gives the comparison's standard error with both arms alike, SE² = σ²(1/n_c + 1/n_t)
+    (CUPED's adjusted variance when the metric was adjusted, the delta method's for a ratio)."""
+    if metric.kind == "proportion":
+        return None
+    se = metric.comparison.standard_error
+    return se * se / (1 / metric.control.n + 1 / metric.treatment.n)
 
 
 def _launch_actions(guardrails: list[GuardrailResult], metric: MetricResult) -> tuple[str, ...]:
@@ -245,7 +261,8 @@ def _launch_actions(guardrails: list[GuardrailResult], metric: MetricResult) -> 
     return (
         f"Roll {metric.arm} out in stages: 10% → 50% → 100%, a day or more at each step.",
         f"Watch {watch} at each step; roll back if any worsens.",
-        f"Confirm {metric.name} holds near {pp(metric.comparison.abs_lift)} after full rollout.",
+        f"Confirm {metric.name} holds near {delta(metric.comparison.abs_lift, metric.kind)} "
+        "after full rollout.",
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from experimentos.formatting import pp
+from experimentos.formatting import delta
 from experimentos.model import Analysis, MetricResult
 
 
@@ -18,11 +18,15 @@ def look_diff(previous: Analysis, current: Analysis, *, previous_look: int) -> s
     if before is not None and now is not None:
         lift_before = before.comparison.abs_lift
         low, high = before.comparison.abs_ci
+
+        def unit(value: float) -> str:  # pp for a rate, the metric's own units for a mean
+            return delta(value, now.kind)
+
         if not math.isnan(lift_before):
-            parts.append(f"lift {pp(lift_before)} → {pp(now.comparison.abs_lift)}")
+            parts.append(f"lift {unit(lift_before)} → {unit(now.comparison.abs_lift)}")
         if not (math.isnan(low) or math.isnan(high)):
             width_now = now.comparison.abs_ci[1] - now.comparison.abs_ci[0]
-            parts.append(f"CI width {pp(high - low).lstrip('+')} → {pp(width_now).lstrip('+')}")
+            parts.append(f"CI width {unit(high - low).lstrip('+')} → {unit(width_now).lstrip('+')}")
     verdict_before = previous.verdict.label
     if verdict_before != current.verdict.label:
         parts.append(f"verdict {verdict_before} → {current.verdict.label}")

@@ -4,20 +4,26 @@ layer's comparison with the arms' summaries, the role and the notes a reader nee
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
+from experimentos.formatting import delta
 from experimentos.model import (
     ArmInput,
     ArmSummary,
     Comparison,
+    ExperimentData,
     Finding,
     MeanStats,
     MetricKind,
     MetricResult,
+    Options,
     ProportionStats,
     Thresholds,
 )
+from experimentos.stats import always_valid, corrections
 from experimentos.stats.cuped import cuped_comparison
 from experimentos.stats.means import welch_comparison
+from experimentos.stats.proportions import compare_proportions
 from experimentos.stats.ratios import ratio_comparison
 from experimentos.stats.score_test import SCORE_METHOD, SCORE_MIN_EVENTS
 
@@ -194,3 +200,99 @@ def reported(
         theta=theta,
         variance_reduction=variance_reduction,
     )
+
+
+# --------------------------------------------------------------------------- primary
+
+
+def always_valid_note(planned: int) -> str:
+    return (
+        "Always-valid interval and p (asymptotic confidence sequence, Waudby-Smith et al. "
+        f"2023, tuned for {planned:,} users): they hold at every look, so peeking is safe."
+    )
+
+
+def lift_text(metric: MetricResult) -> str:
+    """The absolute lift in the metric's units ('+1.23 pp' for a rate, '+4.56' for a mean)."""
+    return delta(metric.comparison.abs_lift, metric.kind)
+
+
+def continuous_primary(
+    data: ExperimentData, *, thresholds: Thresholds, correction: str, options: Options
+) -> tuple[MetricResult, ...]:
+    """A continuous (Welch, CUPED with a ``pre_`` covariate) or ratio (delta method) primary,
+    each treatment against control, as the secondary metrics of that kind are computed; then
+    the always-valid sequence when asked for, and the correction over the treatment arms."""
+    control = data.arm(data.control or "")
+    results = [_primary_metric(data, control, arm, thresholds) for arm in data.treatments]
+    notes: tuple[str, ...] = ()
+    if options.method == "always-valid":
+        planned = options.planned_users or always_valid.DEFAULT_PLANNED_USERS
+        results = [
+            replace(
+                m,
+                comparison=always_valid.always_valid_comparison(
+                    m.comparison,
+                    m.control.n + m.treatment.n,
+                    alpha=thresholds.alpha,
+                    planned_users=planned,
+                ),
+            )
+            for m in results
+        ]
+        notes = (always_valid_note(planned),)
+    adjusted = corrections.adjust_p_values(
+        [m.comparison.p_value for m in results],
+        method=correction,  # type: ignore[arg-type]
+    )
+    if len(results) > 1:
+        notes = (*notes, f"p-values adjusted for {len(results)} comparisons ({correction}).")
+    return tuple(
+        replace(
+            m,
+            p_value_adjusted=p_adj,
+            significant=bool(p_adj < thresholds.alpha),
+            notes=(*m.notes, *notes),
+        )
+        for m, p_adj in zip(results, adjusted, strict=True)
+    )
+
+
+def segment_primary(
+    data: ExperimentData, control: ArmInput, arm: ArmInput, *, thresholds: Thresholds
+) -> MetricResult | None:
+    """The primary in one segment (None when the segment lacks a continuous primary's sums)."""
+    name = data.primary_name
+    if data.primary_kind == "proportion":
+        comparison = compare_proportions(
+            control.primary,
+            arm.primary,
+            alpha=thresholds.alpha,
+            score_min_events=thresholds.score_min_events,
+        )
+        return proportion_result(
+            name,
+            "primary",
+            control.primary,
+            arm.primary,
+            control.arm,
+            arm.arm,
+            comparison,
+            comparison.p_value,
+            thresholds.alpha,
+        )
+    stats = (
+        (control.means, arm.means) if data.primary_kind == "mean" else (control.ratios, arm.ratios)
+    )
+    if not all(name in s for s in stats):
+        return None
+    return _primary_metric(data, control, arm, thresholds)
+
+
+def _primary_metric(
+    data: ExperimentData, control: ArmInput, arm: ArmInput, thresholds: Thresholds
+) -> MetricResult:
+    name = data.primary_name
+    if data.primary_kind == "ratio":
+        return replace(ratio_result(name, control, arm, thresholds), role="primary")
+    return replace(mean_result(name, control, arm, thresholds), role="primary")

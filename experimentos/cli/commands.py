@@ -93,7 +93,11 @@ def _add_analyze(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="experiment name (default: the file name)")
     p.add_argument("--split", help="expected split in file order, e.g. 50/50 or 60/40")
     p.add_argument("--control", help="label of the control arm when none is called 'control'")
-    p.add_argument("--primary", help="the 0/1 column (or count column) of the primary metric")
+    p.add_argument(
+        "--primary",
+        help="the primary metric: a 0/1 (or count) column, a numeric column (a mean, e.g. revenue) "
+        "or a --ratio name",
+    )
     p.add_argument("--guardrails", help="comma-separated guardrail columns (default guardrail_*)")
     p.add_argument("--higher-is-better", help="guardrails where a drop is the harm")
     p.add_argument("--variant-column", help="the column holding the arm label")

@@ -47,6 +47,7 @@ from experimentos.ingest.stats_table import GroupStats, StatsTable, refused
 from experimentos.model import (
     ArmInput,
     Finding,
+    MetricKind,
     Options,
     RatioSpec,
     SourceInfo,
@@ -71,6 +72,8 @@ class _Roles:
     """Metrics whose cells must be numbers: guardrails by name or named by the options."""
     skipped: tuple[tuple[str, str], ...] = ()
     """Columns that are not outcomes (identifiers, dates, …): (name, why)."""
+    primary_kind: MetricKind = "proportion"
+    """A count column, or the ``<m>_sum``/``<m>_sum_sq`` (mean) or five ratio sums of the primary."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +165,7 @@ def _table(
         secondary=tuple(c for c in roles.others if c in counts.metrics),
         means=tuple(roles.means),
         ratios=tuple(roles.ratios),
+        primary_kind=roles.primary_kind,
     )
 
 
@@ -194,7 +198,13 @@ def _roles(
     """The variant, users and primary columns (None, with a finding, when one is missing), and
     what every other column is."""
     variant = find_column(frame.columns, VARIANT_ALIASES, override=options.variant_column)
-    required = {"variant": variant, "users": "users", primary: primary}
+    ratios, ratio_taken = _ratio_metrics(frame.columns, findings)
+    # r_num_sum with r_num_sum_sq is a ratio's numerator, not a continuous metric "r_num"
+    means = [m for m in mean_metric_names(frame.columns) if f"{m}_sum" not in ratio_taken]
+    kind = _primary_kind(frame.columns, primary, means, ratios) if options.primary else "proportion"
+    required = {"variant": variant, "users": "users"}
+    if kind == "proportion":
+        required[primary] = primary
     missing = [label for label, c in required.items() if c is None or c not in frame.columns]
     if missing or variant is None:
         findings.append(
@@ -209,10 +219,7 @@ def _roles(
         )
         return None
     segment = "segment" if "segment" in frame.columns else None
-    ratios, ratio_taken = _ratio_metrics(frame.columns, findings)
     findings += ratio_option_findings(options, ratios, _ratio_option_problem)
-    # r_num_sum with r_num_sum_sq is a ratio's numerator, not a continuous metric "r_num"
-    means = [m for m in mean_metric_names(frame.columns) if f"{m}_sum" not in ratio_taken]
     suffixes = (*MEAN_SUFFIXES, *COVARIATE_SUFFIXES)
     taken = {variant, "users", primary, segment, *ratio_taken}
     taken |= {f"{m}{suffix}" for m in means for suffix in suffixes}
@@ -229,7 +236,9 @@ def _roles(
     # A guardrail (by its name, or named by the guardrails option) is a metric: an empty or
     # non-numeric cell is missing data, not a column of text.
     named = frozenset({*guardrails, *(spec.name for spec in options.guardrails or ())})
-    return _Roles(variant, primary, segment, ratios, means, guardrails, others, named, skipped)
+    return _Roles(
+        variant, primary, segment, ratios, means, guardrails, others, named, skipped, kind
+    )
 
 
 def _not_tested(
@@ -239,6 +248,18 @@ def _not_tested(
     if metrics is not None:
         return None if column in metrics else "not named in metrics"
     return not_a_metric(column, frame[column].tolist(), position=position)
+
+
+def _primary_kind(
+    columns: Iterable[str], primary: str, means: list[str], ratios: list[str]
+) -> MetricKind:
+    """A count column of that name is a proportion primary; failing that, a continuous metric's
+    ``<primary>_sum`` and ``_sum_sq`` make a mean primary, a ratio's five sums a ratio primary."""
+    if primary not in columns and primary in means:
+        return "mean"
+    if primary not in columns and primary in ratios:
+        return "ratio"
+    return "proportion"
 
 
 def _ratio_option_problem(spec: RatioSpec) -> tuple[str, int | None, str | None]:
@@ -262,7 +283,10 @@ def _all_counts(frame: pd.DataFrame, roles: _Roles, findings: list[Finding]) -> 
         if metrics[column] is None:
             findings[:] = [f for f in findings if f.column != column]
     users = column_counts(frame, "users", findings, required=True)
-    conversions = column_counts(frame, roles.primary, findings, required=True)
+    if roles.primary_kind == "proportion":
+        conversions = column_counts(frame, roles.primary, findings, required=True)
+    else:  # a continuous or ratio primary counts no conversions
+        conversions = pd.Series(0, index=frame.index)
     assert users is not None and conversions is not None
     kept = {c: v for c, v in metrics.items() if v is not None}
     return _Counts(users, conversions, kept)

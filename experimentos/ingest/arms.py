@@ -34,22 +34,63 @@ def experiment_data(table: StatsTable, *, options: Options) -> ExperimentData:
     for group in table.groups:
         if group.segment:
             by_segment.setdefault(group.segment, []).append(group.stats)
+    arms = pooled_arms(table.groups)
     return ExperimentData(
         source=table.source,
         control=options.control or "control",
-        arms=pooled_arms(table.groups),
+        arms=arms,
         guardrail_columns=table.guardrails,
         secondary_count_columns=table.secondary,
         mean_columns=table.means,
-        findings=table.findings,
+        findings=(*table.findings, *primary_findings(table, arms)),
         segments=tuple((name, tuple(arms)) for name, arms in by_segment.items()),
         primary_name=table.primary,
+        primary_kind=table.primary_kind,
         ratio_columns=table.ratios,
         dimensions=table.dimensions,
         quantiles=table.quantiles,
         date_column=table.date_column,
         by_day=table.by_day,
     )
+
+
+def primary_findings(table: StatsTable, arms: tuple[ArmInput, ...]) -> list[Finding]:
+    """A continuous or ratio primary that an arm lacks (its sums could not be read) blocks the
+    analysis; users of a continuous primary with no value are left out of its mean, said here."""
+    if table.primary_kind == "proportion":
+        return []
+    name, findings = table.primary, []
+    stats = {a.arm: a.means if table.primary_kind == "mean" else a.ratios for a in arms}
+    lacking = [arm for arm, by_name in stats.items() if name not in by_name]
+    if lacking:
+        message = (
+            f"The primary metric {name!r} could not be read for {', '.join(map(repr, lacking))} "
+            "(see the other findings): there is no primary to decide on."
+        )
+        return [Finding("blocked", "missing_primary", message, column=name)]
+    method = "Welch's t-test" if table.primary_kind == "mean" else "the delta method"
+    findings.append(
+        Finding(
+            "info",
+            "continuous_primary",
+            f"The primary {name} is not 0/1: it is analysed as a {table.primary_kind} metric "
+            f"({method}), its lift in its own units.",
+            column=name,
+        )
+    )
+    if table.primary_kind == "mean":
+        blank = sum(a.users - a.means[name].n for a in arms)
+        if blank > 0:
+            findings.append(
+                Finding(
+                    "warning",
+                    "primary_blank",
+                    f"{blank:,} users have no {name} value: the primary's mean is over the users "
+                    "with a value. If a blank means 0, write 0 in the export.",
+                    column=name,
+                )
+            )
+    return findings
 
 
 def pooled_arms(groups: Iterable[GroupStats]) -> tuple[ArmInput, ...]:

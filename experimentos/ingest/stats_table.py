@@ -14,6 +14,7 @@ from experimentos.model import (
     DayCount,
     DimensionCell,
     Finding,
+    MetricKind,
     QuantileStats,
     SourceInfo,
 )
@@ -53,6 +54,8 @@ class StatsTable:
     date_column: str | None = None
     by_day: tuple[DayCount, ...] = ()
     dimensions: tuple[DimensionCell, ...] = ()
+    primary_kind: MetricKind = "proportion"
+    """A 0/1 primary, or a continuous (``mean``) or ``ratio`` one read from the metric sums."""
 
 
 def refused(source: SourceInfo, findings: list[Finding], *, primary: str) -> StatsTable:

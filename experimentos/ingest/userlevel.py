@@ -8,7 +8,7 @@ crossed users, text ids) takes the keyed path: one row per user in a DuckDB tabl
 aggregates from it.
 
 The rules are those of SPEC §2.1: cells are trimmed, labels case-folded, booleans are
-TRUE/FALSE/yes/no/1/0, the primary must be 0/1, a user in several variants is left out (Warning;
+TRUE/FALSE/yes/no/1/0, the primary is 0/1, a number or a ratio option, a user in several variants is left out (Warning;
 Blocked above ``thresholds.duplicate_user_blocked_share``), a user's rows in one variant are merged
 (0/1 by max, numbers by sum), an extreme outlier (max > 10 × p99.9) is reported and the metric is
 also reported capped at p99.9, and a numeric ``pre_<m>`` column is the CUPED covariate of ``<m>``.
@@ -67,6 +67,7 @@ from experimentos.model import (
     CovariateStats,
     Finding,
     MeanStats,
+    MetricKind,
     Options,
     RatioStats,
     RepeatedRule,
@@ -140,9 +141,11 @@ def _aggregate(
     if not first:
         finding = Finding("blocked", "no_rows", "The file has a header but no data rows.")
         return refused(source, [finding], primary=layout.primary)
-    metrics = _metrics(layout, first)
-    if metrics is None:
-        return refused(source, [checks.no_primary(layout, first)], primary=layout.primary)
+    found = _metrics(layout, first, named=options.primary is not None)
+    if found is None:
+        finding = checks.no_primary(layout, first, named=options.primary is not None)
+        return refused(source, [finding], primary=layout.primary)
+    metrics, primary_kind = found
     csv_file = q.csv_for(path, head, layout)
     findings = [
         f
@@ -170,7 +173,7 @@ def _aggregate(
         con, relation, layout, metrics, groups, first, thresholds.alpha
     )
     day_column, by_day = breakdowns.by_day(
-        con, path, head, layout, first, keyed=bool(relation.labels)
+        con, path, head, layout, first, keyed=bool(relation.labels), proportion=metrics.proportion
     )
     table = StatsTable(
         source,
@@ -184,6 +187,7 @@ def _aggregate(
         quantiles=quantiles,
         date_column=day_column,
         by_day=by_day,
+        primary_kind=primary_kind,
     )
     if not breakdowns.split_is_off(table, options, thresholds):
         return table
@@ -211,11 +215,18 @@ def _first_pass(
     return layout, q.first_pass(con, q.csv_for(path, head, layout), layout, size_bytes)
 
 
-def _metrics(layout: Layout, first: list[GroupSums]) -> MetricColumns | None:
+def _metrics(
+    layout: Layout, first: list[GroupSums], *, named: bool = True
+) -> tuple[MetricColumns, MetricKind] | None:
+    """What each column is, and the primary's kind (None: no usable primary).
+
+    The primary is a 0/1 column (a proportion), any other numeric column that is not a guardrail
+    or a ``pre_`` covariate (a mean), or the name of a ratio option whose two columns are
+    numeric (a ratio); its position is -1 for a ratio. Only a primary the options ``named``
+    may be other than 0/1: the default ``converted`` must be 0/1.
+    """
     binary, numeric = classify(layout, total(first))
     primary = layout.index(layout.primary)
-    if primary is None or primary not in binary:
-        return None
     names = layout.names
     guardrails = tuple(i for i in (*binary, *numeric) if layout.is_guardrail(i) and i != primary)
     means = tuple(i for i in numeric if not layout.is_guardrail(i) and not is_pre_period(names[i]))
@@ -225,7 +236,16 @@ def _metrics(layout: Layout, first: list[GroupSums]) -> MetricColumns | None:
     ratios = {
         k: (x, y) for k, (_, x, y) in enumerate(layout.ratios) if x in measured and y in measured
     }
-    return MetricColumns(primary, binary, numeric, guardrails, means, pairs, ratios)
+    kind: MetricKind
+    if primary is not None and primary in binary:
+        kind = "proportion"
+    elif named and primary is not None and primary in means:
+        kind = "mean"
+    elif named and primary is None and any(layout.ratios[k][0] == layout.primary for k in ratios):
+        kind, primary = "ratio", -1
+    else:
+        return None
+    return MetricColumns(primary, binary, numeric, guardrails, means, pairs, ratios), kind
 
 
 def _blank_binary_ratio_part(
@@ -270,14 +290,13 @@ def _fast_groups(
 def _sample_order(layout: Layout, head: Head) -> dict[tuple[str, str], float]:
     """(arm, segment) groups in the order they first appear among the sample's kept rows."""
     order: dict[tuple[str, str], float] = {}
-    primary = layout.index(layout.primary)
-    assert primary is not None
+    primary = layout.index(layout.primary)  # None: a ratio primary, no column of its own
     for position, row in enumerate(head.rows):
         if len(row) != len(layout.names):
             continue
         arm = label(row[layout.variant])
         segment = "" if layout.segment is None else label(row[layout.segment])
-        if arm and row[primary].strip():
+        if arm and (primary is None or row[primary].strip()):
             order.setdefault((arm, segment), position)
     return order
 
@@ -429,7 +448,7 @@ def _arm(g: GroupSums, layout: Layout, metrics: MetricColumns, caps: dict[int, f
         )
     covariates = {name(i): _covariate(g.column(i)) for i in metrics.pairs}
     ratios = {layout.ratios[k][0]: _ratio(g.ratio(k)) for k in metrics.ratios}
-    primary = int(value(g.column(metrics.primary).ones))
+    primary = int(value(g.column(metrics.primary).ones)) if metrics.proportion else 0
     return ArmInput(g.arm, int(g.users), primary, counts, means, covariates, ratios)
 
 

@@ -115,8 +115,10 @@ def by_day(
     first: list[GroupSums],
     *,
     keyed: bool,
+    proportion: bool = True,
 ) -> tuple[str | None, tuple[DayCount, ...]]:
-    """Users per arm by the day of their first row, when a date or timestamp column exists."""
+    """Users per arm by the day of their first row, when a date or timestamp column exists
+    (with the converted among them when the primary is 0/1)."""
     column = q.date_column(layout, head)
     if column is None:
         return None, ()
@@ -124,10 +126,14 @@ def by_day(
         keyed_layout = layout.keyed()
         labels = ("", *arm_labels(first))
         csv_file = q.csv_for(path, head, keyed_layout)
-        rows = q.first_day_counts(con, csv_file, keyed_layout, column, (), labels=labels)
+        rows = q.first_day_counts(
+            con, csv_file, keyed_layout, column, (), labels=labels, proportion=proportion
+        )
     else:
         csv_file = q.csv_for(path, head, layout)
-        rows = q.first_day_counts(con, csv_file, layout, column, blank_labels(first))
+        rows = q.first_day_counts(
+            con, csv_file, layout, column, blank_labels(first), proportion=proportion
+        )
     users: dict[tuple[str, str], tuple[int, int]] = {}
     for row in rows:
         if row["day"] is not None:

@@ -70,17 +70,26 @@ def repeated_users_finding(
     )
 
 
-def no_primary(layout: Layout, first: list[GroupSums]) -> Finding:
+def no_primary(layout: Layout, first: list[GroupSums], *, named: bool = True) -> Finding:
+    """The primary is missing or unusable; a primary the options ``named`` may be numeric."""
     primary = layout.primary
     if primary in layout.names:
-        message = f"The primary metric {primary!r} must be 0/1 or TRUE/FALSE for every user."
+        message = (
+            f"The primary metric {primary!r} must be 0/1, TRUE/FALSE or a number for every "
+            "user (and not a guardrail_ or pre_ column)."
+        )
     else:
-        binary, _ = classify(layout, total(first))
+        binary, numeric = classify(layout, total(first))
         candidates = ", ".join(layout.names[i] for i in binary) or "none"
         message = (
             f"No {primary!r} column for the primary metric. Say which 0/1 column it is with "
             f"primary (0/1 columns in the file: {candidates})."
         )
+        if named and numeric:
+            message += " A numeric column or a ratio option may be the primary too: " + ", ".join(
+                layout.names[i] for i in numeric
+            )
+            message += "."
     return Finding("blocked", "missing_primary", message, row=1, column=primary)
 
 

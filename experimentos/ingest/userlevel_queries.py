@@ -607,6 +607,7 @@ def dimension_counts(
     blank: tuple[str, ...],
     *,
     labels: tuple[str, ...] = (),
+    proportion: bool = True,
 ) -> list[dict[str, Any]]:
     """Users per raw variant label × trimmed value of each column in ``columns``: one scan, one
     grouping set per column. A row has ``a``, ``users`` and ``d{i}`` filled for its column only
@@ -679,16 +680,19 @@ def first_day_counts(
     blank: tuple[str, ...],
     *,
     labels: tuple[str, ...] = (),
+    proportion: bool = True,
 ) -> list[dict[str, Any]]:
     """Users per raw variant label (``a``) and ``day`` (ISO date text) of their first row by the
     date or timestamp ``column``; users whose cells do not read as a date have ``day`` NULL. With
     ``labels`` (the keyed path) users are the ``per_user`` table's rows in one variant, ``a``
-    their arm label. ``converted`` counts the users among them whose primary (0/1) is 1."""
+    their arm label. ``converted`` counts the users among them whose primary (0/1) is 1 (0 when
+    the primary is not ``proportion``)."""
     day = f"CAST(try_cast({trimmed(f'c{column}')} AS TIMESTAMP) AS DATE)"
     if not labels:
         source = (
             f"(SELECT coalesce(c{layout.variant}, '') AS a, {_primary_missing(layout)} AS pm, "
-            f"{day} AS d, {_primary_one(layout)} AS y FROM {csv_file.read()})"
+            f"{day} AS d, {_primary_one(layout) if proportion else '0'} AS y "
+            f"FROM {csv_file.read()})"
         )
         sql = (
             f"SELECT a, CAST(d AS VARCHAR) AS day, count(*) AS users, "
@@ -701,7 +705,8 @@ def first_day_counts(
         f"{_primary_missing(layout)} AS pm, {day} AS d FROM {csv_file.read()})"
     )
     firsts = (
-        f"(SELECT p.a AS a, min(r.d) AS d, coalesce(any_value(p.b{primary}), 0) AS y "
+        f"(SELECT p.a AS a, min(r.d) AS d, "
+        f"{f'coalesce(any_value(p.b{primary}), 0)' if proportion else '0'} AS y "
         f"FROM {source} r JOIN per_user p ON p.u = r.u "
         "WHERE NOT p.crossed AND NOT r.pm GROUP BY p.u, p.a)"
     )

@@ -226,6 +226,7 @@ class MetricColumns:
     """What the columns turned out to be over the whole file (column positions)."""
 
     primary: int
+    """The primary's column, -1 for a ratio primary."""
     binary: tuple[int, ...]
     numeric: tuple[int, ...]
     guardrails: tuple[int, ...]
@@ -234,6 +235,11 @@ class MetricColumns:
     """Mean column → its ``pre_`` covariate column."""
     ratios: dict[int, tuple[int, int]]
     """Ratio k of ``Layout.ratios`` whose two columns are numeric → (numerator, denominator)."""
+
+    @property
+    def proportion(self) -> bool:
+        """The primary is a 0/1 column (else a continuous column, or a ratio at -1)."""
+        return self.primary in self.binary
 
     def counted(self) -> list[int]:
         """0/1 columns other than the primary, then guardrails (counts of events)."""

@@ -183,7 +183,8 @@ def _assumptions(a: Analysis) -> list[str]:
     lines = [
         f"Significance level α = {t.alpha} (two-sided); 95% confidence intervals.",
         _primary_method(a),
-        f"Several treatments: {t.correction} correction of p-values; overall chi-square test.",
+        f"Several treatments: {t.correction} correction of p-values"
+        + ("; overall chi-square test." if _rate_primary(a) else "."),
         f"SRM: chi-square goodness of fit; Warning below p = {small_p(t.srm_warning_p)}, Blocked "
         f"below p = {small_p(t.srm_blocked_p)}.",
         f"Guardrails: worsened when Δ is in the harmful direction and above "
@@ -191,7 +192,11 @@ def _assumptions(a: Analysis) -> list[str]:
         f"Minimum users per arm: {t.min_users_per_arm}.",
         "Continuous metrics: Welch's t-test from sufficient statistics.",
         *_ratio_assumption(a),
-        "Bayesian view: Beta(1,1) priors, exact numerical integration; explanatory only.",
+        *(
+            ["Bayesian view: Beta(1,1) priors, exact numerical integration; explanatory only."]
+            if _rate_primary(a)
+            else []
+        ),
         f"Methods used here: {', '.join(methods) or 'none (data blocked)'}.",
     ]
     if a.sequential:
@@ -208,7 +213,14 @@ def _always_valid(a: Analysis) -> bool:
     return bool(a.primary) and all(m.comparison.method == ALWAYS_VALID for m in a.primary)
 
 
+def _rate_primary(a: Analysis) -> bool:
+    """A 0/1 primary (or none, when the data is blocked): the default wording applies."""
+    return not a.primary or a.primary[0].kind == "proportion"
+
+
 def _primary_method(a: Analysis) -> str:
+    if not _rate_primary(a):
+        return _continuous_primary_method(a)
     if _always_valid(a):
         return (
             "Primary metric: always-valid inference — an asymptotic confidence sequence "
@@ -226,6 +238,31 @@ def _primary_method(a: Analysis) -> str:
         "test's false-positive rate exceeds α, the Miettinen–Nurminen score test with the "
         "score intervals of the difference and of the relative lift (Miettinen & Nurminen "
         "1985), which exclude no change exactly when p < α."
+    )
+
+
+def _continuous_primary_method(a: Analysis) -> str:
+    """The method line of a continuous or ratio primary: its lift is in the metric's units."""
+    if a.primary[0].kind == "ratio":
+        test = (
+            "ratio of sums per arm (the user the unit), variance by the delta method (Deng et "
+            "al. 2018), z-test with the CI from the same standard error"
+        )
+    else:
+        test = (
+            "difference in means by Welch's t-test from sufficient statistics (n, Σx, Σx²), "
+            "Welch–Satterthwaite degrees of freedom; CUPED (Deng et al. 2013) when a pre_ "
+            "column gives the pre-period value"
+        )
+    sequence = (
+        "; an always-valid confidence sequence (Waudby-Smith et al. 2023) around it, valid at "
+        "every look"
+        if _always_valid(a)
+        else ""
+    )
+    return (
+        f"Primary metric ({a.primary[0].kind}, Δ in its own units): {test}{sequence}. Relative "
+        "lift CI by the delta method."
     )
 
 

@@ -9,11 +9,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from functools import partial
 
 from experimentos.analysis.health import SRM_CAUSES, SRM_CAUSES_SOURCE, srm_fired
+from experimentos.formatting import (
+    delta,
+    interval,
+    level,
+    number,
+    pct,
+    pp,
+    pvalue,
+    rate,
+    signed_number,
+)
 from experimentos.formatting import display_label as label
 from experimentos.formatting import display_text as text
-from experimentos.formatting import interval, number, pct, pp, pvalue, rate
 from experimentos.model import Analysis, GuardrailResult, MetricResult
 from experimentos.report.document import (
     Block,
@@ -190,9 +201,10 @@ def _segment_blocks(a: Analysis) -> tuple[Block, ...]:
             (
                 label(r.segment),
                 label(m.arm),
-                f"{rate(m.control.value)} (n={m.control.n:,})",
-                f"{rate(m.treatment.value)} (n={m.treatment.n:,})",
-                f"{pp(c.abs_lift)} {interval(*c.abs_ci)}",
+                f"{level(m.control.value, m.kind)} (n={m.control.n:,})",
+                f"{level(m.treatment.value, m.kind)} (n={m.treatment.n:,})",
+                f"{delta(c.abs_lift, m.kind)} "
+                f"{interval(*c.abs_ci, fmt=partial(delta, kind=m.kind))}",
                 pvalue(c.p_value),
                 srm,
             )
@@ -220,12 +232,6 @@ def _bare_p(value: float) -> str:
     """A p-value cell under a "p" heading: ``0.834``, ``< 0.0001`` (never ``= 0.834``, which a
     spreadsheet would read as a formula)."""
     return pvalue(value).removeprefix("p = ").removeprefix("p ")
-
-
-def signed_number(value: float) -> str:
-    """``+1.5`` or ``-1.5``; ``n/a`` (never ``+n/a``) when there is no number."""
-    text = number(value)
-    return text if value < 0 or text == "n/a" else "+" + text
 
 
 def _guardrail_table(guardrails: Iterable[GuardrailResult]) -> Table:

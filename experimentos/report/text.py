@@ -19,6 +19,7 @@ from experimentos.formatting import (
     pp,
     pvalue,
     rate,
+    signed_number,
     small_p,
 )
 from experimentos.model import Analysis, MetricResult
@@ -77,7 +78,8 @@ def _metric_line(m: MetricResult) -> str:
         delta = f"{pp(c.abs_lift)} {interval(*c.abs_ci)}"
     else:
         values = f"{number(m.control.value)} → {number(m.treatment.value)}"
-        delta = f"{_signed(c.abs_lift)} [{_signed(c.abs_ci[0])}, {_signed(c.abs_ci[1])}]"
+        sign = signed_number if m.role == "primary" else _signed  # the primary: in full units
+        delta = f"{sign(c.abs_lift)} [{sign(c.abs_ci[0])}, {sign(c.abs_ci[1])}]"
     kind = "ratio, delta method; " if m.kind == "ratio" else ""
     return (
         f"{display_label(m.name)} ({kind}{display_label(m.arm)} vs {display_label(m.control.arm)}): "
