@@ -31,6 +31,7 @@ from experimentos.analysis.look_plan import (
 )
 from experimentos.charter import AnalysisRecord, Charter, ExperimentRecord
 from experimentos.config import load_thresholds
+from experimentos.ingest.arms import experiment_data
 from experimentos.model import Analysis, InferenceMethod, Options, Thresholds
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) is imported when a look is kept, not by the analysis
@@ -60,6 +61,48 @@ def analyse_file(
     users = sum(arm.primary.users for arm in parsed.arms)
     options = with_this_look(options, users, target_users)
     return analyze_data(parsed, options=options, thresholds=thresholds)
+
+
+def analyse_query(
+    url: str,
+    query: str,
+    *,
+    options: Options,
+    thresholds: Thresholds | None = None,
+    timeout_seconds: float | None = None,
+    source_name: str | None = None,
+) -> Analysis:
+    """The Analysis of a user-level warehouse query (``url`` a PostgreSQL or DuckDB URL), its
+    rows aggregated inside the database. Raises ExperimentError when the query is refused or the
+    source fails (one line naming it, password hidden)."""
+    from experimentos.ingest import sql_source  # SQLAlchemy and the drivers: only here
+
+    thresholds = thresholds or load_thresholds()
+    timeout = sql_source.DEFAULT_TIMEOUT_SECONDS if timeout_seconds is None else timeout_seconds
+    table = sql_source.read_query(
+        url,
+        query,
+        options=options,
+        thresholds=thresholds,
+        timeout_seconds=timeout,
+        source_name=source_name,
+    )
+    return analyze_data(
+        experiment_data(table, options=options), options=options, thresholds=thresholds
+    )
+
+
+def analyse_parquet(
+    pattern: str, *, options: Options, thresholds: Thresholds | None = None
+) -> Analysis:
+    """The Analysis of user-level Parquet files (a path or a glob), read by DuckDB."""
+    from experimentos.ingest import sql_source
+
+    thresholds = thresholds or load_thresholds()
+    table = sql_source.read_parquet(pattern, options=options, thresholds=thresholds)
+    return analyze_data(
+        experiment_data(table, options=options), options=options, thresholds=thresholds
+    )
 
 
 # --------------------------------------------------------------------------- looks in a thread

@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from experimentos import power_args
+from experimentos.cli import sources
 from experimentos.config import load_thresholds
 from experimentos.errors import ExperimentError
 from experimentos.formatting import json_document, small_p
@@ -89,7 +90,13 @@ def _parser(*, history: bool = True) -> argparse.ArgumentParser:
 
 def _add_analyze(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("analyze", help="analyse a results CSV and print the verdict")
-    p.add_argument("file", type=Path, help="results CSV (aggregated or user-level)")
+    p.add_argument(
+        "file",
+        type=Path,
+        nargs="?",
+        help="results CSV (aggregated or user-level), or user-level Parquet files ('x/*.parquet')",
+    )
+    sources.add_arguments(p)
     p.add_argument("--name", help="experiment name (default: the file name)")
     p.add_argument("--split", help="expected split in file order, e.g. 50/50 or 60/40")
     p.add_argument("--control", help="label of the control arm when none is called 'control'")
@@ -211,7 +218,11 @@ def _run_analyze(args: argparse.Namespace) -> int:
         repeated=args.repeated,
     )
     thresholds = load_thresholds()
-    if args.record:
+    if args.source is not None or sources.is_parquet(args.file):
+        analysis = sources.analyse_source(args, options=options, thresholds=thresholds)
+    elif args.file is None:
+        raise ExperimentError("give a results file, or --source URL --query FILE.sql.")
+    elif args.record:
         from experimentos.cli.record import analyze_and_record
 
         analysis, where = analyze_and_record(

@@ -179,7 +179,7 @@ def _aggregate(
         source,
         layout.primary,
         tuple(findings),
-        tuple(GroupStats(g.segment, _arm(g, layout, metrics, caps)) for g in groups),
+        tuple(GroupStats(g.segment, arm_stats(g, layout, metrics, caps)) for g in groups),
         guardrails=tuple(name(i) for i in metrics.guardrails),
         secondary=tuple(sorted(name(i) for i in counted if i not in metrics.guardrails)),
         means=(*map(name, metrics.means), *(name(i) + CAPPED_SUFFIX for i in caps)),
@@ -433,7 +433,9 @@ def _quantile(n: int, top: list[float]) -> float:
 # --------------------------------------------------------------------------- assembly
 
 
-def _arm(g: GroupSums, layout: Layout, metrics: MetricColumns, caps: dict[int, float]) -> ArmInput:
+def arm_stats(
+    g: GroupSums, layout: Layout, metrics: MetricColumns, caps: dict[int, float]
+) -> ArmInput:
     """The group's statistics (each capped metric also as ``<m> (capped at p99.9)``)."""
     name = layout.names.__getitem__
     counts = {

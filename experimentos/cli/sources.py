@@ -1,0 +1,59 @@
+"""``analyze --source URL --query FILE.sql`` and ``analyze 'exports/*.parquet'``: sources the
+user-level machinery reads in a database (the warehouse, or DuckDB over Parquet files)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from experimentos.errors import ExperimentError
+from experimentos.model import Analysis, Options, Thresholds
+from experimentos.usecases import analyse_parquet, analyse_query
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--source",
+        help="database URL of a warehouse (postgresql://user@host/db or duckdb:///file.db): "
+        "run --query there, read-only",
+    )
+    p.add_argument("--query", help="with --source: a .sql file or the SELECT itself")
+    p.add_argument(
+        "--query-timeout",
+        type=float,
+        default=None,
+        help="with --source: statement timeout in seconds (default 60)",
+    )
+
+
+def is_parquet(file: Path | None) -> bool:
+    return file is not None and str(file).casefold().endswith(".parquet")
+
+
+def analyse_source(
+    args: argparse.Namespace, *, options: Options, thresholds: Thresholds
+) -> Analysis:
+    """The Analysis of ``--source``/``--query``, or of Parquet files; bad arguments raise
+    ExperimentError."""
+    if args.record:
+        raise ExperimentError("--record keeps looks at CSV files; drop --record for this source.")
+    if args.source is None:
+        return analyse_parquet(str(args.file), options=options, thresholds=thresholds)
+    if args.file is not None or not args.query:
+        raise ExperimentError("--source takes --query (a .sql file or a SELECT) and no file.")
+    query = args.query
+    if query.strip().casefold().endswith(".sql"):
+        path = Path(query.strip())
+        try:
+            query = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ExperimentError(f"cannot read the query file {path}: {error}.") from None
+    if args.query_timeout is not None and args.query_timeout <= 0:
+        raise ExperimentError("--query-timeout must be a positive number of seconds.")
+    return analyse_query(
+        args.source,
+        query,
+        options=options,
+        thresholds=thresholds,
+        timeout_seconds=args.query_timeout,
+    )

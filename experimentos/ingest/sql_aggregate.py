@@ -1,0 +1,216 @@
+"""The statements a warehouse runs over a user-level query, built with SQLAlchemy Core.
+
+The user's SELECT is a subquery (``src``); every statement here aggregates it inside the database
+and returns one row, or one row per variant × segment. The vocabulary is that of the user-level CSV
+reader (``userlevel_queries``): per column position i, ``t{i}`` the count of 1s of a 0/1 column,
+``nn{i}``/``s{i}``/``ss{i}`` the count, Σx and Σx² of a numeric one, ``px``/``pxx``/``pxy{i}`` the
+CUPED sums with its ``pre_`` covariate, per ratio k ``rn``/``rx``/``rxx``/``ry``/``ryy``/``rxy{k}``
+— so that ``userlevel_sums.group_sums`` reads these rows as it reads DuckDB's.
+
+Rows are first merged per unit (``per_user``): labels trimmed and lower-cased, a 0/1 metric the
+max of the unit's rows, a number their sum, ``nv`` the unit's distinct variants (a unit with
+nv > 1 is left out). Only standard SQL is used (CASE, COUNT(DISTINCT), percentile_cont … WITHIN
+GROUP for the outlier cap and percentiles), which PostgreSQL and DuckDB both run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy import Double, Integer, String, case, cast, func
+
+Selectable = sa.Select[tuple[object, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPlan:
+    """Column roles over the query's result, by position in ``columns`` (the names as returned)."""
+
+    columns: tuple[str, ...]
+    user: int
+    variant: int
+    segment: int | None
+    primary: int
+    binary: tuple[int, ...] = ()
+    numeric: tuple[int, ...] = ()
+    pairs: tuple[tuple[int, int], ...] = ()
+    """Mean column → its ``pre_`` covariate column."""
+    ratios: tuple[tuple[int, int, int], ...] = ()
+    """(ratio k of the layout, numerator column, denominator column)."""
+    kinds: tuple[str, ...] = ()
+    """Per column: ``bool``, ``num`` or ``text`` (from the sampled values)."""
+
+
+def source(query: str, columns: Sequence[str]) -> sa.Subquery:
+    """The user's query as subquery ``src`` (colons escaped: they are not bind parameters here; a
+    newline ends a trailing ``--`` comment)."""
+    text = sa.text(query.replace(":", r"\:") + "\n")
+    return text.columns(*(sa.column(name) for name in columns)).subquery("src")
+
+
+def _label(expr: sa.ColumnElement) -> sa.ColumnElement:
+    return func.lower(func.trim(cast(expr, String)))
+
+
+def _arm(src: sa.Subquery, plan: QueryPlan) -> sa.ColumnElement:
+    return _label(src.c[plan.columns[plan.variant]])
+
+
+def kept(src: sa.Subquery, plan: QueryPlan) -> sa.ColumnElement:
+    """Rows with a variant label and a primary value (the others are reported, not analysed)."""
+    arm = _arm(src, plan)
+    return sa.and_(arm.is_not(None), arm != "", src.c[plan.columns[plan.primary]].is_not(None))
+
+
+def sample(src: sa.Subquery, rows: int) -> Selectable:
+    return sa.select(src).limit(rows)
+
+
+def first_value(src: sa.Subquery, name: str) -> Selectable:
+    """One filled value of a column the sample had none of (to learn its type)."""
+    return sa.select(src.c[name]).where(src.c[name].is_not(None)).limit(1)
+
+
+def _constant(fraction: float) -> sa.ColumnElement:
+    """A fraction written into the SQL (DuckDB wants a constant, not a bind parameter)."""
+    return sa.literal_column(repr(float(fraction)))
+
+
+def _count_if(condition: sa.ColumnElement) -> sa.ColumnElement:
+    return func.count(case((condition, 1)))
+
+
+def raw_summary(
+    src: sa.Subquery, plan: QueryPlan, *, numbers: Sequence[int], guardrails: Sequence[int]
+) -> Selectable:
+    """One row over the query's rows: rows, rows without variant or primary, and per metric
+    column its filled cells among kept rows (``kf{i}``); per numeric column its cells (``ne{i}``)
+    and those that are 0 or 1 (``z{i}``); per numeric guardrail those that are not counts."""
+    arm, is_kept = _arm(src, plan), kept(src, plan)
+    primary = src.c[plan.columns[plan.primary]]
+    out = [
+        func.count().label("rows"),
+        _count_if(sa.or_(arm.is_(None), arm == "")).label("empty_variant"),
+        _count_if(primary.is_(None)).label("empty_primary"),
+        _count_if(is_kept).label("kept"),
+    ]
+    for i, kind in enumerate(plan.kinds):
+        if kind in ("bool", "num") and i not in (plan.user, plan.variant, plan.segment):
+            out.append(
+                _count_if(sa.and_(is_kept, src.c[plan.columns[i]].is_not(None))).label(f"kf{i}")
+            )
+    for i in numbers:
+        value = cast(src.c[plan.columns[i]], Double)
+        out += [func.count(value).label(f"ne{i}"), _count_if(value.in_([0.0, 1.0])).label(f"z{i}")]
+        if i in guardrails:
+            out.append(_count_if(sa.or_(value < 0, value != func.floor(value))).label(f"nc{i}"))
+    return sa.select(*out).select_from(src)
+
+
+def per_user(src: sa.Subquery, plan: QueryPlan) -> sa.Subquery:
+    """One row per unit of the kept rows: arm, segment, distinct variants, rows, merged metrics."""
+    col = lambda i: src.c[plan.columns[i]]  # noqa: E731
+    segment = (
+        sa.literal("") if plan.segment is None else func.coalesce(_label(col(plan.segment)), "")
+    )
+    values = [col(plan.user).label("u"), _arm(src, plan).label("a"), segment.label("g")]
+    values += [cast(col(i), Integer).label(f"b{i}") for i in plan.binary]
+    values += [cast(col(i), Double).label(f"v{i}") for i in plan.numeric]
+    rows = sa.select(*values).where(kept(src, plan)).subquery("r")
+    merged = [
+        rows.c.u,
+        func.min(rows.c.a).label("a"),
+        func.count(sa.distinct(rows.c.a)).label("nv"),
+        func.count().label("nrows"),
+        func.min(rows.c.g).label("g"),
+    ]
+    for i in plan.binary:  # a blank 0/1 cell other than the primary's is a 0 (reported)
+        most = func.max(rows.c[f"b{i}"])
+        merged.append((most if i == plan.primary else func.coalesce(most, 0)).label(f"b{i}"))
+    merged += [func.sum(rows.c[f"v{i}"]).label(f"v{i}") for i in plan.numeric]
+    return sa.select(*merged).group_by(rows.c.u).subquery("per_user")
+
+
+def user_summary(users: sa.Subquery, means: Sequence[int]) -> Selectable:
+    """One row: units, units in several variants, units of one variant on several rows (and
+    their rows); per mean column of the units in one variant: values, max, median, p99.9."""
+    one, repeated = users.c.nv == 1, sa.and_(users.c.nv == 1, users.c.nrows > 1)
+    out = [
+        func.count().label("users"),
+        _count_if(users.c.nv > 1).label("crossed"),
+        _count_if(repeated).label("repeated"),
+        func.coalesce(func.sum(case((repeated, users.c.nrows))), 0).label("repeated_rows"),
+    ]
+    for i in means:
+        value = case((one, users.c[f"v{i}"]))
+        out += [
+            func.count(value).label(f"n{i}"),
+            func.max(value).label(f"max{i}"),
+            func.percentile_cont(_constant(0.5)).within_group(value).label(f"med{i}"),
+            func.percentile_cont(_constant(0.999)).within_group(value).label(f"cap{i}"),
+        ]
+    return sa.select(*out).select_from(users)
+
+
+def per_group(users: sa.Subquery, plan: QueryPlan) -> Selectable:
+    """Per arm × segment of the units in one variant: ``userlevel_sums`` aliases."""
+    c = users.c
+    out = [c.a, c.g, func.count().label("users")]
+    out += [func.sum(c[f"b{i}"]).label(f"t{i}") for i in plan.binary]
+    for i in plan.numeric:
+        v = c[f"v{i}"]
+        out += [
+            func.count(v).label(f"nn{i}"),
+            func.sum(v).label(f"s{i}"),
+            func.sum(v * v).label(f"ss{i}"),
+        ]
+    for i, pre in plan.pairs:
+        v, x = c[f"v{i}"], c[f"v{pre}"]
+        present = v.is_not(None)
+        out += [
+            func.sum(case((present, x))).label(f"px{i}"),
+            func.sum(case((present, x * x))).label(f"pxx{i}"),
+            func.sum(v * x).label(f"pxy{i}"),
+        ]
+    for k, num, den in plan.ratios:
+        x, y = (cast(c[f"b{i}"], Double) if i in plan.binary else c[f"v{i}"] for i in (num, den))
+        both = sa.and_(x.is_not(None), y.is_not(None))
+        out += [
+            _count_if(both).label(f"rn{k}"),
+            func.sum(case((both, x))).label(f"rx{k}"),
+            func.sum(case((both, x * x))).label(f"rxx{k}"),
+            func.sum(case((both, y))).label(f"ry{k}"),
+            func.sum(case((both, y * y))).label(f"ryy{k}"),
+            func.sum(x * y).label(f"rxy{k}"),
+        ]
+    return sa.select(*out).where(c.nv == 1).group_by(c.a, c.g)
+
+
+def capped_per_group(users: sa.Subquery, caps: dict[int, float]) -> Selectable:
+    """Per arm × segment: Σ min(x, cap) and Σ min(x, cap)² of each capped column."""
+    c = users.c
+    out: list[sa.ColumnElement] = [c.a, c.g]
+    for i, cap in caps.items():
+        v = c[f"v{i}"]
+        capped = case((v > cap, sa.literal(cap, Double)), else_=v)
+        out += [func.sum(capped).label(f"cs{i}"), func.sum(capped * capped).label(f"css{i}")]
+    return sa.select(*out).where(c.nv == 1).group_by(c.a, c.g)
+
+
+def percentiles(
+    users: sa.Subquery, requests: Sequence[tuple[int, str, Sequence[float]]]
+) -> Selectable:
+    """One row: for request k (column i, arm, fractions) ``q{k}_{j}`` the linear-interpolated
+    quantile (``percentile_cont``, numpy's default) of column i over the arm's units."""
+    c = users.c
+    out = []
+    for k, (i, arm, fractions) in enumerate(requests):
+        value = case((sa.and_(c.nv == 1, c.a == arm), c[f"v{i}"]))
+        for j, fraction in enumerate(fractions):
+            clipped = min(max(float(fraction), 0.0), 1.0)
+            out.append(
+                func.percentile_cont(_constant(clipped)).within_group(value).label(f"q{k}_{j}")
+            )
+    return sa.select(*out).select_from(users)

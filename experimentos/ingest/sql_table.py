@@ -1,0 +1,303 @@
+"""A user-level query's rows → ``StatsTable``, every figure aggregated inside the database.
+
+The same rules as a user-level CSV (``ingest.userlevel``, SPEC §2.1): the columns' roles come from
+``ingest.columns``; a metric is 0/1 when every filled value over all rows is 0, 1 or a boolean,
+numeric otherwise; a unit in several variants is left out (Warning; Blocked above
+``thresholds.duplicate_user_blocked_share``); a unit's rows in one variant are merged; an extreme
+outlier (max > 10 × p99.9) is reported and the metric also reported capped; ``pre_<m>`` is the
+CUPED covariate of ``<m>``. The statements are ``sql_aggregate``'s; ``fetch`` runs one and returns
+its rows (the few that reach Python).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from experimentos.ingest import sql_aggregate as agg
+from experimentos.ingest import sql_findings
+from experimentos.ingest import userlevel_findings as checks
+from experimentos.ingest.arms import header_findings
+from experimentos.ingest.columns import (
+    USER_ALIASES,
+    USER_LEVEL_PRIMARY,
+    VARIANT_ALIASES,
+    find_column,
+    is_pre_period,
+    normalise_header,
+    pre_period_of,
+)
+from experimentos.ingest.stats_table import GroupStats, StatsTable, refused
+from experimentos.ingest.userlevel import CAPPED_SUFFIX, arm_stats
+from experimentos.ingest.userlevel_queries import Layout
+from experimentos.ingest.userlevel_sums import (
+    ColumnSums,
+    GroupSums,
+    MetricColumns,
+    by_label,
+    group_sums,
+    merged,
+)
+from experimentos.model import Finding, Options, QuantileStats, SourceInfo, Thresholds
+from experimentos.stats import quantiles as quantile_stats
+
+Fetch = Callable[[sa.Select[Any]], list[dict[str, Any]]]
+SAMPLE_ROWS = 100
+"""Rows sampled to learn each column's type (a column empty in them is probed for one value)."""
+_OUTLIER_RATIO = 10.0
+
+
+def stats_table(
+    fetch: Fetch,
+    query: str,
+    raw: Sequence[str],
+    *,
+    source: SourceInfo,
+    options: Options,
+    thresholds: Thresholds,
+) -> StatsTable:
+    """The table of the query whose result columns are ``raw`` (names as the database gave them)."""
+    names = tuple(normalise_header(n) for n in raw)
+    primary = normalise_header(options.primary or USER_LEVEL_PRIMARY)
+    if findings := header_findings(list(raw)):
+        return refused(source, findings, primary=primary)
+    user = find_column(names, USER_ALIASES, override=options.user_column)
+    variant = find_column(names, VARIANT_ALIASES, override=options.variant_column)
+    if user is None or variant is None:
+        what = "variant" if variant is None else "user_id"
+        aliases = VARIANT_ALIASES if what == "variant" else USER_ALIASES
+        message = (
+            f"No {what} column: name one of {', '.join(aliases)}, or say which column it is "
+            f"(the query returns: {', '.join(names)})."
+        )
+        return refused(
+            source, [Finding("blocked", "missing_column", message, column=what)], primary=primary
+        )
+    src = agg.source(query, raw)
+    roles = {names.index(user): "user", names.index(variant): "arm"}
+    if "segment" in names:
+        roles.setdefault(names.index("segment"), "segment")
+    kinds = _kinds(fetch, src, raw, roles)
+    ratios = tuple(
+        (spec.name, names.index(spec.numerator), names.index(spec.denominator))
+        for spec in options.ratios
+        if spec.numerator in names and spec.denominator in names
+    )
+    named = tuple(spec.name for spec in options.guardrails or () if spec.name in names)
+    segment = next((i for i, r in roles.items() if r == "segment"), None)
+    layout = Layout(
+        names,
+        kinds,
+        names.index(user),
+        names.index(variant),
+        segment,
+        primary,  # type: ignore[arg-type]
+        ratios=ratios,
+        named_guardrails=named,
+    )
+    return _read(fetch, src, layout, source, options, thresholds)
+
+
+def _kinds(
+    fetch: Fetch, src: sa.Subquery, raw: Sequence[str], roles: dict[int, str]
+) -> tuple[str, ...]:
+    """Each column's role, or ``bool``/``num``/``text``/``empty`` by its values' Python type."""
+    rows = fetch(agg.sample(src, SAMPLE_ROWS))
+    kinds = []
+    for i, name in enumerate(raw):
+        if i in roles:
+            kinds.append(roles[i])
+            continue
+        value = next((r[name] for r in rows if r[name] is not None), None)
+        if value is None:
+            found = fetch(agg.first_value(src, name))
+            value = found[0][name] if found else None
+        kinds.append(_kind(value))
+    return tuple(kinds)
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float | Decimal):
+        return "num"
+    return "date" if isinstance(value, dt.date) else "text"
+
+
+def _read(
+    fetch: Fetch,
+    src: sa.Subquery,
+    layout: Layout,
+    source: SourceInfo,
+    options: Options,
+    thresholds: Thresholds,
+) -> StatsTable:
+    names, kinds = layout.names, layout.kinds
+    p = layout.index(layout.primary)
+    plan = agg.QueryPlan(names, layout.user, layout.variant, layout.segment, p, kinds=kinds)
+    numbers = [i for i, k in enumerate(kinds) if k == "num"]
+    (summary,) = fetch(
+        agg.raw_summary(
+            src, plan, numbers=numbers, guardrails=[i for i in numbers if layout.is_guardrail(i)]
+        )
+    )
+    source = replace(source, rows=int(summary["rows"]))
+    if not summary["rows"]:
+        return refused(
+            source,
+            [Finding("blocked", "no_rows", "The query returned no rows.")],
+            primary=layout.primary,
+        )
+    binary = tuple(
+        i
+        for i, k in enumerate(kinds)
+        if k == "bool"
+        or (k == "num" and summary[f"ne{i}"] and summary[f"z{i}"] == summary[f"ne{i}"])
+    )
+    numeric = tuple(i for i in numbers if i not in binary and summary[f"ne{i}"])
+    if p is None or p not in binary:
+        return refused(source, [_no_primary(layout, binary)], primary=layout.primary)
+    metrics = _metrics(layout, binary, numeric)
+    plan = replace(
+        plan,
+        binary=binary,
+        numeric=numeric,
+        pairs=tuple(metrics.pairs.items()),
+        ratios=tuple((k, x, y) for k, (x, y) in metrics.ratios.items()),
+    )
+    findings = checks.ratio_findings(layout, metrics, options)
+    findings += sql_findings.cell_findings(layout, metrics, summary)
+    users = agg.per_user(src, plan)
+    (counts,) = fetch(agg.user_summary(users, metrics.means))
+    findings += sql_findings.user_findings(layout, counts, thresholds)
+    rows = fetch(agg.per_group(users, plan))
+    groups = _ordered(
+        merged([group_sums(r | {"g": r["g"] or ""}) for r in rows], key=by_label), options
+    )
+    caps = {
+        i: float(counts[f"cap{i}"])
+        for i in metrics.means
+        if counts[f"n{i}"]
+        and counts[f"cap{i}"] > 0
+        and counts[f"max{i}"] > _OUTLIER_RATIO * counts[f"cap{i}"]
+    }
+    if caps:
+        capped = {
+            (c.arm, c.segment): c
+            for c in merged(
+                [
+                    group_sums(r | {"g": r["g"] or ""})
+                    for r in fetch(agg.capped_per_group(users, caps))
+                ],
+                key=by_label,
+            )
+        }
+        groups = [_with_capped(g, capped.get((g.arm, g.segment)), caps) for g in groups]
+        findings += [sql_findings.outlier(names[i], counts, i) for i in caps]
+    name = names.__getitem__
+    return StatsTable(
+        source,
+        layout.primary,
+        tuple(findings),
+        tuple(GroupStats(g.segment, arm_stats(g, layout, metrics, caps)) for g in groups),
+        guardrails=tuple(name(i) for i in metrics.guardrails),
+        secondary=tuple(sorted(name(i) for i in metrics.counted() if i not in metrics.guardrails)),
+        means=(*map(name, metrics.means), *(name(i) + CAPPED_SUFFIX for i in caps)),
+        ratios=tuple(layout.ratios[k][0] for k in metrics.ratios),
+        quantiles=_quantiles(fetch, users, layout, metrics, groups, thresholds.alpha),
+    )
+
+
+def _metrics(layout: Layout, binary: tuple[int, ...], numeric: tuple[int, ...]) -> MetricColumns:
+    """Guardrails, means, CUPED pairs and ratios, by ``userlevel``'s rules."""
+    names, primary = layout.names, layout.index(layout.primary)
+    assert primary is not None
+    guardrails = tuple(i for i in (*binary, *numeric) if layout.is_guardrail(i) and i != primary)
+    means = tuple(i for i in numeric if not layout.is_guardrail(i) and not is_pre_period(names[i]))
+    pre = {i: layout.index(pre_period_of(names[i])) for i in means}
+    pairs = {i: q for i, q in pre.items() if q is not None and q in numeric}
+    measured = {*binary, *numeric}
+    ratios = {
+        k: (x, y) for k, (_, x, y) in enumerate(layout.ratios) if x in measured and y in measured
+    }
+    return MetricColumns(primary, binary, numeric, guardrails, means, pairs, ratios)
+
+
+def _ordered(groups: list[GroupSums], options: Options) -> list[GroupSums]:
+    """Control first, then the other arms; segments alphabetically (a query has no row order)."""
+    control = (options.control or "control").strip().casefold()
+    return sorted(groups, key=lambda g: (g.arm != control, g.arm, g.segment))
+
+
+def _no_primary(layout: Layout, binary: tuple[int, ...]) -> Finding:
+    primary = layout.primary
+    if primary in layout.names:
+        message = f"The primary metric {primary!r} must be 0/1 or TRUE/FALSE for every user."
+    else:
+        candidates = ", ".join(layout.names[i] for i in binary) or "none"
+        message = (
+            f"No {primary!r} column for the primary metric. Say which 0/1 column it is with "
+            f"primary (0/1 columns the query returns: {candidates})."
+        )
+    return Finding("blocked", "missing_primary", message, column=primary)
+
+
+def _with_capped(group: GroupSums, capped: GroupSums | None, caps: dict[int, float]) -> GroupSums:
+    """The group with the capped sums of the metrics in ``caps`` (none: a sum of no rows)."""
+    columns = dict(group.columns)
+    for i in caps:
+        sums = capped.column(i) if capped is not None else ColumnSums()
+        columns[i] = replace(
+            group.column(i), capped_total=sums.capped_total, capped_total_sq=sums.capped_total_sq
+        )
+    return replace(group, columns=columns)
+
+
+def _quantiles(
+    fetch: Fetch,
+    users: sa.Subquery,
+    layout: Layout,
+    metrics: MetricColumns,
+    groups: list[GroupSums],
+    alpha: float,
+) -> tuple[QuantileStats, ...]:
+    """The median and p90 of each continuous metric per arm with its Woodruff interval's two
+    order statistics (``stats.quantiles``), as ``userlevel_breakdowns.quantiles``: one row."""
+    n: dict[tuple[str, int], int] = {}
+    for g in groups:
+        for i in metrics.means:
+            n[(g.arm, i)] = n.get((g.arm, i), 0) + int(g.column(i).numbers or 0)
+    requests, keys = [], []
+    for arm in dict.fromkeys(g.arm for g in groups):
+        for i in metrics.means:
+            if not n[(arm, i)]:
+                continue
+            for level in quantile_stats.LEVELS:
+                lower, upper = quantile_stats.rank_fractions(n[(arm, i)], level, alpha)
+                requests.append((i, arm, (level, lower, upper)))
+                keys.append((arm, i, level, n[(arm, i)]))
+    if not requests:
+        return ()
+    (row,) = fetch(agg.percentiles(users, requests))
+    return tuple(
+        QuantileStats(
+            layout.names[i],
+            arm,
+            level,
+            count,
+            *(_number(row[f"q{k}_{j}"]) for j in range(3)),
+            alpha,
+        )
+        for k, (arm, i, level, count) in enumerate(keys)
+    )
+
+
+def _number(value: object) -> float:
+    return float("nan") if value is None else float(value)  # type: ignore[arg-type]

@@ -1,0 +1,229 @@
+"""The warehouse reader on a real PostgreSQL (TEST_DATABASE_URL): the SQL path's Analysis equals
+the user-level CSV path's on the same rows, only a few rows come back, and anything but one
+read-only SELECT is refused in one line. Parquet files equal the CSV too (DuckDB, no server)."""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from experimentos.cli.commands import main
+from experimentos.config import load_thresholds
+from experimentos.ingest.sql_guard import QueryRefused
+from experimentos.ingest.sql_source import SourceQueryError, run_query
+from experimentos.model import Options, RatioSpec
+from experimentos.usecases import analyse_file, analyse_parquet, analyse_query
+
+URL = os.environ.get("TEST_DATABASE_URL", "")
+needs_postgres = pytest.mark.skipif(
+    not URL.startswith("postgres"),
+    reason="TEST_DATABASE_URL names no PostgreSQL server: the SQL source is tested on a real one",
+)
+_SKIPPED = {"experiment", "health", "novelty"}
+"""Where the source's name, checksum and findings' wording (no line numbers) differ."""
+
+
+def _rows(kind: str, n: int = 3000, seed: int = 7) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    arm = rng.choice(["control", "treatment"], n)
+    lift = np.where(arm == "treatment", 1.0, 0.0)
+    df = pd.DataFrame({"user_id": np.arange(n), "variant": arm})
+    df["converted"] = (rng.random(n) < 0.10 + 0.02 * lift).astype(int)
+    pre = rng.gamma(2.0, 10.0, n)
+    df["revenue"] = 0.8 * pre + rng.normal(2.0 * lift, 5.0, n)
+    if kind in ("cuped", "all"):
+        df["pre_revenue"] = pre
+    if kind in ("ratio", "all"):
+        df["clicks"] = rng.poisson(3 + lift, n)
+        df["sessions"] = rng.poisson(6, n) + 1
+    if kind in ("segments", "all"):
+        df["segment"] = rng.choice(["ios", "web", "android"], n)
+        df["guardrail_errors"] = rng.poisson(0.3, n)
+    if kind in ("crossed", "all"):
+        extra = df.sample(40, random_state=seed).copy()  # 20 repeated, 20 crossed
+        extra.loc[extra.index[:20], "variant"] = np.where(
+            extra.loc[extra.index[:20], "variant"] == "control", "treatment", "control"
+        )
+        df = pd.concat([df, extra], ignore_index=True)
+    if kind == "outlier":
+        df.loc[5, "revenue"] = 1e6
+    return df.sort_values(["variant", *(["segment"] if "segment" in df else [])], kind="stable")
+
+
+def _assert_same(a: Any, b: Any, where: str = "analysis") -> None:
+    if isinstance(a, dict):
+        assert set(a) == set(b), where
+        for key in a:
+            if key not in _SKIPPED:
+                _assert_same(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), f"{where}: {a} != {b}"
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+@pytest.fixture
+def warehouse():
+    """A schema of its own in the test database, dropped afterwards; yields (url, write)."""
+    url = URL.replace("+asyncpg", "+psycopg")
+    schema = f"exp_sql_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+
+    def write(df: pd.DataFrame, name: str = "results") -> str:
+        df.to_sql(name, engine, schema=schema, index=False)
+        return f"SELECT * FROM {schema}.{name}"
+
+    try:
+        yield url, write
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
+
+
+CASES = {
+    "proportion_and_mean": ("mean", Options()),
+    "cuped": ("cuped", Options()),
+    "ratio": ("ratio", Options(ratios=(RatioSpec("ctr", "clicks", "sessions"),))),
+    "segments_and_guardrail": ("segments", Options()),
+    "units_in_several_variants": ("crossed", Options()),
+    "outlier_cap": ("outlier", Options()),
+    "everything": ("all", Options(ratios=(RatioSpec("ctr", "clicks", "sessions"),))),
+}
+
+
+@needs_postgres
+@pytest.mark.postgres
+@pytest.mark.parametrize("case", list(CASES))
+def test_sql_analysis_equals_csv_analysis(case: str, warehouse, tmp_path: Path) -> None:
+    url, write = warehouse
+    kind, options = CASES[case]
+    df = _rows(kind)
+    csv = tmp_path / "results.csv"
+    df.to_csv(csv, index=False)
+    query = write(df)
+    thresholds = load_thresholds()
+    from_csv = analyse_file(csv, options=options, thresholds=thresholds)
+    from_sql = analyse_query(url, query, options=options, thresholds=thresholds)
+    assert from_csv.primary, from_csv.health  # a real comparison, not two blocked analyses
+    _assert_same(from_csv.to_dict(), from_sql.to_dict())
+    csv_codes = sorted(f.code for f in from_csv.health.findings)
+    assert sorted(f.code for f in from_sql.health.findings) == csv_codes
+
+
+@needs_postgres
+@pytest.mark.postgres
+def test_only_a_few_rows_come_back(warehouse) -> None:
+    url, write = warehouse
+    df = _rows("all", n=20000)
+    result = run_query(
+        url,
+        write(df),
+        options=Options(ratios=(RatioSpec("ctr", "clicks", "sessions"),)),
+        thresholds=load_thresholds(),
+    )
+    groups = len(result.table.groups)
+    assert groups == 2 * 3
+    assert result.table.source.rows == len(df)
+    # the 100-row type sample, then one summary row, one per group and two more
+    assert result.rows_fetched <= 100 + groups + 4
+
+
+@needs_postgres
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("DELETE FROM {t}", "not DELETE"),
+        ("SELECT * FROM {t}; DROP TABLE {t}", "2 statements"),
+        ("WITH d AS (DELETE FROM {t} RETURNING *) SELECT * FROM d", "holds DELETE"),
+        ("SELECT * INTO copy_of_it FROM {t}", "SELECT … INTO"),
+    ],
+)
+def test_writes_are_refused_in_one_line(query: str, said: str, warehouse, capsys) -> None:
+    url, write = warehouse
+    table = write(_rows("mean", n=200)).removeprefix("SELECT * FROM ")
+    code = main(["analyze", "--source", url, "--query", query.format(t=table)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert said in err and err.count("\n") == 1 and "Traceback" not in err
+    with pytest.raises(QueryRefused):
+        run_query(url, query.format(t=table), options=Options(), thresholds=load_thresholds())
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:  # nothing was written
+        assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() == 200
+    engine.dispose()
+
+
+@needs_postgres
+@pytest.mark.postgres
+def test_the_transaction_is_read_only(warehouse) -> None:
+    url, write = warehouse
+    table = write(_rows("mean", n=200)).removeprefix("SELECT * FROM ")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SEQUENCE {table}_seq"))
+    engine.dispose()
+    with pytest.raises(SourceQueryError, match="read-only transaction"):
+        run_query(  # a SELECT that writes: nextval advances a sequence
+            url,
+            f"SELECT *, nextval('{table}_seq') AS n FROM {table}",
+            options=Options(),
+            thresholds=load_thresholds(),
+        )
+
+
+@needs_postgres
+@pytest.mark.postgres
+def test_a_statement_timeout_is_one_line_without_the_password(warehouse, capsys) -> None:
+    url, write = warehouse
+    query = write(_rows("mean", n=200))
+    parsed = sa.make_url(url).set(password="s3cret-pw")
+    secret = parsed.render_as_string(hide_password=False)
+    slow = f"SELECT r.*, pg_sleep(0.05) AS pause FROM ({query}) r"
+    code = main(["analyze", "--source", secret, "--query", slow, "--query-timeout", "0.2"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "s3cret-pw" not in err and "***" in err
+    assert "statement timeout" in err
+
+
+def test_an_unreachable_source_is_one_line(capsys) -> None:
+    code = main(
+        ["analyze", "--source", "postgresql://u:hunter2@127.0.0.1:1/x", "--query", "SELECT 1"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "hunter2" not in err and "127.0.0.1:1" in err
+
+
+def test_parquet_equals_csv(tmp_path: Path) -> None:
+    df = _rows("all", n=2000)
+    csv = tmp_path / "results.csv"
+    df.to_csv(csv, index=False)
+    half = len(df) // 2
+    for k, part in enumerate((df.iloc[:half], df.iloc[half:])):
+        duckdb.from_df(part).write_parquet(str(tmp_path / f"part{k}.parquet"))
+    options = Options(ratios=(RatioSpec("ctr", "clicks", "sessions"),))
+    thresholds = load_thresholds()
+    from_csv = analyse_file(csv, options=options, thresholds=thresholds)
+    from_parquet = analyse_parquet(
+        str(tmp_path / "*.parquet"), options=options, thresholds=thresholds
+    )
+    assert from_csv.primary
+    _assert_same(from_csv.to_dict(), from_parquet.to_dict())
