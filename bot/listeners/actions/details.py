@@ -39,39 +39,22 @@ async def on_details(
         text=details_text(look.analysis),
         blocks=render_details(look.analysis),
     )
-    name = look.analysis.experiment.name
-    png, alt_text = await services.forest_chart(look.analysis)
-    await upload_chart(
-        client,
-        channel=look.channel,
-        thread_ts=look.thread_ts,
-        png=png,
-        name=name,
-        title="forest plot",
-        alt_text=alt_text,
-    )
+    charts = [("forest plot", *await services.forest_chart(look.analysis))]
     if look.analysis.novelty is not None and look.analysis.novelty.days:
-        png, alt_text = await services.lift_by_day_chart(look.analysis)
-        await upload_chart(
-            client,
-            channel=look.channel,
-            thread_ts=look.thread_ts,
-            png=png,
-            name=name,
-            title="lift by exposure day",
-            alt_text=alt_text,
-        )
+        charts.append(("lift by exposure day", *await services.lift_by_day_chart(look.analysis)))
     if look.record.look > 1:
         points, of_looks, alt_text = await looks_so_far(services, context.team_id or "", look)
         png = await services.looks_chart(
             points, of_looks=of_looks, always_valid=always_valid(look.analysis)
         )
+        charts.append(("looks", png, alt_text))
+    for title, png, alt_text in charts:
         await upload_chart(
             client,
             channel=look.channel,
             thread_ts=look.thread_ts,
             png=png,
-            name=name,
-            title="looks",
+            name=look.analysis.experiment.name,
+            title=title,
             alt_text=alt_text,
         )
