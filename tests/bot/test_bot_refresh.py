@@ -161,7 +161,7 @@ async def test_missing_variable_and_failing_query_are_one_line(
     schema, _ = warehouse
     thread = await new_charter(bot, standin, f"SELECT * FROM {schema}.no_such_table")
     await bot.command("refresh EXP-1", response_id="bad")
-    [line] = await standin.wait_for(lambda: responses(standin, "bad"))
+    await standin.wait_for(lambda: responses(standin, "bad"))
     await bot.idle()
     lines = responses(standin, "bad")
     assert len(lines) == 2, lines
