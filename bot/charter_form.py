@@ -7,14 +7,16 @@ Slack can show each message under its field (``response_action: errors``).
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from experimentos.charter import Charter, CharterGuardrail, Rice
+from experimentos.charter import ENV_NAME, Charter, CharterGuardrail, Rice
 from experimentos.config import load_thresholds
 from experimentos.errors import OptionError
+from experimentos.ingest.sql_guard import QueryRefused, checked_query
 from experimentos.options import parse_split
 
 MAX_LOOKS = 20
@@ -32,7 +34,10 @@ class FormErrors(dict[str, str]):
 
 def parse_charter_form(
     values: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    *,
+    environ: Mapping[str, str] | None = None,
 ) -> tuple[Charter | None, dict[str, str]]:
+    """``environ`` (default: the process's) tells the saved source's SQL dialect, never shown."""
     errors = FormErrors()
     field = _reader(values)
     name = " ".join(field("name").split())
@@ -58,6 +63,7 @@ def parse_charter_form(
     if start and end and end <= start:
         errors.add("end", "The end date must be after the start date.")
     rice = _rice(field, errors)
+    source_env, source_query = _source(field, errors, os.environ if environ is None else environ)
     if errors:
         return None, dict(errors)
     try:
@@ -75,10 +81,38 @@ def parse_charter_form(
             end_date=end,
             rice=rice,
             method=method,  # type: ignore[arg-type]
+            source_env=source_env,
+            source_query=source_query,
         )
     except ValueError as error:  # the charter's own checks, should a rule above miss one
         return None, {"name": str(error)}
     return charter, {}
+
+
+def _source(
+    field: Any, errors: FormErrors, environ: Mapping[str, str]
+) -> tuple[str | None, str | None]:
+    """The saved data source: a variable NAME and a query that passes the SQL guard, or neither."""
+    name, query = field("source_env").strip(), field("source_query").strip()
+    if not name and not query:
+        return None, None
+    if not name:
+        errors.add("source_env", "Name the environment variable that holds the database URL.")
+    elif not ENV_NAME.fullmatch(name):
+        errors.add(
+            "source_env",
+            "The NAME of an environment variable (letters, digits, _), e.g. WAREHOUSE_URL — "
+            "never the URL itself.",
+        )
+    if not query:
+        errors.add("source_query", "Give the SQL query that returns one row per user.")
+        return None, None
+    backend = "duckdb" if environ.get(name, "").startswith("duckdb") else "postgresql"
+    try:
+        query = checked_query(query, backend=backend)
+    except QueryRefused as error:
+        errors.add("source_query", error.message[:1].upper() + error.message[1:])
+    return (name, query) if "source_env" not in errors else (None, None)
 
 
 def _reader(values: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> Any:

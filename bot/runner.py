@@ -61,6 +61,23 @@ def analyse_in_worker(
     return "ok", analysis
 
 
+def query_in_worker(
+    url: str, query: str, source_name: str, options: Options, target_users: int | None = None
+) -> tuple[str, Any]:
+    """Worker entry point for a saved warehouse source: ("ok", Analysis) or ("error", one line
+    naming ``source_name``, never the URL's password). The database aggregates the rows."""
+    from experimentos import usecases
+    from experimentos.errors import ExperimentError
+
+    try:
+        analysis = usecases.analyse_query(
+            url, query, options=options, source_name=source_name, target_users=target_users
+        )
+    except ExperimentError as error:
+        return "error", error.message
+    return "ok", analysis
+
+
 def forest_in_worker(analysis: Analysis) -> tuple[bytes, str]:
     """The forest plot (PNG) and its alt text; matplotlib is imported in the worker only."""
     from experimentos.report.charts import forest_alt_text, forest_png
@@ -204,12 +221,28 @@ class AnalysisRunner:
         the worker reads the file, the caller removes it. Raise AnalysisFailed (user-facing) when
         the core refuses the file."""
         lane = self._lanes[0] if size_bytes <= self._small_file_bytes else self._lanes[1]
+        return await self._run(lane, analyse_in_worker, path, file_name, options, target_users)
+
+    async def analyse_query(
+        self,
+        url: str,
+        query: str,
+        *,
+        source_name: str,
+        options: Options,
+        target_users: int | None = None,
+    ) -> Analysis:
+        """Analyse a warehouse query off the loop (on the small lane: the database does the
+        work and only a few aggregate rows come back); AnalysisFailed names ``source_name``."""
+        return await self._run(
+            self._lanes[0], query_in_worker, url, query, source_name, options, target_users
+        )
+
+    async def _run(self, lane: Lane, function: Any, *args: Any) -> Analysis:
         if lane.executor is None:
             raise RuntimeError("AnalysisRunner.start() was not awaited")
         loop = asyncio.get_running_loop()
-        call = loop.run_in_executor(
-            lane.executor, analyse_in_worker, path, file_name, options, target_users
-        )
+        call = loop.run_in_executor(lane.executor, function, *args)
         try:
             status, value = await asyncio.wait_for(call, self._timeout_s)
         except TimeoutError:

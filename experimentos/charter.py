@@ -36,6 +36,8 @@ LOCKED_FIELDS = (
 )
 """Charter fields whose change after the first look is recorded and flagged (the charter lock)."""
 
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+"""An environment variable's name: what a charter's data source stores instead of the URL."""
 REF_PREFIX = "EXP-"
 _REF = re.compile(r"^\s*(?:exp[-\s_]?|#)?(\d{1,9})\s*$", re.IGNORECASE)
 
@@ -114,10 +116,20 @@ class Charter:
     rice: Rice | None = None
     method: InferenceMethod | None = None
     """How looks are analysed; None: group-sequential when looks are planned, else always-valid."""
+    source_env: str | None = None
+    """The NAME of the environment variable holding the warehouse URL (never the URL itself)."""
+    source_query: str | None = None
+    """The user-level SQL query each ``/experiment refresh`` runs on that source."""
 
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise ValueError("an experiment needs a name")
+        if (self.source_env is None) != (self.source_query is None):
+            raise ValueError("a data source needs both the variable name and the query")
+        if self.source_env is not None and not ENV_NAME.fullmatch(self.source_env):
+            raise ValueError(
+                f"{self.source_env[:64]!r} is not an environment variable name (e.g. WAREHOUSE_URL)"
+            )
         if self.method is not None and self.method not in get_args(InferenceMethod):
             raise ValueError(f"unknown method {self.method!r}")
         for label in ("name", "owner", "target_segment", "primary_metric"):

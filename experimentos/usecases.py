@@ -71,10 +71,11 @@ def analyse_query(
     thresholds: Thresholds | None = None,
     timeout_seconds: float | None = None,
     source_name: str | None = None,
+    target_users: int | None = None,
 ) -> Analysis:
     """The Analysis of a user-level warehouse query (``url`` a PostgreSQL or DuckDB URL), its
     rows aggregated inside the database. Raises ExperimentError when the query is refused or the
-    source fails (one line naming it, password hidden)."""
+    source fails (one line naming it, password hidden). ``target_users``: as in analyse_file."""
     from experimentos.ingest import sql_source  # SQLAlchemy and the drivers: only here
 
     thresholds = thresholds or load_thresholds()
@@ -87,9 +88,10 @@ def analyse_query(
         timeout_seconds=timeout,
         source_name=source_name,
     )
-    return analyze_data(
-        experiment_data(table, options=options), options=options, thresholds=thresholds
-    )
+    parsed = experiment_data(table, options=options)
+    users = sum(arm.primary.users for arm in parsed.arms)
+    options = with_this_look(options, users, target_users)
+    return analyze_data(parsed, options=options, thresholds=thresholds)
 
 
 def analyse_parquet(

@@ -107,6 +107,22 @@ def charter_modal(*, channel_id: str, user_id: str) -> View:
         ),
         _number("confidence", "RICE confidence (%)", high=100, hint="80 means 80% confident."),
         _number("effort", "RICE effort", hint="Person-months."),
+        _text(
+            "source_env",
+            "Data source variable",
+            placeholder="WAREHOUSE_URL",
+            hint="The NAME of the bot's environment variable holding the database URL "
+            "(postgresql://… or duckdb:///…); the URL itself is never stored or shown.",
+            max_length=128,
+        ),
+        _text(
+            "source_query",
+            "Data source query",
+            multiline=True,
+            placeholder="SELECT user_id, variant, converted FROM analytics.checkout_v2_users",
+            hint="One read-only SELECT returning one row per user; /experiment refresh EXP-n "
+            "runs it and posts the next look in this thread.",
+        ),
     ]
     return View(
         type="modal",
@@ -167,6 +183,13 @@ def charter_message(experiment: ExperimentRecord) -> tuple[str, list[Block]]:
     if c.hypothesis:
         parts.append(b.section(f"*Hypothesis:* {esc(c.hypothesis)}"))
     parts.append(b.fields(_facts(experiment)))
+    if c.source_env:
+        parts.append(
+            b.section(
+                f"*Data source:* the SQL query on `{esc(c.source_env)}`. "
+                f"`/experiment refresh {esc(experiment.ref)}` runs it and posts the next look here."
+            )
+        )
     if c.guardrails:
         lines = ["*Guardrails*", *(f"• {guardrail_mrkdwn(g)}" for g in c.guardrails)]
         parts.append(b.section("\n".join(lines)))

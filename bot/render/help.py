@@ -45,6 +45,7 @@ def render_help(*, unknown: str | None = None) -> list[Block]:
             "• `/experiment history [text]` — this channel's experiments and verdicts\n"
             "• `/experiment show EXP-n` · `/experiment memo EXP-n` — re-post the card, upload the memo\n"
             "• `/experiment backlog` — proposed experiments by RICE score\n"
+            "• `/experiment refresh EXP-n` — run the charter's saved SQL query and post the next look\n"
             "• `/experiment status EXP-n launched|held|rolled-back|running|completed [reason]` — "
             "record the decision (against the verdict, with the reason)"
         ),

@@ -317,6 +317,8 @@ def charter_columns(charter: Charter) -> dict[str, Any]:
         "planned_looks": charter.planned_looks,
         "target_sample_size": charter.target_sample_size,
         "method": charter.method,
+        "source_env": charter.source_env,
+        "source_query": charter.source_query,
         "start_date": charter.start_date,
         "end_date": charter.end_date,
         "rice_reach": rice.reach if rice else None,
@@ -343,6 +345,8 @@ def to_record(row: ExperimentRow) -> ExperimentRecord:
         planned_looks=row.planned_looks,
         target_sample_size=row.target_sample_size,
         method=row.method,  # type: ignore[arg-type]
+        source_env=row.source_env,
+        source_query=row.source_query,
         start_date=row.start_date,
         end_date=row.end_date,
         rice=rice,

@@ -116,6 +116,8 @@ class ExperimentRow(Base):
     planned_looks: Mapped[int | None] = mapped_column(Integer)
     target_sample_size: Mapped[int | None] = mapped_column(Integer)
     method: Mapped[str | None] = mapped_column(String(32))
+    source_env: Mapped[str | None] = mapped_column(String(128))
+    source_query: Mapped[str | None] = mapped_column(Text)
     start_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="proposed")
