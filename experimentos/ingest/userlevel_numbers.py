@@ -125,7 +125,8 @@ def _unconverted(
     return Finding(
         "warning",
         "unconverted_numbers",
-        f"{failed:,} cells of {name} are not numbers written {fmt.describe()} ({shown}), so "
+        f"{failed:,} {'cell' if failed == 1 else 'cells'} of {name} "
+        f"{'is' if failed == 1 else 'are'} not numbers written {fmt.describe()} ({shown}), so "
         f"{name} is not tested: correct those cells or write the column without separators.",
         row=cells[0][0] if cells else None,
         column=name,
