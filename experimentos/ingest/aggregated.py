@@ -118,7 +118,7 @@ def read_aggregated(data: bytes, head: Head, *, file_name: str, options: Options
         findings.append(Finding("blocked", "no_rows", "The file has a header but no data rows."))
     if findings:
         return refused(source, findings, primary=primary)
-    return _table(frame, source=source, primary=primary, options=options)
+    return _table(frame, source=source, primary=primary, options=options, delimiter=head.delimiter)
 
 
 def _raw_header(head: Head, text: str, columns: list[str]) -> list[str]:
@@ -147,13 +147,13 @@ def _raw_header(head: Head, text: str, columns: list[str]) -> list[str]:
 
 
 def _table(
-    frame: pd.DataFrame, *, source: SourceInfo, primary: str, options: Options
+    frame: pd.DataFrame, *, source: SourceInfo, primary: str, options: Options, delimiter: str
 ) -> StatsTable:
     findings: list[Finding] = []
     roles = _roles(frame, primary=primary, options=options, findings=findings)
     if roles is None:
         return refused(source, findings, primary=primary)
-    counts = _all_counts(frame, roles, findings)
+    counts = _all_counts(frame, roles, findings, delimiter=delimiter)
     findings += _untested(roles, counts, options)
     groups = _groups(frame, roles, counts, findings)
     return StatsTable(
@@ -273,18 +273,22 @@ def _ratio_option_problem(spec: RatioSpec) -> tuple[str, int | None, str | None]
     )
 
 
-def _all_counts(frame: pd.DataFrame, roles: _Roles, findings: list[Finding]) -> _Counts:
+def _all_counts(
+    frame: pd.DataFrame, roles: _Roles, findings: list[Finding], *, delimiter: str
+) -> _Counts:
     """Guardrail and secondary counts (text columns are not metrics), then users and primary."""
     metrics = {
-        c: column_counts(frame, c, findings, required=c in roles.required)
+        c: column_counts(frame, c, findings, required=c in roles.required, delimiter=delimiter)
         for c in (*roles.guardrails, *roles.others)
     }
     for column in roles.others:  # text columns (notes, dates) are not metrics
         if metrics[column] is None:
             findings[:] = [f for f in findings if f.column != column]
-    users = column_counts(frame, "users", findings, required=True)
+    users = column_counts(frame, "users", findings, required=True, delimiter=delimiter)
     if roles.primary_kind == "proportion":
-        conversions = column_counts(frame, roles.primary, findings, required=True)
+        conversions = column_counts(
+            frame, roles.primary, findings, required=True, delimiter=delimiter
+        )
     else:  # a continuous or ratio primary counts no conversions
         conversions = pd.Series(0, index=frame.index)
     assert users is not None and conversions is not None

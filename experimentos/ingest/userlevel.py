@@ -47,6 +47,11 @@ from experimentos.ingest.userlevel_columns import (
     untested_finding,
     without_non_metrics,
 )
+from experimentos.ingest.userlevel_numbers import (
+    number_findings,
+    widened_to_format,
+    with_number_formats,
+)
 from experimentos.ingest.userlevel_queries import Layout, Relation, classify, guess_layout
 from experimentos.ingest.userlevel_sums import (
     ColumnSums,
@@ -120,9 +125,10 @@ def read_user_level(
     named = tuple(spec.name for spec in options.guardrails or () if spec.name in columns)
     layout = replace(layout, ratios=ratios, named_guardrails=named)
     layout = without_non_metrics(layout, head, metrics=options.metrics)
+    layout, ambiguous = with_number_formats(layout, head)
     con = connect(temp_dir)
     try:
-        return _aggregate(con, path, head, layout, source, options, thresholds)
+        return _aggregate(con, path, head, layout, source, options, thresholds, ambiguous)
     finally:
         con.close()
 
@@ -135,19 +141,22 @@ def _aggregate(
     source: SourceInfo,
     options: Options,
     thresholds: Thresholds,
+    ambiguous: list[Finding],
 ) -> StatsTable:
     layout, first = _first_pass(con, path, head, layout, size_bytes=source.size_bytes)
     source = replace(source, rows=sum(g.rows for g in first))
     if not first:
         finding = Finding("blocked", "no_rows", "The file has a header but no data rows.")
         return refused(source, [finding], primary=layout.primary)
+    csv_file = q.csv_for(path, head, layout)
+    numeric = classify(layout, total(first))[1]
+    said = [*ambiguous, *number_findings(con, csv_file, layout, first, numeric)]
     found = _metrics(layout, first, named=options.primary is not None)
     if found is None:
         finding = checks.no_primary(layout, first, named=options.primary is not None)
-        return refused(source, [finding], primary=layout.primary)
+        return refused(source, [*said, finding], primary=layout.primary)
     metrics, primary_kind = found
-    csv_file = q.csv_for(path, head, layout)
-    findings = [
+    findings = said + [
         f
         for f in (
             untested_finding(layout, metrics),
@@ -208,7 +217,10 @@ def _first_pass(
         try:
             return layout, q.first_pass(con, q.csv_for(path, head, layout), layout, size_bytes)
         except ConversionFailed as failure:
-            layout = not_a_number(layout.widened(failure.column, failure.value), failure)
+            formatted = widened_to_format(layout, head, failure.column, failure.value)
+            layout = formatted or not_a_number(
+                layout.widened(failure.column, failure.value), failure
+            )
         except BitmapMiss:
             layout = q.wider_bitmap(layout)
     layout = layout.widened(None, "")

@@ -38,6 +38,7 @@ from experimentos.ingest.duckdb_csv import (
     literal,
     trimmed,
 )
+from experimentos.ingest.numbers import NumberFormat
 from experimentos.ingest.sniff import HEAD_BYTES, Head
 from experimentos.ingest.userlevel_sums import GroupSums, group_sums
 from experimentos.model import RepeatedRule
@@ -83,6 +84,11 @@ class Layout:
     """Columns named as guardrails by the guardrails option (besides every ``guardrail_*``)."""
     skipped: tuple[tuple[str, str], ...] = ()
     """Columns read as text because they are not outcomes: (name, why), in file order."""
+    formats: tuple[tuple[int, NumberFormat], ...] = ()
+    """Columns of numbers written with separators or percent signs, converted in SQL."""
+
+    def number_format(self, i: int) -> NumberFormat | None:
+        return dict(self.formats).get(i)
 
     def index(self, name: str) -> int | None:
         return self.names.index(name) if name in self.names else None
@@ -231,8 +237,10 @@ def _projection(layout: Layout, *, keyed: bool = False) -> list[str]:
         elif kind == "num":
             columns.append(f"c{i} AS v{i}")
         else:
-            columns.append(f"{trimmed(f'c{i}')} AS s{i}")
-            columns.append(f"TRY_CAST({trimmed(f'c{i}')} AS DOUBLE) AS v{i}")
+            cell = trimmed(f"c{i}")
+            fmt = layout.number_format(i)
+            value = fmt.sql(cell) if fmt else f"TRY_CAST({cell} AS DOUBLE)"
+            columns += [f"{cell} AS s{i}", f"{value} AS v{i}"]
     for i in layout.guardrail_columns:  # a guardrail of text is reported with its lines
         if layout.kinds[i] == "text":
             columns.append(f"{trimmed(f'c{i}')} AS s{i}")
@@ -375,6 +383,17 @@ def proven_distinct(layout: Layout, first: list[GroupSums]) -> bool:
     rows = sum(g.rows for g in first)
     with_id = sum(g.ids for g in first)
     return first[0].id_bits == with_id and rows - with_id <= 1
+
+
+def first_cells(
+    con: duckdb.DuckDBPyConnection, csv_file: CsvFile, layout: Layout, i: int, condition: str
+) -> list[tuple[int, str]]:
+    """The first three (line, trimmed cell of column i) where ``condition`` holds."""
+    sql = (
+        f"SELECT line, s{i} AS cell FROM {_rows(csv_file, layout, lines=True)} "
+        f"WHERE {condition} LIMIT 3"
+    )
+    return [(row["line"], row["cell"]) for row in fetch(con, sql)]
 
 
 def first_lines(
