@@ -32,7 +32,7 @@ class QueryPlan:
     user: int
     variant: int
     segment: int | None
-    primary: int
+    primary: int | None
     binary: tuple[int, ...] = ()
     numeric: tuple[int, ...] = ()
     pairs: tuple[tuple[int, int], ...] = ()
@@ -59,9 +59,14 @@ def _arm(src: sa.Subquery, plan: QueryPlan) -> sa.ColumnElement:
 
 
 def kept(src: sa.Subquery, plan: QueryPlan) -> sa.ColumnElement:
-    """Rows with a variant label and a primary value (the others are reported, not analysed)."""
+    """Rows with a variant label and a primary value (the others are reported, not analysed);
+    without a primary column (the reader then refuses the query, naming the 0/1 columns it
+    found), rows with a variant label."""
     arm = _arm(src, plan)
-    return sa.and_(arm.is_not(None), arm != "", src.c[plan.columns[plan.primary]].is_not(None))
+    labelled = sa.and_(arm.is_not(None), arm != "")
+    if plan.primary is None:
+        return labelled
+    return sa.and_(labelled, src.c[plan.columns[plan.primary]].is_not(None))
 
 
 def sample(src: sa.Subquery, rows: int) -> Selectable:
@@ -89,11 +94,11 @@ def raw_summary(
     column its filled cells among kept rows (``kf{i}``); per numeric column its cells (``ne{i}``)
     and those that are 0 or 1 (``z{i}``); per numeric guardrail those that are not counts."""
     arm, is_kept = _arm(src, plan), kept(src, plan)
-    primary = src.c[plan.columns[plan.primary]]
+    no_primary = sa.false() if plan.primary is None else src.c[plan.columns[plan.primary]].is_(None)
     out = [
         func.count().label("rows"),
         _count_if(sa.or_(arm.is_(None), arm == "")).label("empty_variant"),
-        _count_if(primary.is_(None)).label("empty_primary"),
+        _count_if(no_primary).label("empty_primary"),
         _count_if(is_kept).label("kept"),
     ]
     for i, kind in enumerate(plan.kinds):

@@ -227,3 +227,22 @@ def test_parquet_equals_csv(tmp_path: Path) -> None:
     )
     assert from_csv.primary
     _assert_same(from_csv.to_dict(), from_parquet.to_dict())
+
+
+@needs_postgres
+@pytest.mark.postgres
+def test_a_query_without_the_default_primary_names_its_0_1_columns(warehouse) -> None:
+    """As for a CSV: no 'converted' column is a Blocked finding that names the 0/1 columns the
+    query returns, not a crash."""
+    url, write = warehouse
+    rows = pd.DataFrame(
+        {
+            "user_id": [f"u{i}" for i in range(400)],
+            "variant": ["control", "treatment"] * 200,
+            "subscribed": [int(i % 7 == 0) for i in range(400)],
+        }
+    )
+    analysis = analyse_query(url, write(rows), options=Options(), thresholds=load_thresholds())
+    assert analysis.health.status == "blocked"
+    [finding] = [f for f in analysis.health.findings if f.code == "missing_primary"]
+    assert "No 'converted' column" in finding.message and "subscribed" in finding.message
