@@ -15,6 +15,7 @@ when every treatment is rolled back; else Hold.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from experimentos.analysis.remaining import ArmStats, Horizon, Remaining, next_action, remaining
@@ -88,7 +89,7 @@ def decide(
             rule=worst.rule,
             reason=worst.reason
             if len(calls) == 1
-            else "Every treatment hurts: " + "; ".join(c.reason for c in calls),
+            else "Every treatment hurts: " + _joined(c.reason for c in calls),
             reasons=reasons,
             next_actions=_ROLLBACK_ACTIONS,
             arm=worst.arm,
@@ -194,7 +195,7 @@ def _hold(
             rule=5,
             reason=guarded[0].reason
             if len(calls) == 1
-            else "No treatment qualifies: " + "; ".join(c.reason for c in calls),
+            else "No treatment qualifies: " + _joined(c.reason for c in calls),
             reasons=reasons,
             next_actions=(
                 f"Investigate why {', '.join(names)} worsened before any rollout.",
@@ -214,7 +215,7 @@ def _hold(
     reason = (
         calls[0].reason
         if len(calls) == 1
-        else "No treatment qualifies: " + "; ".join(c.reason for c in calls)
+        else "No treatment qualifies: " + _joined(c.reason for c in calls)
     )
     return Verdict(
         kind="hold",
@@ -277,3 +278,9 @@ _ROLLBACK_ACTIONS = (
     "Check whether the harm is concentrated in one platform, country or segment.",
     "Write down what was learned before any new attempt.",
 )
+
+
+def _joined(reasons: Iterable[str]) -> str:
+    """Per-arm reasons as one sentence list: "a is not significant; b hurts x." (each reason's
+    own full stop dropped, one at the end)."""
+    return "; ".join(r.rstrip(".") for r in reasons) + "."

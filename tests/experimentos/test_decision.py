@@ -404,3 +404,14 @@ def test_text_and_memo_state_the_rule_in_words_not_by_number(lines, words):
     for shown in (render_text(analysis), render_markdown(analysis), render_html(analysis)):
         assert "Rule: " in shown and words in shown
         assert "§2.9" not in shown and not re.search(r"\brule \d\b", shown, re.IGNORECASE)
+
+
+def test_per_arm_reasons_read_as_one_sentence() -> None:
+    """Three arms, one not significant and one hurting: the reasons are joined by '; ' with one
+    full stop at the end (not 'is not significant.; b hurts')."""
+    csv = b"variant,users,conversions\ncontrol,20000,2000\nb,20000,2010\nc,20000,1800\n"
+    analysis = analyze(csv, file_name="three.csv")
+    reason = analysis.verdict.reason
+    assert reason.startswith(("No treatment qualifies: ", "Every treatment"))
+    assert ".;" not in reason and reason.endswith(".") and not reason.endswith("..")
+    assert "; " in reason
