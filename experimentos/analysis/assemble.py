@@ -26,6 +26,7 @@ from experimentos.formatting import small_p
 from experimentos.model import (
     Analysis,
     ArmInput,
+    Comparison,
     ExperimentData,
     ExperimentInfo,
     Finding,
@@ -38,6 +39,7 @@ from experimentos.model import (
     NoveltyResult,
     OmnibusTest,
     Options,
+    ProportionStats,
     SegmentResult,
     Thresholds,
 )
@@ -328,17 +330,22 @@ def _guardrail_specs(
     )
 
 
+def _count_comparison(c: ProportionStats, t: ProportionStats, thresholds: Thresholds) -> Comparison:
+    """A count metric: rates per user (Poisson) when some user has several events, else the
+    proportion test (the score test when an arm has few events or non-events)."""
+    if c.conversions > c.users or t.conversions > t.users:
+        return proportions.compare_rates(c, t, alpha=thresholds.alpha)
+    return proportions.compare_proportions(
+        c, t, alpha=thresholds.alpha, score_min_events=thresholds.score_min_events
+    )
+
+
 def _guardrail(
     control: ArmInput, arm: ArmInput, spec: GuardrailSpec, thresholds: Thresholds
 ) -> GuardrailResult:
     c, t = control.count(spec.name), arm.count(spec.name)
     multi_count = c.conversions > c.users or t.conversions > t.users
-    if multi_count:
-        comparison = proportions.compare_rates(c, t, alpha=thresholds.alpha)
-    else:
-        comparison = proportions.compare_proportions(
-            c, t, alpha=thresholds.alpha, score_min_events=thresholds.score_min_events
-        )
+    comparison = _count_comparison(c, t, thresholds)
     metric = proportion_result(
         spec.name,
         "guardrail",
@@ -483,13 +490,7 @@ def _success_one(
             f"success metric {name!r} is not a metric of this file; its metrics are "
             f"{', '.join(dict.fromkeys(known))}."
         )
-    several_per_user = c.conversions > c.users or t.conversions > t.users
-    if several_per_user:
-        comparison = proportions.compare_rates(c, t, alpha=thresholds.alpha)
-    else:
-        comparison = proportions.compare_proportions(
-            c, t, alpha=thresholds.alpha, score_min_events=thresholds.score_min_events
-        )
+    comparison = _count_comparison(c, t, thresholds)
     return proportion_result(
         name,
         "success",
@@ -516,11 +517,7 @@ def _secondary(
     for arm in treatments:
         for column in counts:
             c, t = control.count(column), arm.count(column)
-            several_per_user = c.conversions > c.users or t.conversions > t.users
-            compare = (
-                proportions.compare_rates if several_per_user else proportions.compare_proportions
-            )
-            comparison = compare(c, t, alpha=thresholds.alpha)
+            comparison = _count_comparison(c, t, thresholds)
             results.append(
                 proportion_result(
                     column,

@@ -36,12 +36,12 @@ from experimentos.ingest.stats_table import GroupStats, StatsTable, refused
 from experimentos.ingest.userlevel import CAPPED_SUFFIX, arm_stats
 from experimentos.ingest.userlevel_queries import Layout
 from experimentos.ingest.userlevel_sums import (
-    ColumnSums,
     GroupSums,
     MetricColumns,
     by_label,
     group_sums,
     merged,
+    with_capped,
 )
 from experimentos.model import Finding, Options, QuantileStats, SourceInfo, Thresholds
 from experimentos.stats import quantiles as quantile_stats
@@ -199,7 +199,7 @@ def _read(
                 key=by_label,
             )
         }
-        groups = [_with_capped(g, capped.get((g.arm, g.segment)), caps) for g in groups]
+        groups = [with_capped(g, capped.get((g.arm, g.segment)), caps) for g in groups]
         findings += [sql_findings.outlier(names[i], counts, i) for i in caps]
     name = names.__getitem__
     return StatsTable(
@@ -247,17 +247,6 @@ def _no_primary(layout: Layout, binary: tuple[int, ...]) -> Finding:
             f"primary (0/1 columns the query returns: {candidates})."
         )
     return Finding("blocked", "missing_primary", message, column=primary)
-
-
-def _with_capped(group: GroupSums, capped: GroupSums | None, caps: dict[int, float]) -> GroupSums:
-    """The group with the capped sums of the metrics in ``caps`` (none: a sum of no rows)."""
-    columns = dict(group.columns)
-    for i in caps:
-        sums = capped.column(i) if capped is not None else ColumnSums()
-        columns[i] = replace(
-            group.column(i), capped_total=sums.capped_total, capped_total_sq=sums.capped_total_sq
-        )
-    return replace(group, columns=columns)
 
 
 def _quantiles(

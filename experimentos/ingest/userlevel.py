@@ -66,6 +66,7 @@ from experimentos.ingest.userlevel_sums import (
     merged,
     total,
     value,
+    with_capped,
 )
 from experimentos.model import (
     ArmInput,
@@ -401,7 +402,7 @@ def _capped_outliers(
         return groups, caps
     medians, capped = q.capped_sums(con, relation, caps)
     capped_by_key = {(c.arm, c.segment): c for c in merged(capped, key=by_label)}
-    groups = [_with_capped(g, capped_by_key.get((g.arm, g.segment)), caps) for g in groups]
+    groups = [with_capped(g, capped_by_key.get((g.arm, g.segment)), caps) for g in groups]
     for i, cap in caps.items():
         findings.append(
             Finding(
@@ -414,17 +415,6 @@ def _capped_outliers(
             )
         )
     return groups, caps
-
-
-def _with_capped(group: GroupSums, capped: GroupSums | None, caps: dict[int, float]) -> GroupSums:
-    """The group with the capped sums of the metrics in ``caps`` (none: a sum of no rows)."""
-    columns = dict(group.columns)
-    for i in caps:
-        sums = capped.column(i) if capped is not None else ColumnSums()
-        columns[i] = replace(
-            group.column(i), capped_total=sums.capped_total, capped_total_sq=sums.capped_total_sq
-        )
-    return replace(group, columns=columns)
 
 
 def _quantile(n: int, top: list[float]) -> float:

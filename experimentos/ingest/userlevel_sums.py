@@ -121,6 +121,17 @@ class GroupSums:
         )
 
 
+def with_capped(group: GroupSums, capped: GroupSums | None, caps: dict[int, float]) -> GroupSums:
+    """The group with the capped sums of the metrics in ``caps`` (none: a sum of no rows)."""
+    columns = dict(group.columns)
+    for i in caps:
+        sums = capped.column(i) if capped is not None else ColumnSums()
+        columns[i] = replace(
+            group.column(i), capped_total=sums.capped_total, capped_total_sq=sums.capped_total_sq
+        )
+    return replace(group, columns=columns)
+
+
 def _add_maps(a: Mapping[int, Any], b: Mapping[int, Any]) -> dict[int, Any]:
     return {k: a[k] + b[k] if k in a and k in b else a.get(k) or b[k] for k in {**a, **b}}
 
