@@ -27,7 +27,7 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests" / "bot"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "bot"), str(ROOT / "tests")]
 
 from harness import CHANNEL, SIGNING_SECRET, RunningBot  # noqa: E402
 from slack_standin import SlackStandIn  # noqa: E402
