@@ -94,7 +94,7 @@ def analyze_data(data: ExperimentData, *, options: Options, thresholds: Threshol
     if look is not None:
         primary = tuple(_with_sequential(m, look) for m in primary)
     guardrails = tuple(
-        _guardrail(control, arm, spec, thresholds)
+        _guardrail(control, arm, spec, thresholds, options)
         for arm in treatments
         for spec in _guardrail_specs(data, options, thresholds)
     )
@@ -340,12 +340,52 @@ def _count_comparison(c: ProportionStats, t: ProportionStats, thresholds: Thresh
     )
 
 
+def _always_valid_margin_p(
+    fixed: Comparison,
+    spec: GuardrailSpec,
+    users: int,
+    *,
+    alpha: float,
+    planned_users: float,
+) -> float:
+    """The always-valid p that the relative change is past the margin on the safe side: the
+    sequence's p for (distance to the margin) with the relative lift's delta-method SE; 1 when
+    the estimate itself is past the margin on the harmful side."""
+    assert spec.margin_rel is not None
+    low, high = fixed.rel_ci
+    rel_se = (high - low) / (2 * float(norm_isf(alpha / 2)))
+    distance = (
+        fixed.rel_lift + spec.margin_rel
+        if spec.higher_is_better
+        else spec.margin_rel - fixed.rel_lift
+    )
+    if distance <= 0:
+        return 1.0
+    return always_valid.always_valid_p(
+        distance, rel_se, users, alpha=alpha, planned_users=planned_users
+    )
+
+
 def _guardrail(
-    control: ArmInput, arm: ArmInput, spec: GuardrailSpec, thresholds: Thresholds
+    control: ArmInput,
+    arm: ArmInput,
+    spec: GuardrailSpec,
+    thresholds: Thresholds,
+    options: Options = Options(),
 ) -> GuardrailResult:
+    """The guardrail's status. Under always-valid inference its interval and p are the confidence
+    sequence's, and the margin is met only when the sequence at α excludes it (a two-sided
+    sequence at α bounds the one-sided error by α too): every look may be acted on."""
     c, t = control.count(spec.name), arm.count(spec.name)
     multi_count = c.conversions > c.users or t.conversions > t.users
-    comparison = _count_comparison(c, t, thresholds)
+    fixed = _count_comparison(c, t, thresholds)
+    comparison = fixed
+    planned = options.planned_users or always_valid.DEFAULT_PLANNED_USERS
+    sequential_users = c.users + t.users if options.method == "always-valid" else None
+    if sequential_users is not None:
+        comparison = always_valid.always_valid_comparison(
+            fixed, sequential_users, alpha=thresholds.alpha, planned_users=planned
+        )
     metric = proportion_result(
         spec.name,
         "guardrail",
@@ -367,11 +407,15 @@ def _guardrail(
     margin_p = within = None
     if spec.margin_rel is not None:
         margin_p = proportions.non_inferiority_p(
-            comparison,
+            fixed,
             margin_rel=spec.margin_rel,
             higher_is_better=spec.higher_is_better,
             alpha=thresholds.alpha,
         )
+        if sequential_users is not None and not math.isnan(margin_p):
+            margin_p = _always_valid_margin_p(
+                fixed, spec, sequential_users, alpha=thresholds.alpha, planned_users=planned
+            )
         # NaN: a relative change has no standard error here (no events in control, or no
         # variance); the margin cannot be tested, which is not evidence of harm
         within = None if math.isnan(margin_p) else bool(margin_p < thresholds.alpha)
