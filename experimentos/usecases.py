@@ -32,7 +32,7 @@ from experimentos.analysis.look_plan import (
 from experimentos.charter import AnalysisRecord, Charter, ExperimentRecord
 from experimentos.config import load_thresholds
 from experimentos.ingest.arms import experiment_data
-from experimentos.model import Analysis, InferenceMethod, Options, Thresholds
+from experimentos.model import Analysis, ExperimentData, InferenceMethod, Options, Thresholds
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) is imported when a look is kept, not by the analysis
     from experimentos.store import HistoryStore
@@ -58,9 +58,17 @@ def analyse_file(
     """
     thresholds = thresholds or load_thresholds()
     parsed = ingest.parse_path(path, file_name=file_name, options=options, thresholds=thresholds)
-    users = sum(arm.primary.users for arm in parsed.arms)
+    return _analyse_look(parsed, options=options, thresholds=thresholds, target_users=target_users)
+
+
+def _analyse_look(
+    data: ExperimentData, *, options: Options, thresholds: Thresholds, target_users: int | None
+) -> Analysis:
+    """Analyse read data as one look: with ``target_users`` and a planned look, this look's
+    information fraction (its users ÷ the target) joins the earlier looks'."""
+    users = sum(arm.primary.users for arm in data.arms)
     options = with_this_look(options, users, target_users)
-    return analyze_data(parsed, options=options, thresholds=thresholds)
+    return analyze_data(data, options=options, thresholds=thresholds)
 
 
 def analyse_query(
@@ -89,9 +97,7 @@ def analyse_query(
         source_name=source_name,
     )
     parsed = experiment_data(table, options=options)
-    users = sum(arm.primary.users for arm in parsed.arms)
-    options = with_this_look(options, users, target_users)
-    return analyze_data(parsed, options=options, thresholds=thresholds)
+    return _analyse_look(parsed, options=options, thresholds=thresholds, target_users=target_users)
 
 
 def analyse_parquet(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterable
 
-from experimentos.ingest.columns import normalise_header
+from experimentos.ingest.columns import USER_ALIASES, VARIANT_ALIASES, normalise_header
 from experimentos.ingest.stats_table import GroupStats, StatsTable
 from experimentos.model import ArmInput, ExperimentData, Finding, Options, RatioSpec
 
@@ -130,6 +130,26 @@ def header_findings(raw_columns: list[str]) -> list[Finding]:
         else:
             seen[name] = position
     return findings
+
+
+def missing_unit_column(
+    columns: Iterable[str],
+    *,
+    user: str | None,
+    variant: str | None,
+    has: str,
+    row: int | None = None,
+) -> Finding:
+    """A user-level source without its user or variant column (one of them is None): the Blocked
+    finding that names the aliases and the columns it ``has`` ("the file has", "the query
+    returns")."""
+    what = "variant" if variant is None else "user_id"
+    aliases = VARIANT_ALIASES if what == "variant" else USER_ALIASES
+    message = (
+        f"No {what} column: name one of {', '.join(aliases)}, or say which column it is "
+        f"({has}: {', '.join(columns)})."
+    )
+    return Finding("blocked", "missing_column", message, row=row, column=what)
 
 
 def row_finding(code: str, message: str, line: int, column: str | None) -> Finding:

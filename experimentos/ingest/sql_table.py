@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from experimentos.ingest import sql_aggregate as agg
 from experimentos.ingest import sql_findings
 from experimentos.ingest import userlevel_findings as checks
-from experimentos.ingest.arms import header_findings
+from experimentos.ingest.arms import header_findings, missing_unit_column
 from experimentos.ingest.columns import (
     USER_ALIASES,
     USER_LEVEL_PRIMARY,
@@ -69,15 +69,8 @@ def stats_table(
     user = find_column(names, USER_ALIASES, override=options.user_column)
     variant = find_column(names, VARIANT_ALIASES, override=options.variant_column)
     if user is None or variant is None:
-        what = "variant" if variant is None else "user_id"
-        aliases = VARIANT_ALIASES if what == "variant" else USER_ALIASES
-        message = (
-            f"No {what} column: name one of {', '.join(aliases)}, or say which column it is "
-            f"(the query returns: {', '.join(names)})."
-        )
-        return refused(
-            source, [Finding("blocked", "missing_column", message, column=what)], primary=primary
-        )
+        missing = missing_unit_column(names, user=user, variant=variant, has="the query returns")
+        return refused(source, [missing], primary=primary)
     src = agg.source(query, raw)
     roles = {names.index(user): "user", names.index(variant): "arm"}
     if "segment" in names:

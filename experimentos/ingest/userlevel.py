@@ -30,6 +30,7 @@ from experimentos.ingest import userlevel_assignment as assignment
 from experimentos.ingest import userlevel_breakdowns as breakdowns
 from experimentos.ingest import userlevel_findings as checks
 from experimentos.ingest import userlevel_queries as q
+from experimentos.ingest.arms import missing_unit_column
 from experimentos.ingest.columns import (
     USER_ALIASES,
     USER_LEVEL_PRIMARY,
@@ -107,14 +108,10 @@ def read_user_level(
     user = find_column(columns, USER_ALIASES, override=options.user_column)
     variant = find_column(columns, VARIANT_ALIASES, override=options.variant_column)
     if user is None or variant is None:
-        what = "variant" if variant is None else "user_id"
-        aliases = VARIANT_ALIASES if what == "variant" else USER_ALIASES
-        message = (
-            f"No {what} column: name one of {', '.join(aliases)}, or say which column it is "
-            f"(the file has: {', '.join(columns)})."
+        missing = missing_unit_column(
+            columns, user=user, variant=variant, has="the file has", row=1
         )
-        finding = Finding("blocked", "missing_column", message, row=1, column=what)
-        return refused(source, [finding], primary=primary)
+        return refused(source, [missing], primary=primary)
     layout = guess_layout(
         head, columns, user=user, variant=variant, primary=primary, size_bytes=source.size_bytes
     )
