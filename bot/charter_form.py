@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
+from bot.source_access import refusal
 from experimentos.charter import ENV_NAME, Charter, CharterGuardrail, Rice
 from experimentos.config import load_thresholds
 from experimentos.errors import OptionError
@@ -104,6 +105,8 @@ def _source(
             "The NAME of an environment variable (letters, digits, _), e.g. WAREHOUSE_URL — "
             "never the URL itself.",
         )
+    elif (refused := refusal(name, environ)) is not None:
+        errors.add("source_env", refused)
     if not query:
         errors.add("source_query", "Give the SQL query that returns one row per user.")
         return None, None

@@ -23,6 +23,7 @@ from bot.render.card import card_text, render_card
 from bot.render.format import esc
 from bot.runner import AnalysisFailed
 from bot.services import Services
+from bot.source_access import refusal
 from bot.stored_looks import card_context
 from bot.uploads import Upload, publish
 from experimentos.model import Options
@@ -71,7 +72,10 @@ def prepare(
         )
     if not experiment.thread_ts:
         raise RefreshRefused(f"`{ref}` has no thread in Slack to post the look in.")
-    url = (os.environ if environ is None else environ).get(charter.source_env, "").strip()
+    environ = os.environ if environ is None else environ
+    if (refused := refusal(charter.source_env, environ)) is not None:
+        raise RefreshRefused(f"`{ref}` not refreshed: {esc(refused)}")
+    url = environ.get(charter.source_env, "").strip()
     if not url:
         raise RefreshRefused(
             f"`{esc(charter.source_env)}` is not set in the bot's environment: set it to the "

@@ -39,6 +39,12 @@ PASSWORD = "s3cret-pw-9417"
 TARGET = 8000
 
 
+@pytest.fixture(autouse=True)
+def allowed_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator lists the test's variable among the bot's data sources."""
+    monkeypatch.setenv("EXPERIMENTOS_SOURCES", f"OTHER_URL, {VARIABLE}")
+
+
 @pytest.fixture
 def warehouse(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, sa.Engine]]:
     """(schema, engine) of a fresh schema; the variable holds a URL with a password in it."""
@@ -172,6 +178,13 @@ async def test_missing_variable_and_failing_query_are_one_line(
     await bot.command("refresh EXP-1", response_id="unset")
     [line] = await standin.wait_for(lambda: responses(standin, "unset"))
     assert f"`{VARIABLE}` is not set in the bot's environment" in line
+
+    monkeypatch.setenv(VARIABLE, "postgresql://postgres@127.0.0.1/test")
+    monkeypatch.setenv("EXPERIMENTOS_SOURCES", "OTHER_URL")  # the operator withdrew it
+    await bot.command("refresh EXP-1", response_id="withdrawn")
+    [line] = await standin.wait_for(lambda: responses(standin, "withdrawn"))
+    assert f"{VARIABLE} is not a data source this bot may read" in line
+    assert "EXPERIMENTOS_SOURCES" in line
     await bot.idle()
     assert standin.cards(CHANNEL, thread) == []
     assert not await bot.runtime.services.store.analyses_for(standin.team_id, 1)
@@ -184,6 +197,7 @@ async def test_missing_variable_and_failing_query_are_one_line(
         ({"source_query": "SELECT 1; DROP TABLE users"}, "source_query", "2 statements"),
         ({"source_env": "postgresql://u:pw@host/db"}, "source_env", "NAME of an environment"),
         ({"source_env": None}, "source_env", "Name the environment variable"),
+        ({"source_env": "DATABASE_URL"}, "source_env", "not a data source this bot may read"),
         ({"source_query": None}, "source_query", "one row per user"),
     ],
 )
