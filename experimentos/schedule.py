@@ -82,7 +82,7 @@ class Schedule:
             return f"{words[0]} at {words[1]} UTC"
         if words[0] == "weekly":
             return f"weekly on {words[1].capitalize()} at {words[2]} UTC"
-        return f"cron `{self.text}` (UTC)"
+        return f"on the crontab `{self.text}` (UTC)"
 
 
 def parse_schedule(text: str) -> Schedule:
