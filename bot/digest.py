@@ -8,7 +8,7 @@ Ready to decide means one of what the analysis itself reports, never a guess:
   group-sequential analysis: look k of K with k = K);
 * the group-sequential boundary is crossed at the latest look (``LookStatus.crossed``);
 * under always-valid inference the primary metric is significant: its confidence sequence
-  excludes no effect, and that interval holds at every look, so the team may act on it now.
+  excludes zero, and that interval holds at every look, so the team may act on it now.
 
 A look whose data health is Blocked is never conclusive (only the counts above can make it ready).
 """
@@ -47,7 +47,7 @@ def ready_reasons(
                 f"sequential boundary crossed at look {sequential.look} of {sequential.of_looks}"
             )
         if always_valid(analysis) and any(m.significant for m in analysis.primary):
-            reasons.append("the always-valid interval excludes no effect")
+            reasons.append("the always-valid interval excludes zero")
     return tuple(reasons)
 
 

@@ -37,6 +37,8 @@ from harness import (
 from slack_standin import SlackStandIn
 
 from bot.render.charter_modal import CALLBACK_CHARTER
+from bot.render.digest import DigestLine, digest_message
+from bot.render.limits import MAX_MESSAGE_BLOCKS, problems
 from bot.scheduler import DIGEST, LOOK, Scheduler, look_job_id
 from experimentos.store import HistoryStore, create_engine_from_url
 
@@ -274,9 +276,7 @@ async def test_the_digest_posts_once_per_channel(
     assert "10,000 of 90,000 users (11%)" in lines["EXP-3"]
     assert "*Ready to decide:* last planned look reached" in lines["EXP-3"]
     assert "40,000 of 1,000,000 users (4%)" in lines["EXP-4"]
-    assert lines["EXP-4"].endswith(
-        "*Ready to decide:* the always-valid interval excludes no effect"
-    )
+    assert lines["EXP-4"].endswith("*Ready to decide:* the always-valid interval excludes zero")
     shown = json.dumps(digest.blocks)
     assert "Already decided" not in shown and "Not started" not in shown
     assert digest.text == "Experiment digest: 4 running experiments, 3 ready to decide."
@@ -317,3 +317,27 @@ async def test_bad_schedules_are_shown_in_the_modal(
     assert fragment in answer["errors"]["refresh_schedule"], answer["errors"]
     await bot.idle()
     assert not standin.messages
+
+
+def test_a_long_digest_keeps_within_slack_limits() -> None:
+    long_name = "Checkout <b>&" + "x" * 300
+    lines = [
+        DigestLine(
+            number=n,
+            name=long_name,
+            link=f"https://standin.example/archives/C1/p{n}",
+            look=3,
+            verdict="hold",
+            users=1000 * n,
+            target=60000,
+            ready=("target sample size reached",) if n % 7 == 0 else (),
+        )
+        for n in range(1, 121)
+    ]
+    text, blocks = digest_message(lines)
+    assert problems(blocks) == [] and len(blocks) == MAX_MESSAGE_BLOCKS
+    assert "…and 74 more: `/experiment history` lists them all." in json.dumps(
+        [b.to_dict() for b in blocks], ensure_ascii=False
+    )
+    assert "<b>" not in json.dumps([b.to_dict() for b in blocks])
+    assert text == "Experiment digest: 120 running experiments, 17 ready to decide."
