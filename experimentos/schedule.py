@@ -17,8 +17,10 @@ import itertools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from apscheduler.triggers.cron import CronTrigger
+if TYPE_CHECKING:  # imported on first use: a charter without a schedule never loads APScheduler
+    from apscheduler.triggers.cron import CronTrigger
 
 MIN_INTERVAL = timedelta(hours=1)
 """Looks come at most hourly: a warehouse query per minute helps no decision."""
@@ -127,6 +129,8 @@ def _friendly(words: list[str]) -> Schedule:
     else:
         day_of_week = "mon-fri" if kind == "weekdays" else "*"
         text = f"{kind} {hour:02d}:{minute:02d}"
+    from apscheduler.triggers.cron import CronTrigger
+
     trigger = CronTrigger(minute=minute, hour=hour, day_of_week=day_of_week, timezone=UTC)
     return Schedule(text, trigger)
 
@@ -141,6 +145,8 @@ def _time(word: str, example: str) -> tuple[int, int]:
 
 
 def _crontab(fields: list[str]) -> Schedule:
+    from apscheduler.triggers.cron import CronTrigger
+
     minute, hour, day, month, day_of_week = fields
     try:
         trigger = CronTrigger(
