@@ -19,6 +19,7 @@ from experimentos.config import load_thresholds
 from experimentos.errors import OptionError
 from experimentos.ingest.sql_guard import QueryRefused, checked_query
 from experimentos.options import parse_split
+from experimentos.schedule import ScheduleError, parse_schedule
 
 MAX_LOOKS = 20
 RICE_FIELDS = ("reach", "impact", "confidence", "effort")
@@ -65,6 +66,7 @@ def parse_charter_form(
         errors.add("end", "The end date must be after the start date.")
     rice = _rice(field, errors)
     source_env, source_query = _source(field, errors, os.environ if environ is None else environ)
+    schedule = _schedule(field("refresh_schedule"), errors, has_source=source_env is not None)
     if errors:
         return None, dict(errors)
     try:
@@ -84,6 +86,7 @@ def parse_charter_form(
             method=method,  # type: ignore[arg-type]
             source_env=source_env,
             source_query=source_query,
+            refresh_schedule=schedule,
         )
     except ValueError as error:  # the charter's own checks, should a rule above miss one
         return None, {"name": str(error)}
@@ -116,6 +119,24 @@ def _source(
     except QueryRefused as error:
         errors.add("source_query", error.message[:1].upper() + error.message[1:])
     return (name, query) if "source_env" not in errors else (None, None)
+
+
+def _schedule(text: str, errors: FormErrors, *, has_source: bool) -> str | None:
+    """The refresh schedule, normalized (``daily 09:00``, a crontab; UTC), or None."""
+    if not text.strip():
+        return None
+    try:
+        schedule = parse_schedule(text).text
+    except ScheduleError as error:
+        errors.add("refresh_schedule", str(error))
+        return None
+    if not has_source and "source_env" not in errors and "source_query" not in errors:
+        errors.add(
+            "refresh_schedule",
+            "A schedule refreshes the data source: fill in the data source variable and query, "
+            "or leave the schedule empty.",
+        )
+    return schedule
 
 
 def _reader(values: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> Any:

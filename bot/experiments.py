@@ -150,4 +150,6 @@ async def create_charter(
     await services.store.set_thread(
         team_id, experiment.id, channel_id=channel, thread_ts=str(posted["ts"])
     )
+    if charter.refresh_schedule:
+        services.schedules_changed()
     return None

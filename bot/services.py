@@ -82,6 +82,8 @@ class Services:
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.schedules_changed: Callable[[], None] = lambda: None
+        """Called after a charter is saved; the runtime points it at its scheduler's sync."""
 
     # ------------------------------------------------------------------ lifecycle
 

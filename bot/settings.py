@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///experimentos.db"
 SLACK_FILE_HOSTS = ("files.slack.com",)
+DEFAULT_DIGEST = "weekly mon 09:00"
+DIGEST_OFF = ("off", "none", "never", "false", "0")
 
 ExecutorKind = Literal["process", "thread"]
 
@@ -41,6 +43,13 @@ class BotSettings:
     event_retention_s: float = 24 * 3600.0
     """Claimed event keys older than this are forgotten (Slack retries within minutes)."""
     event_sweep_interval_s: float = 3600.0
+    scheduler: bool = False
+    """Run scheduled looks and the digest in this process (``python -m bot`` turns it on; tests
+    start a runtime's scheduler themselves)."""
+    digest_schedule: str | None = DEFAULT_DIGEST
+    """When each channel's digest is posted (normalized schedule text; None: never)."""
+    schedule_sync_s: float = 300.0
+    """How often the scheduler re-reads the charters' schedules (other processes save them too)."""
 
     @property
     def socket_mode(self) -> bool:
@@ -70,7 +79,25 @@ class BotSettings:
             max_download_bytes=_integer(env, "MAX_DOWNLOAD_BYTES", 50 * 1024 * 1024, minimum=1),
             executor=_executor(env.get("ANALYSIS_EXECUTOR") or "process"),
             analysis_workers=_integer(env, "ANALYSIS_WORKERS", 2, minimum=1),
+            scheduler=True,
+            digest_schedule=digest_schedule(env.get("EXPERIMENTOS_DIGEST")),
         )
+
+
+def digest_schedule(raw: str | None) -> str | None:
+    """``EXPERIMENTOS_DIGEST``: a schedule (``weekly mon 09:00``, a crontab; UTC), ``off``, or
+    unset for the default (Monday 09:00 UTC)."""
+    from experimentos.schedule import ScheduleError, parse_schedule
+
+    text = (raw or "").strip()
+    if not text:
+        return DEFAULT_DIGEST
+    if text.lower() in DIGEST_OFF:
+        return None
+    try:
+        return parse_schedule(text).text
+    except ScheduleError as error:
+        raise SettingsError(f"EXPERIMENTOS_DIGEST: {error} Or `off`.") from None
 
 
 def normalise_database_url(url: str) -> str:

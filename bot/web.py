@@ -19,6 +19,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import build_app, build_client
+from bot.scheduler import Scheduler
 from bot.services import Services
 from bot.settings import BotSettings
 from bot.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, refusal
@@ -38,10 +39,13 @@ class Runtime:
     services: Services
     bolt: AsyncApp
     api_session: aiohttp.ClientSession
+    scheduler: Scheduler
     owns_store: bool = True
 
     async def close(self, *, drain_s: float = 20.0) -> None:
-        """Finish in-flight work (it still needs the Web API and the store), then close all."""
+        """Stop the scheduled jobs, finish in-flight work (it still needs the Web API and the
+        store), then close all."""
+        await self.scheduler.close()
         await self.services.close(drain_s=drain_s)
         await self.api_session.close()
         if self.owns_store:
@@ -57,7 +61,8 @@ async def start_runtime(
     executor: Executor | None = None,
     store: HistoryStore | None = None,
 ) -> Runtime:
-    """Open the history store (upgrading its schema), start the workers, build the Bolt app.
+    """Open the history store (upgrading its schema), start the workers, build the Bolt app,
+    and start the scheduled looks and digest when ``settings.scheduler`` (``python -m bot``).
 
     An injected ``store`` (tests sharing one database between two apps) is not closed here.
     """
@@ -68,7 +73,11 @@ async def start_runtime(
     await services.start()
     api_session = aiohttp.ClientSession()
     bolt = build_app(settings, services, build_client(settings, api_session))
-    return Runtime(settings, services, bolt, api_session, owns_store)
+    scheduler = Scheduler(services, bolt.client, settings)
+    services.schedules_changed = scheduler.schedules_changed
+    if settings.scheduler:
+        await scheduler.start()
+    return Runtime(settings, services, bolt, api_session, scheduler, owns_store)
 
 
 async def open_store(url: str) -> HistoryStore:

@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 
 from experimentos.model import Analysis, HealthStatus, InferenceMethod, VerdictKind, jsonable
 from experimentos.model_json import analysis_from_dict
+from experimentos.schedule import parse_schedule
 
 Status = Literal["proposed", "running", "completed"]
 Outcome = Literal["launched", "held", "rolled-back"]
@@ -120,6 +121,9 @@ class Charter:
     """The NAME of the environment variable holding the warehouse URL (never the URL itself)."""
     source_query: str | None = None
     """The user-level SQL query each ``/experiment refresh`` runs on that source."""
+    refresh_schedule: str | None = None
+    """When the bot refreshes the source by itself (``daily 09:00``, a crontab; UTC): the
+    normalized text of :func:`experimentos.schedule.parse_schedule`. Needs a data source."""
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -130,6 +134,10 @@ class Charter:
             raise ValueError(
                 f"{self.source_env[:64]!r} is not an environment variable name (e.g. WAREHOUSE_URL)"
             )
+        if self.refresh_schedule is not None:
+            if self.source_env is None:
+                raise ValueError("a refresh schedule needs a data source (variable and query)")
+            parse_schedule(self.refresh_schedule)  # ScheduleError is a ValueError
         if self.method is not None and self.method not in get_args(InferenceMethod):
             raise ValueError(f"unknown method {self.method!r}")
         for label in ("name", "owner", "target_segment", "primary_metric"):
@@ -282,3 +290,16 @@ class ExperimentSummary:
             **data["experiment"],
         }
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledRunRecord:
+    """A scheduled look (``kind`` 'look', ``subject`` the experiment's id) or digest ('digest',
+    ``team:channel``) due at ``due_at`` and claimed by one bot process; ``outcome`` once done."""
+
+    kind: str
+    subject: str
+    due_at: datetime
+    claimed_by: str
+    claimed_at: datetime
+    outcome: str | None

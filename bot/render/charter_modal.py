@@ -22,6 +22,7 @@ from bot.render.format import count, esc, truncate
 from bot.render.limits import MAX_FALLBACK_TEXT
 from bot.render.people import user
 from experimentos.charter import CharterGuardrail, ExperimentRecord
+from experimentos.schedule import ScheduleError, parse_schedule
 
 CALLBACK_CHARTER = "charter_new"
 METHOD_LABELS = {
@@ -123,6 +124,15 @@ def charter_modal(*, channel_id: str, user_id: str) -> View:
             hint="One read-only SELECT returning one row per user; /experiment refresh EXP-n "
             "runs it and posts the next look in this thread.",
         ),
+        _text(
+            "refresh_schedule",
+            "Refresh schedule",
+            placeholder="weekdays 09:00",
+            hint="Optional, in UTC: daily 09:00 · weekdays 09:00 · weekly mon 09:00 · or a "
+            "crontab (0 9 * * 1-5). The bot runs the data source query then and posts the look "
+            "here; needs a data source.",
+            max_length=100,
+        ),
     ]
     return View(
         type="modal",
@@ -184,10 +194,16 @@ def charter_message(experiment: ExperimentRecord) -> tuple[str, list[Block]]:
         parts.append(b.section(f"*Hypothesis:* {esc(c.hypothesis)}"))
     parts.append(b.fields(_facts(experiment)))
     if c.source_env:
+        scheduled = (
+            f" Refreshed by itself {esc(schedule_text(c.refresh_schedule))}."
+            if c.refresh_schedule
+            else ""
+        )
         parts.append(
             b.section(
                 f"*Data source:* the SQL query on `{esc(c.source_env)}`. "
                 f"`/experiment refresh {esc(experiment.ref)}` runs it and posts the next look here."
+                + scheduled
             )
         )
     if c.guardrails:
@@ -238,6 +254,16 @@ def guardrail_mrkdwn(g: CharterGuardrail) -> str:
     if g.margin_rel is not None:
         parts.append(f"may not get more than {g.margin_rel * 100:g}% worse")
     return " · ".join(parts)
+
+
+def schedule_text(schedule: str | None) -> str:
+    """A charter's refresh schedule in words (``daily at 09:00 UTC``); empty without one."""
+    if not schedule:
+        return ""
+    try:
+        return parse_schedule(schedule).describe()
+    except ScheduleError:
+        return f"`{schedule}` (UTC)"
 
 
 def method_text(method: str | None, *, planned: bool) -> str:

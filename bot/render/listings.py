@@ -11,6 +11,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.audit import OUTCOME_LABELS
 from bot.render import blocks as b
+from bot.render.charter_modal import schedule_text
 from bot.render.format import VERDICT_EMOJI, esc
 from bot.render.limits import fit_message
 from bot.render.people import user
@@ -53,6 +54,8 @@ def summary_line(summary: ExperimentSummary, link: str | None) -> str:
             f"{latest.created_at:%Y-%m-%d})"
         )
     parts = [head, verdict, STATUS_LABELS.get(e.status, e.status)]
+    if e.charter.refresh_schedule:
+        parts.append(f":repeat: {esc(schedule_text(e.charter.refresh_schedule))}")
     decision = summary.decision
     if decision is not None:
         outcome = OUTCOME_LABELS.get(decision.decision, decision.decision)

@@ -24,6 +24,7 @@ from experimentos.charter import (
     parse_ref,
 )
 from experimentos.model import jsonable
+from experimentos.schedule import ScheduleError, parse_schedule
 from experimentos.store.errors import ExperimentNotFound
 from experimentos.store.tables import STATUSES, ExperimentRow, TeamCounter, utcnow
 
@@ -319,6 +320,7 @@ def charter_columns(charter: Charter) -> dict[str, Any]:
         "method": charter.method,
         "source_env": charter.source_env,
         "source_query": charter.source_query,
+        "refresh_schedule": charter.refresh_schedule,
         "start_date": charter.start_date,
         "end_date": charter.end_date,
         "rice_reach": rice.reach if rice else None,
@@ -347,6 +349,7 @@ def to_record(row: ExperimentRow) -> ExperimentRecord:
         method=row.method,  # type: ignore[arg-type]
         source_env=row.source_env,
         source_query=row.source_query,
+        refresh_schedule=_usable_schedule(row),
         start_date=row.start_date,
         end_date=row.end_date,
         rice=rice,
@@ -367,6 +370,16 @@ def to_record(row: ExperimentRow) -> ExperimentRecord:
         updated_at=row.updated_at,
         charter_changes=tuple(CharterChange.from_dict(c) for c in row.charter_changes or ()),
     )
+
+
+def _usable_schedule(row: ExperimentRow) -> str | None:
+    """The stored schedule, or None when it no longer passes the checks (reading never fails)."""
+    if row.refresh_schedule is None or row.source_env is None:
+        return None
+    try:
+        return parse_schedule(row.refresh_schedule).text
+    except ScheduleError:
+        return None
 
 
 def touch(experiment_id: int, **values: Any) -> Any:

@@ -22,9 +22,11 @@ from experimentos.charter import (
     DecisionRecord,
     ExperimentRecord,
     ExperimentSummary,
+    ScheduledRunRecord,
 )
 from experimentos.store import experiment_queries as experiments
 from experimentos.store import look_queries as looks
+from experimentos.store import run_queries as runs
 from experimentos.store.engine import WRITE_OPTIONS, create_engine_from_url
 from experimentos.store.errors import AnalysisNotFound, DuplicateEventError, ThreadTaken
 from experimentos.store.migrate import upgrade as upgrade_schema
@@ -378,6 +380,42 @@ class HistoryStore:
         """True for the first claim of ``event_key`` across every process sharing the database."""
         async with self._write() as session:
             return await looks.claim_event(session, team_id, event_key)
+
+    # ------------------------------------------------------------------ scheduled runs
+
+    async def claim_run(self, kind: str, subject: str, due_at: datetime, claimed_by: str) -> bool:
+        """True for the first claim of (kind, subject, due_at) across every process sharing the
+        database: only that process runs the scheduled look ('look', experiment id) or digest
+        ('digest', ``team:channel``) due then."""
+        async with self._write() as session:
+            return await runs.claim_run(session, kind, subject, due_at, claimed_by)
+
+    async def finish_run(self, kind: str, subject: str, due_at: datetime, outcome: str) -> bool:
+        """Keep the outcome of a claimed run (one line); False when it was never claimed."""
+        async with self._write() as session:
+            return await runs.finish_run(session, kind, subject, due_at, outcome)
+
+    async def scheduled_runs(self, kind: str, subject: str) -> list[ScheduledRunRecord]:
+        """The claimed runs of one subject, oldest due time first."""
+        async with self._read() as session:
+            return await runs.runs(session, kind, subject)
+
+    async def scheduled_experiments(self) -> list[ExperimentRecord]:
+        """Every team's experiments the scheduler refreshes: a schedule, a source, a thread, and
+        not completed."""
+        async with self._read() as session:
+            rows = (await session.execute(runs.scheduled_query())).scalars()
+            return [experiments.to_record(row) for row in rows]
+
+    async def running_undecided(self) -> list[ExperimentSummary]:
+        """Every team's running experiments with no decision recorded (what the digest lists),
+        by team, channel and number, each with its latest look."""
+        async with self._read() as session:
+            rows = list((await session.execute(runs.running_undecided_query())).scalars())
+            briefs = await looks.latest_briefs(session, [row.id for row in rows])
+        return [
+            ExperimentSummary(experiments.to_record(row), briefs.get(row.id), None) for row in rows
+        ]
 
     async def forget_events(self, before: datetime) -> int:
         """Delete claims older than ``before`` (Slack retries within minutes); returns the count."""

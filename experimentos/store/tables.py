@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 STATUSES = ("proposed", "running", "completed")
+RUN_KINDS = ("look", "digest")
 OUTCOMES = ("launched", "held", "rolled-back")
 VERDICTS = ("launch", "hold", "rollback")
 HEALTH_STATUSES = ("healthy", "warning", "blocked")
@@ -118,6 +119,7 @@ class ExperimentRow(Base):
     method: Mapped[str | None] = mapped_column(String(32))
     source_env: Mapped[str | None] = mapped_column(String(128))
     source_query: Mapped[str | None] = mapped_column(Text)
+    refresh_schedule: Mapped[str | None] = mapped_column(String(100))
     start_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="proposed")
@@ -197,3 +199,23 @@ class ProcessedEvent(Base):
     team_id: Mapped[str] = mapped_column(SlackId, primary_key=True)
     event_key: Mapped[str] = mapped_column(String(255), primary_key=True)
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ScheduledRun(Base):
+    """One scheduled job's due time, claimed by the first bot process to insert it: the unique
+    (kind, subject, due_at) lets exactly one process run a scheduled look or digest."""
+
+    __tablename__ = "scheduled_runs"
+    __table_args__ = (
+        UniqueConstraint("kind", "subject", "due_at"),
+        CheckConstraint(_one_of("kind", RUN_KINDS), name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(255))
+    """The experiment's id (a look) or ``team:channel`` (a digest)."""
+    due_at: Mapped[datetime] = mapped_column()
+    claimed_by: Mapped[str] = mapped_column(String(255))
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    outcome: Mapped[str | None] = mapped_column(Text)
