@@ -46,6 +46,12 @@ TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 VARIABLE = "EXPOS_TEST_SCHEDULED_SOURCE"
 
 
+@pytest.fixture(autouse=True)
+def allowed_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator lists the test's variable among the bot's data sources."""
+    monkeypatch.setenv("EXPERIMENTOS_SOURCES", VARIABLE)
+
+
 @pytest.fixture
 def source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> pd.DataFrame:
     """A DuckDB file with 4,000 users; the variable names it."""
