@@ -1,0 +1,199 @@
+"""A platform's results → the StatsTable every reader produces, and the cross-check lines that say
+where our figures and the platform's differ and why.
+
+The primary is the metric ``options.primary`` names (by key or by the platform's name), else the
+platform's first goal metric. 0/1 metrics measured on every user of the arm become counts (so a
+platform guardrail is checked by our guardrail rules); every other metric becomes n, Σx, Σx².
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from experimentos.errors import ExperimentError
+from experimentos.ingest.stats_table import GroupStats, StatsTable
+from experimentos.model import (
+    Analysis,
+    ArmInput,
+    Finding,
+    MeanStats,
+    MetricResult,
+    Options,
+    SourceInfo,
+)
+from experimentos.platforms.base import PlatformMetric, PlatformResults, slug
+
+
+def primary_metric(results: PlatformResults, options: Options) -> PlatformMetric:
+    if not results.metrics:
+        raise ExperimentError(
+            f"{results.platform} experiment {results.experiment!r} has no metric results yet: "
+            f"wait for {results.platform} to compute them, then pull again."
+        )
+    if options.primary:
+        wanted = slug(options.primary)
+        for metric in results.metrics:
+            if wanted in (metric.key, slug(metric.label)):
+                return metric
+        names = ", ".join(m.key for m in results.metrics)
+        raise ExperimentError(
+            f"{results.platform} experiment {results.experiment!r} has no metric "
+            f"{options.primary!r}; its metrics are {names}."
+        )
+    return next((m for m in results.metrics if m.role == "goal"), results.metrics[0])
+
+
+Group = tuple[str, str]
+"""(segment, variant)."""
+
+
+def _group_users(results: PlatformResults, primary: PlatformMetric) -> dict[Group, int]:
+    """Users per group: the primary's n for a 0/1 primary, else the platform's users (overall)
+    or the largest n of any metric (within a dimension's value)."""
+    if primary.kind == "proportion":
+        return {(v.segment, v.variant): v.n for v in primary.variants}
+    users: dict[Group, int] = {}
+    for metric in results.metrics:
+        for v in metric.variants:
+            group = (v.segment, v.variant)
+            users[group] = max(users.get(group, 0), v.n)
+    for group in users:
+        if not group[0] and results.users.get(group[1]):
+            users[group] = int(results.users[group[1]])
+    return users
+
+
+def stats_table(results: PlatformResults, options: Options) -> StatsTable:
+    """The per-variant statistics of ``results`` as one StatsTable (a group per variant, or per
+    dimension value and variant)."""
+    primary = primary_metric(results, options)
+    users = _group_users(results, primary)
+    conversions = {(v.segment, v.variant): round(v.total) for v in primary.variants}
+    findings = list(results.findings)
+    counts: dict[Group, dict[str, int]] = {g: {} for g in users}
+    means: dict[Group, dict[str, MeanStats]] = {g: {} for g in users}
+    guardrails, secondary, mean_names = [], [], []
+    for metric in results.metrics:
+        if metric.note:
+            findings.append(
+                Finding(
+                    "info", "platform_metric", f"{metric.key}: {metric.note}", column=metric.key
+                )
+            )
+        if metric is primary and metric.kind == "proportion":
+            continue
+        stats = {(v.segment, v.variant): v for v in metric.variants}
+        if missing := sorted({g[1] for g in users if g not in stats}):
+            findings.append(
+                Finding(
+                    "warning",
+                    "platform_metric",
+                    f"{metric.key}: {results.platform} gives no figures for "
+                    f"{', '.join(missing)}; left out.",
+                    column=metric.key,
+                )
+            )
+            continue
+        whole = all(stats[g].n == n for g, n in users.items())
+        if metric is not primary and metric.kind == "proportion" and whole:
+            for g in users:
+                counts[g][metric.key] = round(stats[g].total)
+            (guardrails if metric.role == "guardrail" else secondary).append(metric.key)
+            continue
+        if metric.role == "guardrail":
+            findings.append(
+                Finding(
+                    "info",
+                    "platform_guardrail",
+                    f"{metric.key} is a {results.platform} guardrail but not a 0/1 metric of "
+                    "every user: reported with the secondary metrics, not checked as a guardrail.",
+                    column=metric.key,
+                )
+            )
+        for g in users:
+            v = stats[g]
+            means[g][metric.key] = MeanStats(v.n, v.total, v.total_sq)
+        if metric is not primary:
+            mean_names.append(metric.key)
+    groups = tuple(
+        GroupStats(
+            segment,
+            ArmInput(
+                arm=variant,
+                users=n,
+                conversions=conversions.get((segment, variant), 0)
+                if primary.kind == "proportion"
+                else 0,
+                counts=counts[(segment, variant)],
+                means=means[(segment, variant)],
+            ),
+        )
+        for (segment, variant), n in users.items()
+    )
+    source = SourceInfo(
+        f"{results.platform.lower()}:{results.experiment}",
+        "",
+        rows=len(groups),
+        input_format="aggregated",
+        size_bytes=0,
+    )
+    return StatsTable(
+        source=source,
+        primary=primary.key,
+        findings=tuple(findings),
+        groups=groups,
+        guardrails=tuple(guardrails),
+        secondary=tuple(secondary),
+        means=tuple(mean_names),
+        primary_kind="proportion" if primary.kind == "proportion" else "mean",
+    )
+
+
+# --------------------------------------------------------------------------- cross-checks
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:+.2f}%"
+
+
+def _interval(ci: tuple[float, float] | None) -> str:
+    if ci is None or not all(math.isfinite(x) for x in ci):
+        return ""
+    return f" [{_percent(ci[0])}, {_percent(ci[1])}]"
+
+
+def _ours(analysis: Analysis) -> Iterable[MetricResult]:
+    yield from analysis.primary
+    yield from (g.metric for g in analysis.guardrails)
+    yield from analysis.secondary
+
+
+def cross_check(results: PlatformResults, analysis: Analysis) -> tuple[Finding, ...]:
+    """One info finding per metric and variant the platform compared: its relative lift and
+    interval next to ours, and the two methods by name (why they may differ)."""
+    ours = {(m.name, m.arm): m for m in _ours(analysis)}
+    findings = []
+    for metric in results.metrics:
+        for lift in metric.lifts:
+            mine = ours.get((metric.key, lift.variant))
+            if mine is None or lift.relative is None:
+                continue
+            c = mine.comparison
+            theirs = f"{results.platform} ({lift.method}) {_percent(lift.relative)}"
+            theirs += _interval(lift.relative_ci)
+            if lift.p_value is not None:
+                theirs += f", p={lift.p_value:.3g}"
+            mine_text = (
+                f"ours ({c.method}; {c.ci_method}) {_percent(c.rel_lift)}"
+                f"{_interval(c.rel_ci)}, p={c.p_value:.3g}"
+            )
+            findings.append(
+                Finding(
+                    "info",
+                    "platform_cross_check",
+                    f"{metric.key}, {lift.variant} vs {results.control}: {theirs}; {mine_text}.",
+                    column=metric.key,
+                )
+            )
+    return tuple(findings)
