@@ -142,7 +142,9 @@ def analyse_platform(
     finally:
         provider.close()
     options = dataclasses.replace(
-        options, name=options.name or results.name, control=options.control or results.control
+        options,
+        name=options.name or results.name,
+        control=options.control or results.control.casefold(),
     )
     parsed = experiment_data(stats_table(results, options), options=options)
     analysis = _analyse_look(

@@ -4,6 +4,7 @@ where our figures and the platform's differ and why.
 The primary is the metric ``options.primary`` names (by key or by the platform's name), else the
 platform's first goal metric. 0/1 metrics measured on every user of the arm become counts (so a
 platform guardrail is checked by our guardrail rules); every other metric becomes n, Σx, Σx².
+Arm labels are casefolded, as every reader does.
 """
 
 from __future__ import annotations
@@ -48,27 +49,17 @@ Group = tuple[str, str]
 """(segment, variant)."""
 
 
-def _group_users(results: PlatformResults, primary: PlatformMetric) -> dict[Group, int]:
-    """Users per group: the primary's n for a 0/1 primary, else the platform's users (overall)
-    or the largest n of any metric (within a dimension's value)."""
-    if primary.kind == "proportion":
-        return {(v.segment, v.variant): v.n for v in primary.variants}
-    users: dict[Group, int] = {}
-    for metric in results.metrics:
-        for v in metric.variants:
-            group = (v.segment, v.variant)
-            users[group] = max(users.get(group, 0), v.n)
-    for group in users:
-        if not group[0] and results.users.get(group[1]):
-            users[group] = int(results.users[group[1]])
-    return users
+def _group_users(primary: PlatformMetric) -> dict[Group, int]:
+    """Users per group: the units the platform counted for the primary metric (Statsig may count
+    fewer "participating" units for other metrics)."""
+    return {(v.segment, v.variant): v.n for v in primary.variants}
 
 
 def stats_table(results: PlatformResults, options: Options) -> StatsTable:
     """The per-variant statistics of ``results`` as one StatsTable (a group per variant, or per
     dimension value and variant)."""
     primary = primary_metric(results, options)
-    users = _group_users(results, primary)
+    users = _group_users(primary)
     conversions = {(v.segment, v.variant): round(v.total) for v in primary.variants}
     findings = list(results.findings)
     counts: dict[Group, dict[str, int]] = {g: {} for g in users}
@@ -118,9 +109,9 @@ def stats_table(results: PlatformResults, options: Options) -> StatsTable:
             mean_names.append(metric.key)
     groups = tuple(
         GroupStats(
-            segment,
+            segment.casefold(),
             ArmInput(
-                arm=variant,
+                arm=variant.casefold(),
                 users=n,
                 conversions=conversions.get((segment, variant), 0)
                 if primary.kind == "proportion"
@@ -176,7 +167,7 @@ def cross_check(results: PlatformResults, analysis: Analysis) -> tuple[Finding, 
     findings = []
     for metric in results.metrics:
         for lift in metric.lifts:
-            mine = ours.get((metric.key, lift.variant))
+            mine = ours.get((metric.key, lift.variant.casefold()))
             if mine is None or lift.relative is None:
                 continue
             c = mine.comparison
