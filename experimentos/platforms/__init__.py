@@ -12,6 +12,18 @@ from typing import Any
 from experimentos.errors import ExperimentError
 
 PLATFORMS = ("growthbook", "statsig", "hackle")
+VARIABLES = {
+    "growthbook": ("GROWTHBOOK_API_KEY", "GROWTHBOOK_API_URL"),
+    "statsig": ("STATSIG_CONSOLE_KEY", "STATSIG_API_URL"),
+    "hackle": ("HACKLE_ADMIN_KEY", "HACKLE_API_URL"),
+}
+"""Each platform's API key and base URL variables."""
+DISPLAY = {"growthbook": "GrowthBook", "statsig": "Statsig", "hackle": "Hackle"}
+
+
+def platform_environ(name: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """Only platform ``name``'s two variables of ``environ`` (what a worker is handed)."""
+    return {v: environ[v] for v in VARIABLES.get(name, ()) if environ.get(v)}
 
 
 def provider(name: str, environ: Mapping[str, str], **client: Any) -> Any:

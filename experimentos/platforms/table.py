@@ -9,6 +9,8 @@ Arm labels are casefolded, as every reader does.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Iterable
 
@@ -22,8 +24,15 @@ from experimentos.model import (
     MetricResult,
     Options,
     SourceInfo,
+    jsonable,
 )
 from experimentos.platforms.base import PlatformMetric, PlatformResults, slug
+
+
+def checksum(results: PlatformResults) -> str:
+    """SHA-256 of the figures read (as JSON, keys sorted): which numbers a look was made of."""
+    text = json.dumps(jsonable(results), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def primary_metric(results: PlatformResults, options: Options) -> PlatformMetric:
@@ -124,7 +133,7 @@ def stats_table(results: PlatformResults, options: Options) -> StatsTable:
     )
     source = SourceInfo(
         f"{results.platform.lower()}:{results.experiment}",
-        "",
+        checksum(results),
         rows=len(groups),
         input_format="aggregated",
         size_bytes=0,
@@ -175,15 +184,14 @@ def cross_check(results: PlatformResults, analysis: Analysis) -> tuple[Finding, 
             theirs += _interval(lift.relative_ci)
             if lift.p_value is not None:
                 theirs += f", p={lift.p_value:.3g}"
-            mine_text = (
-                f"ours ({c.method}; {c.ci_method}) {_percent(c.rel_lift)}"
-                f"{_interval(c.rel_ci)}, p={c.p_value:.3g}"
-            )
+            mine_text = f"ours ({c.method}) {_percent(c.rel_lift)}{_interval(c.rel_ci)}"
+            mine_text += f", p={c.p_value:.3g}"
             findings.append(
                 Finding(
                     "info",
                     "platform_cross_check",
-                    f"{metric.key}, {lift.variant} vs {results.control}: {theirs}; {mine_text}.",
+                    f"{metric.key}, {lift.variant.casefold()} vs {results.control.casefold()}: "
+                    f"{theirs}; {mine_text}.",
                     column=metric.key,
                 )
             )
