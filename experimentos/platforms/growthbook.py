@@ -330,7 +330,7 @@ def _metric(
             total = mean * n
         else:
             mean = total / n
-        if sd == 0 and n > 1 and total != 0:
+        if sd == 0 and n > 1:  # no spread over n users: GrowthBook's 0 for a missing value
             return Finding(
                 "warning",
                 "platform_missing",

@@ -517,3 +517,57 @@ def test_cli_source_growthbook_gives_the_csv_verdict_and_hides_the_key(gb_env, a
     )
     assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1
     assert "GROWTHBOOK_API_KEY" in wrong.stderr and "secret_bad" not in wrong.stderr
+
+
+# --------------------------------------------------------------------------- GrowthBook shapes
+
+
+def test_growthbook_dimension_values_are_segments_pooled_as_a_csv_with_a_segment_column():
+    from platform_standins import growthbook_results
+
+    from experimentos.platforms.growthbook import parse_results
+
+    us, de = draw_arms(seed=1, n=(3000, 3100)), draw_arms(seed=2, n=(2000, 1900))
+    body = growthbook_results(us)
+    body["result"]["results"] = [
+        {**growthbook_results(part)["result"]["results"][0], "dimension": country}
+        for country, part in (("US", us), ("DE", de))
+    ]
+    results = parse_results("exp_abc123", body["experiment"], body["result"], dimension="country")
+    options = dataclasses.replace(GUARDRAIL, primary="signups")
+    a = analyse_platform_from(results, primary="signups", guardrails=options.guardrails)
+    lines = ["variant,segment,users,signups,errors,revenue_sum,revenue_sum_sq"]
+    for country, part in (("US", us), ("DE", de)):
+        for row in aggregated_csv(part).strip().split("\n")[1:]:
+            name, rest = row.split(",", 1)
+            lines.append(f"{name},{country},{rest}")
+    csv = analyze(("\n".join(lines) + "\n").encode(), file_name="by_country.csv", options=options)
+    assert {s.segment for s in a.segments} == {s.segment for s in csv.segments} == {"us", "de"}
+    assert a.primary[0].comparison.abs_ci == pytest.approx(
+        csv.primary[0].comparison.abs_ci, rel=1e-9
+    )
+    assert by_name(a, "revenue").comparison.p_value == pytest.approx(
+        by_name(csv, "revenue").comparison.p_value, rel=1e-9
+    )
+    assert all(not m.lifts for m in results.metrics)  # per-value lifts are not cross-checked
+
+
+def test_growthbook_zero_means_missing(arms):
+    from platform_standins import growthbook_results
+
+    from experimentos.platforms.growthbook import parse_results
+
+    body = growthbook_results(arms)
+    revenue = next(
+        m for m in body["result"]["results"][0]["metrics"] if m["metricId"] == "met_revenue"
+    )
+    revenue["variations"][1]["analyses"] = [
+        dict.fromkeys(revenue["variations"][1]["analyses"][0], 0) | {"engine": "frequentist"}
+    ]
+    signup = body["result"]["results"][0]["metrics"][0]
+    signup["variations"][1]["analyses"][0].update(percentChange=0, ciLow=0, ciHigh=0)
+    results = parse_results("exp_abc123", body["experiment"], body["result"])
+    keys = [m.key for m in results.metrics]
+    assert "revenue" not in keys and "signups" in keys
+    assert any(f.code == "platform_missing" and "revenue" in f.message for f in results.findings)
+    assert next(m for m in results.metrics if m.key == "signups").lifts == ()
