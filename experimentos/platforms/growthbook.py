@@ -179,8 +179,8 @@ class GrowthBook:
 
 def _unknown(key: str) -> str:
     return (
-        f"GrowthBook has no experiment {key!r}: give its id (exp_…) or tracking key "
-        "(experimentos analyze --source growthbook: lists none; see GrowthBook → Experiments)."
+        f"GrowthBook has no experiment {key!r}: give its id (exp_…) or its tracking key, as "
+        "GrowthBook → Experiments shows them."
     )
 
 
@@ -380,6 +380,7 @@ def _lifts(rows, control: str, engine: str, cuped: bool):
         if not any((change, low, high)):  # 0 means missing
             continue
         p = number(a.get("pValue")) if str(a.get("engine", engine)) == "frequentist" else None
+        p = p or None  # 0 means missing
         method = f"{a.get('engine') or engine}{', CUPED' if cuped else ''}, relative"
         ci = (low, high) if low is not None and high is not None and (low or high) else None
         yield PlatformLift(variant, change, ci, p, method)
