@@ -78,6 +78,28 @@ def query_in_worker(
     return "ok", analysis
 
 
+def platform_in_worker(
+    ref: str,
+    environ: dict[str, str],
+    options: Options,
+    target_users: int | None = None,
+    fetch: dict[str, Any] | None = None,
+) -> tuple[str, Any]:
+    """Worker entry point for a platform experiment (``growthbook:EXP_KEY``): ("ok", Analysis) or
+    ("error", one line naming the platform, never the key). ``environ`` holds only that
+    platform's key and URL variables; ``fetch``: phase, dimension, snapshot."""
+    from experimentos import usecases
+    from experimentos.errors import ExperimentError
+
+    try:
+        analysis = usecases.analyse_platform(
+            ref, options=options, environ=environ, target_users=target_users, **(fetch or {})
+        )
+    except ExperimentError as error:
+        return "error", error.message
+    return "ok", analysis
+
+
 def forest_in_worker(analysis: Analysis) -> tuple[bytes, str]:
     """The forest plot (PNG) and its alt text; matplotlib is imported in the worker only."""
     from experimentos.report.charts import forest_alt_text, forest_png
@@ -236,6 +258,21 @@ class AnalysisRunner:
         work and only a few aggregate rows come back); AnalysisFailed names ``source_name``."""
         return await self._run(
             self._lanes[0], query_in_worker, url, query, source_name, options, target_users
+        )
+
+    async def analyse_platform(
+        self,
+        ref: str,
+        *,
+        environ: dict[str, str],
+        options: Options,
+        target_users: int | None = None,
+        fetch: dict[str, Any] | None = None,
+    ) -> Analysis:
+        """Fetch and analyse a platform experiment off the loop (the small lane: a few rows per
+        variant come back); AnalysisFailed names the platform."""
+        return await self._run(
+            self._lanes[0], platform_in_worker, ref, environ, options, target_users, fetch
         )
 
     async def _run(self, lane: Lane, function: Any, *args: Any) -> Analysis:

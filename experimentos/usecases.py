@@ -1,5 +1,8 @@
 """What every entry point calls: the command line, the demo and the Slack bot.
 
+- ``analyse_platform``: an experiment on GrowthBook, Statsig or Hackle (``growthbook:EXP_KEY``),
+  its results fetched through the platform's API → the Analysis, with the platform's own figures
+  set next to ours.
 - ``analyse_file``: a results file at a path (and, for a planned look, the charter's target
   sample size) → the Analysis.
 - ``plan_look``: which experiment a CSV is a look at, its look number and its analysis options
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +35,7 @@ from experimentos.analysis.look_plan import (
 )
 from experimentos.charter import AnalysisRecord, Charter, ExperimentRecord
 from experimentos.config import load_thresholds
+from experimentos.errors import ExperimentError
 from experimentos.ingest.arms import experiment_data
 from experimentos.model import Analysis, ExperimentData, InferenceMethod, Options, Thresholds
 
@@ -98,6 +103,86 @@ def analyse_query(
     )
     parsed = experiment_data(table, options=options)
     return _analyse_look(parsed, options=options, thresholds=thresholds, target_users=target_users)
+
+
+def analyse_platform(
+    ref: str,
+    *,
+    options: Options,
+    thresholds: Thresholds | None = None,
+    environ: Mapping[str, str] | None = None,
+    target_users: int | None = None,
+    phase: int | None = None,
+    dimension: str | None = None,
+    snapshot: bool = False,
+    results_file: Path | None = None,
+) -> Analysis:
+    """The Analysis of an experiment on a platform, ``ref`` as ``growthbook:EXP_KEY``,
+    ``statsig:EXP_ID`` or ``hackle:EXP_KEY``, its API key and URL read from ``environ``
+    (default: the process environment).
+
+    GrowthBook takes a ``phase``, a ``dimension`` and a fresh ``snapshot``. Hackle has no results
+    API: its ``results_file`` (a dashboard CSV export) is read as an aggregated CSV, the name from
+    the admin API when a key is set. Findings say where the platform's figures and ours differ.
+    Raises ExperimentError (PlatformError: one line naming the platform, never the key).
+    """
+    import os
+
+    from experimentos import platforms
+    from experimentos.platforms.table import cross_check, stats_table
+
+    thresholds = thresholds or load_thresholds()
+    environ = os.environ if environ is None else environ
+    name, key = platforms.parse_ref(ref)
+    if name == "hackle":
+        return _analyse_hackle(key, results_file, options, thresholds, environ, target_users)
+    provider = platforms.provider(name, environ)
+    try:
+        results = provider.fetch_results(key, phase=phase, dimension=dimension, snapshot=snapshot)
+    finally:
+        provider.close()
+    options = dataclasses.replace(
+        options,
+        name=options.name or results.name,
+        control=options.control or results.control.casefold(),
+    )
+    parsed = experiment_data(stats_table(results, options), options=options)
+    analysis = _analyse_look(
+        parsed, options=options, thresholds=thresholds, target_users=target_users
+    )
+    checks = cross_check(results, analysis)
+    if not checks:
+        return analysis
+    health = dataclasses.replace(analysis.health, findings=(*analysis.health.findings, *checks))
+    return dataclasses.replace(analysis, health=health)
+
+
+def _analyse_hackle(
+    key: str,
+    results_file: Path | None,
+    options: Options,
+    thresholds: Thresholds,
+    environ: Mapping[str, str],
+    target_users: int | None,
+) -> Analysis:
+    from experimentos.platforms.hackle import NO_RESULTS_API, Hackle
+
+    if results_file is None:
+        raise ExperimentError(f"{NO_RESULTS_API}.")
+    if not options.name and environ.get("HACKLE_ADMIN_KEY"):
+        hackle = Hackle(environ)
+        try:
+            options = dataclasses.replace(options, name=hackle.find(key).name)
+        finally:
+            hackle.close()
+    options = dataclasses.replace(options, name=options.name or key)
+    return analyse_file(
+        results_file,
+        file_name=f"hackle:{key}",
+        options=options,
+        thresholds=thresholds,
+        target_users=target_users,
+    )
 
 
 def analyse_parquet(

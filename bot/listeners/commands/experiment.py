@@ -19,6 +19,7 @@ from bot.listeners.commands.history import run_history
 from bot.listeners.commands.memo import run_memo
 from bot.listeners.commands.new import run_new
 from bot.listeners.commands.power import run_power
+from bot.listeners.commands.pull import run_pull
 from bot.listeners.commands.refresh import run_refresh
 from bot.listeners.commands.show import run_show
 from bot.listeners.commands.status import run_status
@@ -37,6 +38,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "backlog": run_backlog,
     "status": run_status,
     "refresh": run_refresh,
+    "pull": run_pull,
 }
 
 

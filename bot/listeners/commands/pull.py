@@ -1,0 +1,183 @@
+"""``/experiment pull growthbook EXP_KEY`` (``statsig``, ``hackle``): a platform experiment's
+results, fetched and analysed off the event loop, posted in the channel as the same card a CSV
+upload gets. The card's message is the new experiment's thread: a CSV posted there is its next
+look. Failures are one ephemeral line; the API key never leaves the worker's call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import uuid
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import GENERIC, log_failure, new_error_id, user_message
+from bot.render.card import card_text, render_card
+from bot.render.format import esc
+from bot.runner import AnalysisFailed
+from bot.services import Services
+from bot.stored_looks import card_context
+from bot.uploads import Upload, publish
+from experimentos.model import Options
+from experimentos.platforms import DISPLAY, PLATFORMS, VARIABLES, platform_environ
+from experimentos.platforms.hackle import NO_RESULTS_API
+from experimentos.usecases import plan_look, record_look
+
+logger = logging.getLogger(__name__)
+
+USAGE = (
+    "Usage: `/experiment pull growthbook EXP_KEY` (or `statsig EXP_ID`; GrowthBook also takes "
+    "`phase=N` and `dimension=ID`)."
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Pull:
+    platform: str
+    key: str
+    fetch: dict[str, Any]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.platform}:{self.key}"
+
+
+class PullRefused(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def parse_pull(args: str) -> Pull:
+    """``growthbook exp_1 phase=0 dimension=country`` → Pull; PullRefused with one line."""
+    words = args.split()
+    if len(words) < 2 or words[0].lower() not in PLATFORMS:
+        raise PullRefused(USAGE)
+    platform, key, fetch = words[0].lower(), words[1], {}
+    for word in words[2:]:
+        name, _, value = word.partition("=")
+        name = name.lower()
+        if platform == "growthbook" and name == "phase" and value.isdigit():
+            fetch["phase"] = int(value)
+        elif platform == "growthbook" and name == "dimension" and value:
+            fetch["dimension"] = value
+        else:
+            raise PullRefused(f"`{esc(word)}` is not a pull option. {USAGE}")
+    return Pull(platform, key, fetch)
+
+
+async def run_pull(
+    *,
+    ack: AsyncAck,
+    respond: AsyncRespond,
+    args: str,
+    command: dict[str, Any],
+    client: AsyncWebClient,
+    services: Services,
+    **_: Any,
+) -> None:
+    """Ack at once; fetch and analyse off the loop; post the card in the channel."""
+    await ack()
+    try:
+        pull = parse_pull(args)
+    except PullRefused as refused:
+        await _say(respond, refused.message)
+        return
+    if pull.platform == "hackle":
+        await _say(
+            respond,
+            f":warning: {esc(NO_RESULTS_API.replace('give it with --results FILE.csv', 'drop it'))}"
+            " here.",
+        )
+        return
+    key_variable = VARIABLES[pull.platform][0]
+    if not os.environ.get(key_variable):
+        await _say(
+            respond,
+            f":warning: {DISPLAY[pull.platform]} is not connected: set `{key_variable}` in the "
+            "bot's environment.",
+        )
+        return
+    await _say(respond, f":hourglass: Pulling `{esc(pull.key)}` from {DISPLAY[pull.platform]}…")
+    services.spawn(_pull(services, client, respond, command, pull))
+
+
+async def _pull(
+    services: Services,
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    command: dict[str, Any],
+    pull: Pull,
+) -> None:
+    team, channel, user = (
+        str(command["team_id"]),
+        str(command["channel_id"]),
+        command.get("user_id"),
+    )
+    try:
+        plan = await plan_look(
+            services.store,
+            team_id=team,
+            channel=channel,
+            thread_ts="",
+            options=Options(),
+            file_name=pull.ref,
+            bind_thread=False,
+        )
+        analysis = await services.runner.analyse_platform(
+            pull.ref,
+            environ=platform_environ(pull.platform, os.environ),
+            options=plan.options,
+            target_users=plan.target_users,
+            fetch=pull.fetch,
+        )
+    except AnalysisFailed as failed:
+        await _say(respond, f":warning: {esc(failed.message)}")
+        return
+    except Exception as error:
+        await _say(respond, f":warning: {_failure(pull, error)}")
+        return
+    try:
+        posted = await client.chat_postMessage(channel=channel, text=card_text(analysis))
+        thread_ts = str(posted["ts"])
+        record, experiment = await record_look(
+            services.store,
+            dataclasses.replace(plan, bind_thread=True),
+            analysis,
+            team_id=team,
+            channel=channel,
+            thread_ts=thread_ts,
+            user=user,
+            event_key=f"pull:{pull.ref}:{uuid.uuid4().hex}",
+        )
+        blocks = render_card(
+            analysis, key=str(record.id), context=card_context(experiment, record, analysis, None)
+        )
+        where = Upload(team, channel, thread_ts, thread_ts, user, "", ())
+        card_ts = await publish(client, where, thread_ts, card_text(analysis), blocks)
+        await services.store.set_analysis_message(team, record.id, card_ts)
+    except Exception as error:
+        await _say(respond, f":warning: {_failure(pull, error)}")
+        return
+    await respond(
+        text=f"`{esc(pull.key)}` pulled from {DISPLAY[pull.platform]}: "
+        f"{esc(experiment.ref)} is in the channel.",
+        response_type="ephemeral",
+        replace_original=True,
+    )
+
+
+def _failure(pull: Pull, error: BaseException) -> str:
+    error_id = new_error_id()
+    log_failure(logger, error, error_id, f"pull of {pull.ref}")
+    said = user_message(error) or GENERIC
+    return f"`{esc(pull.key)}` not pulled: {esc(said)} (error id `{error_id}`)"
+
+
+async def _say(respond: AsyncRespond, line: str) -> None:
+    await respond(text=line, response_type="ephemeral", replace_original=True)

@@ -1,0 +1,146 @@
+"""``/experiment pull growthbook EXP_KEY`` through the real Bolt app, the Slack stand-in and the
+GrowthBook stand-in (real HTTP both ways): the card is the one a CSV of the same numbers gets; the
+key never reaches Slack; failures are one ephemeral line."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+import pytest
+from gbstats.models.statistics import RatioStatistic, SampleMeanStatistic
+from harness import CHANNEL, RunningBot, cards_in
+from platform_standins import aggregated_csv, draw_arms, growthbook
+from slack_standin import SlackStandIn
+
+GB_KEY = "secret_readonly_slack_test"
+
+
+@pytest.fixture
+def gb(monkeypatch: pytest.MonkeyPatch):
+    server = growthbook(draw_arms(), api_key=GB_KEY)
+    monkeypatch.setenv("GROWTHBOOK_API_KEY", GB_KEY)
+    monkeypatch.setenv("GROWTHBOOK_API_URL", server.url)
+    yield server
+    server.stop()
+
+
+def the_numbers_as_csv() -> bytes:
+    """What GrowthBook serves, written as an aggregated CSV: 0/1 counts, the revenue sums, and the
+    ratio metric as n, Σ, Σ² from its ratio and delta-method sd (gbstats)."""
+    arms = draw_arms()
+    lines = aggregated_csv(arms).strip().split("\n")
+    lines[0] += ",revenue_per_order_sum,revenue_per_order_sum_sq,revenue_per_order_n"
+    for i, arm in enumerate(arms, start=1):
+        ratio = RatioStatistic(
+            n=arm.n,
+            m_statistic=SampleMeanStatistic(
+                n=arm.n, sum=float(arm.revenue.sum()), sum_squares=float((arm.revenue**2).sum())
+            ),
+            d_statistic=SampleMeanStatistic(
+                n=arm.n, sum=float(arm.orders.sum()), sum_squares=float((arm.orders**2).sum())
+            ),
+            m_d_sum_of_products=float((arm.revenue * arm.orders).sum()),
+        )
+        sd = math.sqrt(ratio.variance)
+        total = ratio.mean * arm.n
+        lines[i] += f",{total!r},{(arm.n - 1) * sd * sd + ratio.mean**2 * arm.n!r},{arm.n}"
+    return ("\n".join(lines) + "\n").encode()
+
+
+def top_level_cards(standin: SlackStandIn) -> list[Any]:
+    return [
+        m
+        for m in standin.messages
+        if m.channel == CHANNEL
+        and m.thread_ts is None
+        and m.blocks
+        and m.blocks[0].get("type") == "header"
+    ]
+
+
+def responses(standin: SlackStandIn) -> list[str]:
+    return [str(c.args.get("text", "")) for c in standin.calls_to("response_url")]
+
+
+def _without_platform_lines(text: str) -> str:
+    """A section's text without the findings that set the platform's figures next to ours (and
+    without the Findings heading when nothing else is under it)."""
+    lines = [
+        line
+        for line in text.split("\n")
+        if not (line.startswith("• ") and ("GrowthBook" in line or "ratio metric" in line))
+    ]
+    if lines and lines[-1] == "*Findings:*":
+        lines.pop()
+    return "\n".join(lines)
+
+
+def comparable(message: Any, *, drop_platform_lines: bool = False) -> str:
+    """The card without what names the look: experiment ref, name, record ids, the source's
+    checksum."""
+    blocks = json.loads(json.dumps(message.blocks))
+    if drop_platform_lines:
+        for block in blocks:
+            if block.get("type") == "section" and "text" in block:
+                block["text"]["text"] = _without_platform_lines(block["text"]["text"])
+    text = json.dumps(blocks, ensure_ascii=False)
+    text = re.sub(r"sha256 `[0-9a-f]*`", "sha256 `…`", text)
+    text = re.sub(r"EXP-\d+", "EXP-n", text)
+    text = re.sub(r'"value": "(?:[^"\\]|\\.)*"', '"value": "…"', text)
+    for name in ("Homepage CTA", "homepage.csv", "growthbook:exp_abc123", "homepage"):
+        text = text.replace(name, "NAME")
+    return text
+
+
+async def test_pull_posts_the_card_a_csv_of_the_same_numbers_gets(
+    bot: RunningBot, standin: SlackStandIn, gb
+) -> None:
+    status, _ = await bot.command("pull growthbook exp_abc123")
+    assert status == 200
+    await standin.wait_for(lambda: top_level_cards(standin))
+    await bot.idle()
+    (pulled,) = top_level_cards(standin)
+    assert "Launch" in pulled.blocks[0]["text"]["text"]
+    ts = await bot.upload(
+        [standin.add_file("homepage.csv", the_numbers_as_csv())],
+        text="name: Homepage CTA\nprimary: signups\nguardrails: errors",
+    )
+    (uploaded,) = await cards_in(bot, ts)
+    # the same card, plus the lines that set GrowthBook's figures next to ours
+    assert "GrowthBook (frequentist, relative)" in json.dumps(pulled.blocks)
+    assert comparable(pulled, drop_platform_lines=True) == comparable(uploaded)
+    said = responses(standin)
+    assert any("Pulling `exp_abc123` from GrowthBook" in t for t in said)
+    assert any("pulled from GrowthBook" in t for t in said)
+    everything = json.dumps([c.args for c in standin.calls], default=str)
+    assert GB_KEY not in everything
+    # a CSV in the pulled card's thread is the experiment's next look
+    await bot.upload([standin.add_file("look2.csv", the_numbers_as_csv())], thread_ts=pulled.ts)
+    (second,) = await cards_in(bot, pulled.ts)
+    assert "look 2" in json.dumps(second.blocks).lower()
+
+
+async def test_pull_failures_are_one_ephemeral_line(
+    bot: RunningBot, standin: SlackStandIn, gb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await bot.command("pull growthbook exp_nope", response_id="unknown")
+    await standin.wait_for(lambda: any("no experiment" in t for t in responses(standin)))
+    monkeypatch.setenv("GROWTHBOOK_API_KEY", "secret_wrong")
+    await bot.command("pull growthbook exp_abc123", response_id="wrong")
+    await standin.wait_for(lambda: any("refused the API key" in t for t in responses(standin)))
+    await bot.command("pull hackle 130", response_id="hackle")
+    await bot.command("pull optimizely x", response_id="usage")
+    monkeypatch.delenv("GROWTHBOOK_API_KEY")
+    await bot.command("pull growthbook exp_abc123", response_id="unset")
+    await bot.idle()
+    said = responses(standin)
+    assert any("Hackle publishes no results API" in t for t in said)
+    assert any(t.startswith("Usage: `/experiment pull") for t in said)
+    assert any("GrowthBook is not connected" in t for t in said)
+    assert not top_level_cards(standin)
+    for call in standin.calls_to("response_url"):
+        assert call.args.get("response_type") == "ephemeral"
+        assert "secret_wrong" not in str(call.args) and "\n" not in str(call.args.get("text"))
