@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from bot.source_access import refusal
-from experimentos.charter import ENV_NAME, Charter, CharterGuardrail, Rice
+from experimentos.charter import ENV_NAME, PLATFORM_SOURCE, Charter, CharterGuardrail, Rice
 from experimentos.config import load_thresholds
 from experimentos.errors import OptionError
 from experimentos.ingest.sql_guard import QueryRefused, checked_query
@@ -66,7 +66,10 @@ def parse_charter_form(
         errors.add("end", "The end date must be after the start date.")
     rice = _rice(field, errors)
     source_env, source_query = _source(field, errors, os.environ if environ is None else environ)
-    schedule = _schedule(field("refresh_schedule"), errors, has_source=source_env is not None)
+    platform = _platform(field("source_platform"), errors, has_query=source_env is not None)
+    schedule = _schedule(
+        field("refresh_schedule"), errors, has_source=source_env is not None or bool(platform)
+    )
     if errors:
         return None, dict(errors)
     try:
@@ -86,6 +89,7 @@ def parse_charter_form(
             method=method,  # type: ignore[arg-type]
             source_env=source_env,
             source_query=source_query,
+            source_platform=platform,
             refresh_schedule=schedule,
         )
     except ValueError as error:  # the charter's own checks, should a rule above miss one
@@ -121,6 +125,28 @@ def _source(
     return (name, query) if "source_env" not in errors else (None, None)
 
 
+def _platform(text: str, errors: FormErrors, *, has_query: bool) -> str | None:
+    """The platform experiment a charter reads (``growthbook:exp_1``), or None."""
+    text = text.strip()
+    if not text:
+        return None
+    platform, _, key = text.partition(":")
+    text = f"{platform.strip().lower()}:{key.strip()}"
+    if platform.strip().lower() == "hackle":
+        errors.add(
+            "source_platform",
+            "Hackle publishes no results API: post its dashboard CSV export in the thread instead.",
+        )
+    elif not PLATFORM_SOURCE.fullmatch(text):
+        errors.add("source_platform", "Write growthbook:EXP_KEY or statsig:EXP_ID (no spaces).")
+    elif has_query:
+        errors.add(
+            "source_platform",
+            "A charter has one data source: clear the variable and query, or this field.",
+        )
+    return None if "source_platform" in errors else text
+
+
 def _schedule(text: str, errors: FormErrors, *, has_source: bool) -> str | None:
     """The refresh schedule, normalized (``daily 09:00``, a crontab; UTC), or None."""
     if not text.strip():
@@ -130,11 +156,11 @@ def _schedule(text: str, errors: FormErrors, *, has_source: bool) -> str | None:
     except ScheduleError as error:
         errors.add("refresh_schedule", str(error))
         return None
-    if not has_source and "source_env" not in errors and "source_query" not in errors:
+    if not has_source and not {"source_env", "source_query", "source_platform"} & set(errors):
         errors.add(
             "refresh_schedule",
-            "A schedule refreshes the data source: fill in the data source variable and query, "
-            "or leave the schedule empty.",
+            "A schedule refreshes the data source: fill in the data source variable and query "
+            "or a platform experiment, or leave the schedule empty.",
         )
     return schedule
 

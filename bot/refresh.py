@@ -14,7 +14,7 @@ import logging
 import os
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -27,6 +27,7 @@ from bot.source_access import refusal
 from bot.stored_looks import card_context
 from bot.uploads import Upload, publish
 from experimentos.model import Options
+from experimentos.platforms import DISPLAY, VARIABLES, platform_environ
 from experimentos.store import ExperimentRecord
 from experimentos.usecases import plan_look, record_look
 
@@ -49,10 +50,19 @@ class Refresh:
     experiment: ExperimentRecord
     user: str | None
     url: str
-    """The database URL read from the environment: passed to the worker, never logged."""
+    """The database URL read from the environment: passed to the worker, never logged
+    ('' for a platform source)."""
+    keys: Mapping[str, str] = field(default_factory=dict)
+    """A platform source's API key and URL variables, handed to the worker, never logged."""
 
-    def __repr__(self) -> str:  # a traceback or a debug log must not print the URL
-        return f"Refresh({self.experiment.ref}, source={self.experiment.charter.source_env})"
+    @property
+    def source(self) -> str:
+        """What the refresh reads, as shown: the variable's name or the platform experiment."""
+        charter = self.experiment.charter
+        return str(charter.source_env or charter.source_platform)
+
+    def __repr__(self) -> str:  # a traceback or a debug log must not print the URL or a key
+        return f"Refresh({self.experiment.ref}, source={self.source})"
 
 
 def prepare(
@@ -65,14 +75,24 @@ def prepare(
     """The refresh of ``experiment``, its URL read from ``environ`` (default: the process's);
     RefreshRefused when it has no saved source, no thread, or the variable is not set."""
     charter, ref = experiment.charter, esc(experiment.ref)
-    if not charter.source_env or not charter.source_query:
+    if not charter.has_source:
         raise RefreshRefused(
-            f"`{ref}` has no saved data source: its charter names no variable and query "
-            "(`/experiment new` → Data source)."
+            f"`{ref}` has no saved data source: its charter names no variable and query, nor a "
+            "platform experiment (`/experiment new` → Data source)."
         )
     if not experiment.thread_ts:
         raise RefreshRefused(f"`{ref}` has no thread in Slack to post the look in.")
     environ = os.environ if environ is None else environ
+    if charter.source_platform:
+        platform = charter.source_platform.partition(":")[0]
+        keys = platform_environ(platform, environ)
+        key_variable = VARIABLES[platform][0]
+        if key_variable not in keys:
+            raise RefreshRefused(
+                f"{DISPLAY[platform]} is not connected: set `{key_variable}` in the bot's "
+                f"environment, then refresh `{ref}` again."
+            )
+        return Refresh(team_id, experiment, user, "", keys)
     if (refused := refusal(charter.source_env, environ)) is not None:
         raise RefreshRefused(f"`{ref}` not refreshed: {esc(refused)}")
     url = environ.get(charter.source_env, "").strip()
@@ -90,7 +110,7 @@ async def refresh_look(services: Services, client: AsyncWebClient, refresh: Refr
     Raises RefreshRefused with the source's own one-line message when the query fails."""
     experiment = refresh.experiment
     channel, thread_ts = experiment.channel_id, str(experiment.thread_ts)
-    source = str(experiment.charter.source_env)
+    source = refresh.source
     async with services.threads.hold((refresh.team_id, channel, thread_ts)):
         plan = await plan_look(
             services.store,
@@ -101,13 +121,21 @@ async def refresh_look(services: Services, client: AsyncWebClient, refresh: Refr
             file_name=source,
         )
         try:
-            analysis = await services.runner.analyse_query(
-                refresh.url,
-                str(experiment.charter.source_query),
-                source_name=source,
-                options=plan.options,
-                target_users=plan.target_users,
-            )
+            if refresh.keys:
+                analysis = await services.runner.analyse_platform(
+                    source,
+                    environ=dict(refresh.keys),
+                    options=plan.options,
+                    target_users=plan.target_users,
+                )
+            else:
+                analysis = await services.runner.analyse_query(
+                    refresh.url,
+                    str(experiment.charter.source_query),
+                    source_name=source,
+                    options=plan.options,
+                    target_users=plan.target_users,
+                )
         except AnalysisFailed as failed:
             raise RefreshRefused(
                 f"`{esc(experiment.ref)}` not refreshed: {esc(failed.message)}"

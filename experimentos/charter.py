@@ -39,6 +39,9 @@ LOCKED_FIELDS = (
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 """An environment variable's name: what a charter's data source stores instead of the URL."""
+PLATFORM_SOURCE = re.compile(r"(growthbook|statsig):[^\s`<>&|]{1,200}")
+"""A platform experiment a charter reads its looks from: ``growthbook:EXP_KEY``,
+``statsig:EXP_ID`` (Hackle publishes no results API, so it cannot be a saved source)."""
 REF_PREFIX = "EXP-"
 _REF = re.compile(r"^\s*(?:exp[-\s_]?|#)?(\d{1,9})\s*$", re.IGNORECASE)
 
@@ -121,6 +124,9 @@ class Charter:
     """The NAME of the environment variable holding the warehouse URL (never the URL itself)."""
     source_query: str | None = None
     """The user-level SQL query each ``/experiment refresh`` runs on that source."""
+    source_platform: str | None = None
+    """Instead of a warehouse query: the platform experiment (``growthbook:EXP_KEY``) whose
+    latest results each refresh analyses; the API key stays in the bot's environment."""
     refresh_schedule: str | None = None
     """When the bot refreshes the source by itself (``daily 09:00``, a crontab; UTC): the
     normalized text of :func:`experimentos.schedule.parse_schedule`. Needs a data source."""
@@ -134,9 +140,19 @@ class Charter:
             raise ValueError(
                 f"{self.source_env[:64]!r} is not an environment variable name (e.g. WAREHOUSE_URL)"
             )
+        if self.source_platform is not None:
+            if self.source_env is not None:
+                raise ValueError("a charter has one data source: a warehouse query or a platform")
+            if not PLATFORM_SOURCE.fullmatch(self.source_platform):
+                raise ValueError(
+                    f"{self.source_platform[:64]!r} is not a platform experiment "
+                    "(growthbook:EXP_KEY or statsig:EXP_ID)"
+                )
         if self.refresh_schedule is not None:
-            if self.source_env is None:
-                raise ValueError("a refresh schedule needs a data source (variable and query)")
+            if not self.has_source:
+                raise ValueError(
+                    "a refresh schedule needs a data source (a variable and query, or a platform)"
+                )
             parse_schedule(self.refresh_schedule)  # ScheduleError is a ValueError
         if self.method is not None and self.method not in get_args(InferenceMethod):
             raise ValueError(f"unknown method {self.method!r}")
@@ -155,6 +171,11 @@ class Charter:
                 raise ValueError(f"{label.replace('_', ' ')} must be at least 1")
         if self.start_date and self.end_date and self.end_date < self.start_date:
             raise ValueError("the end date is before the start date")
+
+    @property
+    def has_source(self) -> bool:
+        """True when ``/experiment refresh`` has something to run: a query or a platform."""
+        return self.source_env is not None or self.source_platform is not None
 
 
 @dataclass(frozen=True, slots=True)

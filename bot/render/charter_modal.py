@@ -125,11 +125,19 @@ def charter_modal(*, channel_id: str, user_id: str) -> View:
             "runs it and posts the next look in this thread.",
         ),
         _text(
+            "source_platform",
+            "Or a platform experiment",
+            placeholder="growthbook:exp_abc123",
+            hint="Instead of a query: growthbook:EXP_KEY or statsig:EXP_ID. Each refresh "
+            "analyses the platform's latest results (its API key stays in the bot's environment).",
+            max_length=220,
+        ),
+        _text(
             "refresh_schedule",
             "Refresh schedule",
             placeholder="weekdays 09:00",
             hint="Optional, in UTC: daily 09:00 · weekdays 09:00 · weekly mon 09:00 · or a "
-            "crontab (0 9 * * 1-5). The bot runs the data source query then and posts the look "
+            "crontab (0 9 * * 1-5). The bot refreshes the data source then and posts the look "
             "here; needs a data source.",
             max_length=100,
         ),
@@ -193,17 +201,21 @@ def charter_message(experiment: ExperimentRecord) -> tuple[str, list[Block]]:
     if c.hypothesis:
         parts.append(b.section(f"*Hypothesis:* {esc(c.hypothesis)}"))
     parts.append(b.fields(_facts(experiment)))
-    if c.source_env:
+    if c.has_source:
         scheduled = (
             f" Refreshed by itself {esc(schedule_text(c.refresh_schedule))}."
             if c.refresh_schedule
             else ""
         )
+        source = (
+            f"the SQL query on `{esc(c.source_env)}`"
+            if c.source_env
+            else f"the latest results of `{esc(str(c.source_platform))}`"
+        )
         parts.append(
             b.section(
-                f"*Data source:* the SQL query on `{esc(c.source_env)}`. "
-                f"`/experiment refresh {esc(experiment.ref)}` runs it and posts the next look here."
-                + scheduled
+                f"*Data source:* {source}. `/experiment refresh {esc(experiment.ref)}` "
+                "reads it and posts the next look here." + scheduled
             )
         )
     if c.guardrails:

@@ -320,6 +320,7 @@ def charter_columns(charter: Charter) -> dict[str, Any]:
         "method": charter.method,
         "source_env": charter.source_env,
         "source_query": charter.source_query,
+        "source_platform": charter.source_platform,
         "refresh_schedule": charter.refresh_schedule,
         "start_date": charter.start_date,
         "end_date": charter.end_date,
@@ -349,6 +350,7 @@ def to_record(row: ExperimentRow) -> ExperimentRecord:
         method=row.method,  # type: ignore[arg-type]
         source_env=row.source_env,
         source_query=row.source_query,
+        source_platform=row.source_platform,
         refresh_schedule=_usable_schedule(row),
         start_date=row.start_date,
         end_date=row.end_date,
@@ -374,7 +376,7 @@ def to_record(row: ExperimentRow) -> ExperimentRecord:
 
 def _usable_schedule(row: ExperimentRow) -> str | None:
     """The stored schedule, or None when it no longer passes the checks (reading never fails)."""
-    if row.refresh_schedule is None or row.source_env is None:
+    if row.refresh_schedule is None or (row.source_env is None and row.source_platform is None):
         return None
     try:
         return parse_schedule(row.refresh_schedule).text

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, exists, select, update
+from sqlalchemy import Select, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -88,7 +88,7 @@ def scheduled_query() -> Select[tuple[ExperimentRow]]:
         select(ExperimentRow)
         .where(
             ExperimentRow.refresh_schedule.is_not(None),
-            ExperimentRow.source_env.is_not(None),
+            or_(ExperimentRow.source_env.is_not(None), ExperimentRow.source_platform.is_not(None)),
             ExperimentRow.thread_ts.is_not(None),
             ExperimentRow.status != "completed",
         )

@@ -119,6 +119,7 @@ class ExperimentRow(Base):
     method: Mapped[str | None] = mapped_column(String(32))
     source_env: Mapped[str | None] = mapped_column(String(128))
     source_query: Mapped[str | None] = mapped_column(Text)
+    source_platform: Mapped[str | None] = mapped_column(String(220))
     refresh_schedule: Mapped[str | None] = mapped_column(String(100))
     start_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)

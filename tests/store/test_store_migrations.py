@@ -36,10 +36,10 @@ async def table_names(engine: AsyncEngine) -> set[str]:
 async def test_upgrade_an_empty_database(engine: AsyncEngine) -> None:
     assert await current_revision(engine) is None
     await upgrade(engine)
-    assert await current_revision(engine) == head_revision() == "0005"
+    assert await current_revision(engine) == head_revision() == "0006"
     assert await table_names(engine) >= TABLES
     await upgrade(engine)  # a second start changes nothing
-    assert await current_revision(engine) == "0005"
+    assert await current_revision(engine) == "0006"
 
 
 async def test_migrated_schema_matches_the_orm_tables(engine: AsyncEngine) -> None:
@@ -80,7 +80,7 @@ async def test_upgrade_from_the_previous_revision_keeps_the_data(engine: AsyncEn
 
     await upgrade(engine)
 
-    assert await current_revision(engine) == "0005"
+    assert await current_revision(engine) == "0006"
     store = HistoryStore(engine)
     old = await store.find_experiment_by_thread("T1", "C1", "100.1")
     assert old is not None and old.ref == "EXP-1" and old.name == "Old one"
@@ -114,14 +114,14 @@ async def test_downgrade_then_upgrade_again(engine: AsyncEngine) -> None:
 def test_processes_starting_together_migrate_once(database: Database) -> None:
     workers = database.start_workers("upgrade", count=3)
     results = [finish(w) for w in workers]
-    assert [(code, out.strip()) for code, out, _ in results] == [(0, "0005")] * 3, results
+    assert [(code, out.strip()) for code, out, _ in results] == [(0, "0006")] * 3, results
 
 
 async def test_concurrent_upgrades_in_one_process(database: Database) -> None:
     engines = [database.engine() for _ in range(3)]
     try:
         await asyncio.gather(*(upgrade(e) for e in engines))
-        assert {await current_revision(e) for e in engines} == {"0005"}
+        assert {await current_revision(e) for e in engines} == {"0006"}
     finally:
         for e in engines:
             await e.dispose()
@@ -129,7 +129,7 @@ async def test_concurrent_upgrades_in_one_process(database: Database) -> None:
 
 async def test_upgrade_to_head_is_safe_inside_a_running_loop(database: Database) -> None:
     # The bot may call the synchronous helper from async start-up code.
-    assert upgrade_to_head(database.url, connect_args=database.connect_args) == "0005"
+    assert upgrade_to_head(database.url, connect_args=database.connect_args) == "0006"
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
@@ -142,11 +142,11 @@ def test_documented_command_from_another_directory(database: Database, tmp_path:
         [*command, "upgrade"], cwd=elsewhere, env=env, capture_output=True, text=True
     )
     assert up.returncode == 0, up.stderr
-    assert "(empty) → 0005" in up.stdout
+    assert "(empty) → 0006" in up.stdout
     now = subprocess.run(
         [*command, "current"], cwd=elsewhere, env=env, capture_output=True, text=True
     )
-    assert "revision 0005; newest is 0005" in now.stdout
+    assert "revision 0006; newest is 0006" in now.stdout
     bad = subprocess.run(
         [*command, "--database-url", "mysql://x/y", "upgrade"],
         capture_output=True,
@@ -177,13 +177,18 @@ async def test_downgrading_the_saved_source_keeps_looks_and_decisions(engine: As
     saved = await store.get_experiment_by_id("T1", look.experiment_id)
     assert (saved.charter.source_env, saved.charter.source_query) == ("WAREHOUSE_URL", "SELECT 1")
     assert saved.charter.refresh_schedule == "weekdays 09:00"
+    platform = Charter("Pulled", source_platform="growthbook:exp_1", refresh_schedule="daily 09:00")
+    await store.update_charter("T1", look.experiment_id, platform, by="U1")
+    pulled = await store.get_experiment_by_id("T1", look.experiment_id)
+    assert (pulled.charter.source_platform, pulled.charter.source_env) == ("growthbook:exp_1", None)
+    assert pulled.charter.refresh_schedule == "daily 09:00"
     await downgrade(engine, "0003")
 
     def columns(sync: object) -> set[str]:
         return {c["name"] for c in inspect(sync).get_columns("experiments")}
 
     async with engine.connect() as connection:
-        gone = {"source_env", "source_query", "refresh_schedule"}
+        gone = {"source_env", "source_query", "refresh_schedule", "source_platform"}
         assert not gone & await connection.run_sync(columns)
         assert "scheduled_runs" not in await connection.run_sync(
             lambda sync: inspect(sync).get_table_names()

@@ -35,10 +35,12 @@ async def run_refresh(
     except RefreshRefused as refused:
         await _say(respond, f":warning: {refused.message}")
         return
-    source = esc(str(experiment.charter.source_env))
-    await _say(
-        respond, f":hourglass: Running the saved query of `{esc(experiment.ref)}` on `{source}`…"
+    doing = (
+        f"Running the saved query of `{esc(experiment.ref)}` on `{esc(refresh.source)}`…"
+        if not refresh.keys
+        else f"Reading `{esc(refresh.source)}` for `{esc(experiment.ref)}`…"
     )
+    await _say(respond, f":hourglass: {doing}")
     services.spawn(_refresh(services, client, respond, refresh))
 
 
