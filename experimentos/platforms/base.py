@@ -16,6 +16,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol
 
 import httpx
@@ -156,12 +158,21 @@ def shared_pace(platform: str, base_url: str, requests: int, seconds: float) -> 
         return _PACES.setdefault((platform, base_url), Pace(requests, seconds))
 
 
-def retry_after_seconds(value: str | None, default: float) -> float:
-    """Seconds to wait from a Retry-After header (seconds; an HTTP date is not parsed)."""
-    try:
-        seconds = float(value) if value is not None else default
-    except ValueError:
+def retry_after_seconds(value: str | None, default: float, *, now: datetime | None = None) -> float:
+    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date
+    (RFC 9110 §10.2.3); ``default`` when absent or unreadable."""
+    if value is None:
         return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return default
+        if when.tzinfo is None:  # an HTTP date is always GMT
+            when = when.replace(tzinfo=UTC)
+        seconds = max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
     return seconds if math.isfinite(seconds) and seconds >= 0 else default
 
 

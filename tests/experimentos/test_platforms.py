@@ -12,6 +12,7 @@ import math
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -30,7 +31,7 @@ from scipy import stats
 from experimentos import analyze
 from experimentos.errors import ExperimentError
 from experimentos.model import GuardrailSpec, MetricResult, Options, Thresholds
-from experimentos.platforms.base import Client, Pace, PlatformError
+from experimentos.platforms.base import Client, Pace, PlatformError, retry_after_seconds
 from experimentos.platforms.growthbook import GrowthBook
 from experimentos.platforms.hackle import Hackle
 from experimentos.platforms.statsig import Statsig, arm_stats, parse_pulse
@@ -233,6 +234,17 @@ def test_429_retry_after_is_honoured_then_bounded(gb, gb_env):
         provider.fetch_results("exp_abc123")
     assert sleeps == [3.0, 50.0]  # the next 50 s would pass the 60 s bound: no more waiting
     provider.close()
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    now = datetime(2026, 12, 5, 9, 0, 0, tzinfo=UTC)
+    assert retry_after_seconds("7", 1.0, now=now) == 7.0
+    # RFC 9110's IMF-fixdate form, 42 s after now; a date already past waits nothing
+    assert retry_after_seconds("Sat, 05 Dec 2026 09:00:42 GMT", 1.0, now=now) == 42.0
+    assert retry_after_seconds("Sat, 05 Dec 2026 08:59:00 GMT", 1.0, now=now) == 0.0
+    assert retry_after_seconds("soon", 1.5, now=now) == 1.5
+    assert retry_after_seconds(None, 2.0, now=now) == 2.0
+    assert retry_after_seconds("-4", 2.0, now=now) == 2.0
 
 
 def test_client_pace_stays_under_the_documented_limit():
