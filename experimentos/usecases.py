@@ -18,6 +18,7 @@ Look numbering lives here alone (the information fraction in ``analysis.look_pla
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from experimentos.ingest.arms import experiment_data
 from experimentos.model import Analysis, ExperimentData, InferenceMethod, Options, Thresholds
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) is imported when a look is kept, not by the analysis
+    from experimentos.platforms.base import ExperimentSummary as PlatformExperiment
     from experimentos.store import HistoryStore
 
 CLI_TEAM = "local"
@@ -196,6 +198,22 @@ def analyse_parquet(
     return analyze_data(
         experiment_data(table, options=options), options=options, thresholds=thresholds
     )
+
+
+def list_platform_experiments(
+    platform: str, *, environ: Mapping[str, str] | None = None, status: str | None = None
+) -> list[PlatformExperiment]:
+    """A platform's experiments (key, name, status), every page; ``status`` keeps those whose
+    status is that word (any case). Raises ExperimentError naming the platform."""
+    import os
+
+    from experimentos import platforms
+
+    environ = os.environ if environ is None else environ
+    with contextlib.closing(platforms.provider(platform, environ)) as provider:
+        found = provider.list_experiments()
+    wanted = (status or "").strip().casefold()
+    return [e for e in found if not wanted or e.status.casefold() == wanted]
 
 
 # --------------------------------------------------------------------------- looks in a thread

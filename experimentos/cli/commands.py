@@ -85,6 +85,9 @@ def _parser(*, history: bool = True) -> argparse.ArgumentParser:
         pass
     else:
         cli_history.add_parser(commands)
+    from experimentos.cli import platform_listing
+
+    platform_listing.add_parser(commands)
     return parser
 
 

@@ -583,3 +583,26 @@ def test_growthbook_zero_means_missing(arms):
     assert "revenue" not in keys and "signups" in keys
     assert any(f.code == "platform_missing" and "revenue" in f.message for f in results.findings)
     assert next(m for m in results.metrics if m.key == "signups").lifts == ()
+
+
+def test_the_experiments_command_lists_every_page_with_its_keys(gb, gb_env):
+    listed = cli("experiments", "growthbook", "--format", "json", env=gb_env)
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert len(rows) == 150  # two pages of 100 and 50 behind hasMore / nextOffset
+    assert {"key": "exp_abc123", "name": "Homepage CTA"}.items() <= next(
+        r for r in rows if r["key"] == "exp_abc123"
+    ).items()
+    stopped = cli(
+        "experiments", "growthbook", "--status", "STOPPED", "--format", "json", env=gb_env
+    )
+    assert len(json.loads(stopped.stdout)) == 149
+    text = cli("experiments", "growthbook", env=gb_env)
+    assert any(
+        line.startswith("exp_abc123") and "Homepage CTA" in line
+        for line in text.stdout.splitlines()
+    )
+    wrong = cli("experiments", "growthbook", env={**gb_env, "GROWTHBOOK_API_KEY": "secret_wrong"})
+    assert wrong.returncode == 2 and wrong.stdout == ""
+    [line] = wrong.stderr.strip().splitlines()
+    assert line.startswith("experimentos: GrowthBook") and "secret_wrong" not in line
