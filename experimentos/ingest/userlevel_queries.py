@@ -385,6 +385,28 @@ def proven_distinct(layout: Layout, first: list[GroupSums]) -> bool:
     return first[0].id_bits == with_id and rows - with_id <= 1
 
 
+def distinct_text_ids(
+    con: duckdb.DuckDBPyConnection, csv_file: CsvFile, layout: Layout, first: list[GroupSums]
+) -> bool:
+    """Text user ids (``u123``, UUIDs) proven distinct by one scan of the id column: no two
+    filled cells share a 64-bit hash, none starts or ends with anything but printable ASCII (so
+    each is its own trimmed id), and at most one row has none. A shared hash or an id with white
+    space around it proves nothing: the keyed path decides."""
+    if layout.bitmap or layout.user_type != "VARCHAR" or not first:
+        return False
+    edge = "(ascii({0}) NOT BETWEEN 33 AND 126 OR ascii(right({0}, 1)) NOT BETWEEN 33 AND 126)"
+    sql = (
+        "SELECT count_if(n > 1) AS shared, coalesce(sum(n), 0) AS ids, "
+        "coalesce(sum(edges), 0) AS edges FROM ("
+        f"SELECT hash(u) AS h, count(*) AS n, count_if({edge.format('u')}) AS edges "
+        f"FROM (SELECT c{layout.user} AS u FROM {csv_file.read()}) WHERE u IS NOT NULL "
+        "GROUP BY h)"
+    )
+    (row,) = fetch(con, sql)
+    rows = sum(g.rows for g in first)
+    return row["shared"] == 0 and row["edges"] == 0 and rows - row["ids"] <= 1
+
+
 def first_cells(
     con: duckdb.DuckDBPyConnection, csv_file: CsvFile, layout: Layout, i: int, condition: str
 ) -> list[tuple[int, str]]:
