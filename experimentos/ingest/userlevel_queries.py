@@ -624,17 +624,30 @@ def quantiles(
     Fractions are clipped to [0, 1]; an arm with no value gives NULLs."""
     if not requests:
         return []
+    # One aggregate per column and arm, with every fraction asked of it: each holds the arm's
+    # values once, however many levels are asked.
+    merged: dict[tuple[int, tuple[str, ...] | tuple[int, ...]], list[float]] = {}
+    where: list[tuple[int, int]] = []  # request k → (aggregate, offset of its first fraction)
+    for i, arm, fractions in requests:
+        asked = merged.setdefault((i, arm), [])
+        where.append((list(merged).index((i, arm)), len(asked)))
+        asked.extend(min(max(float(f), 0.0), 1.0) for f in fractions)
     aggregates = []
-    for k, (i, arm, fractions) in enumerate(requests):
-        clipped = ", ".join(repr(min(max(float(f), 0.0), 1.0)) for f in fractions)
+    for k, ((i, arm), fractions) in enumerate(merged.items()):
         members = ", ".join(str(a) if isinstance(a, int) else literal(a) for a in arm)
         aggregates.append(
-            f"quantile_cont(v{i}::DOUBLE, [{clipped}]) FILTER (WHERE a IN ({members})) AS q{k}"
+            f"quantile_cont(v{i}::DOUBLE, [{', '.join(map(repr, fractions))}]) "
+            f"FILTER (WHERE a IN ({members})) AS q{k}"
         )
     (row,) = fetch(
         con, f"SELECT {', '.join(aggregates)} FROM {relation.source} WHERE {relation.where}"
     )
-    return [list(row[f"q{k}"] or [None] * len(requests[k][2])) for k in range(len(requests))]
+    out = []
+    for (k, offset), (_, _, fractions) in zip(where, requests, strict=True):
+        values = row[f"q{k}"]
+        n = len(fractions)
+        out.append(list(values[offset : offset + n]) if values else [None] * n)
+    return out
 
 
 # --------------------------------------------------------------------------- SRM breakdown
