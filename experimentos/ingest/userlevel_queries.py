@@ -388,23 +388,20 @@ def proven_distinct(layout: Layout, first: list[GroupSums]) -> bool:
 def distinct_text_ids(
     con: duckdb.DuckDBPyConnection, csv_file: CsvFile, layout: Layout, first: list[GroupSums]
 ) -> bool:
-    """Text user ids (``u123``, UUIDs) proven distinct by one scan of the id column: no two
-    filled cells share a 64-bit hash, none starts or ends with anything but printable ASCII (so
-    each is its own trimmed id), and at most one row has none. A shared hash or an id with white
-    space around it proves nothing: the keyed path decides."""
+    """Text user ids (``u123``, UUIDs) proven distinct by one scan of the id column: every row
+    has an id that starts and ends with printable ASCII (so it is its own trimmed id), and the
+    ids have as many distinct 64-bit hashes as there are rows. A shared hash, a blank id or one
+    with white space around it proves nothing: the keyed path decides."""
     if layout.bitmap or layout.user_type != "VARCHAR" or not first:
         return False
-    edge = "(ascii({0}) NOT BETWEEN 33 AND 126 OR ascii(right({0}, 1)) NOT BETWEEN 33 AND 126)"
-    sql = (
-        "SELECT count_if(n > 1) AS shared, coalesce(sum(n), 0) AS ids, "
-        "coalesce(sum(edges), 0) AS edges FROM ("
-        f"SELECT hash(u) AS h, count(*) AS n, count_if({edge.format('u')}) AS edges "
-        f"FROM (SELECT c{layout.user} AS u FROM {csv_file.read()}) WHERE u IS NOT NULL "
-        "GROUP BY h)"
+    u = f"c{layout.user}"
+    plain = f"ascii({u}) BETWEEN 33 AND 126 AND ascii(right({u}, 1)) BETWEEN 33 AND 126"
+    sql = (  # a DISTINCT of bare hashes: the smallest hash table (an id not plain is NULL)
+        f"SELECT count(h) AS ids FROM (SELECT DISTINCT CASE WHEN {plain} THEN hash({u}) END "
+        f"AS h FROM {csv_file.read()})"
     )
     (row,) = fetch(con, sql)
-    rows = sum(g.rows for g in first)
-    return row["shared"] == 0 and row["edges"] == 0 and rows - row["ids"] <= 1
+    return row["ids"] == sum(g.rows for g in first)
 
 
 def first_cells(
