@@ -3,9 +3,11 @@
 The CSV is read by DuckDB straight from disk; Python sees only aggregates. The usual file — integer
 user ids, each once, with or without a segment column — takes one parallel pass
 (``userlevel_queries.first_pass``): counts, sums, sums of squares, the largest values (for the
-99.9th percentile) and a bitmap of user ids that proves no user repeats. Anything else (repeated or
-crossed users, text ids) takes the keyed path: one row per user in a DuckDB table, then the same
-aggregates from it.
+99.9th percentile) and a bitmap of user ids that proves no user repeats. Text ids (``u123``,
+UUIDs) are proven distinct by one more scan of the id column alone (``distinct_text_ids``: no two
+share a 64-bit hash, none has white space around it), and then take the same one pass. Anything
+else (repeated or crossed users, ids that may be equal once trimmed) takes the keyed path: one row
+per user in a DuckDB table, then the same aggregates from it.
 
 The rules are those of SPEC §2.1: cells are trimmed, labels case-folded, booleans are
 TRUE/FALSE/yes/no/1/0, the primary is 0/1, a number or a ratio option, a user in several variants is left out (Warning;
@@ -166,7 +168,8 @@ def _aggregate(
     findings += checks.cell_findings(con, csv_file, layout, metrics, first)
     findings += checks.blank_findings(con, csv_file, layout, metrics, first)
     findings += assignment.assignment_findings(con, path, head, layout, metrics, first)
-    if q.proven_distinct(layout, first) and not _blank_binary_ratio_part(layout, metrics, first):
+    distinct = q.proven_distinct(layout, first) or q.distinct_text_ids(con, csv_file, layout, first)
+    if distinct and not _blank_binary_ratio_part(layout, metrics, first):
         groups, tops = _fast_groups(con, csv_file, layout, metrics, first)
         relation = Relation.raw(csv_file, layout, blank_labels(first))
     else:

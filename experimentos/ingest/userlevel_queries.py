@@ -385,6 +385,25 @@ def proven_distinct(layout: Layout, first: list[GroupSums]) -> bool:
     return first[0].id_bits == with_id and rows - with_id <= 1
 
 
+def distinct_text_ids(
+    con: duckdb.DuckDBPyConnection, csv_file: CsvFile, layout: Layout, first: list[GroupSums]
+) -> bool:
+    """Text user ids (``u123``, UUIDs) proven distinct by one scan of the id column: every row
+    has an id that starts and ends with printable ASCII (so it is its own trimmed id), and the
+    ids have as many distinct 64-bit hashes as there are rows. A shared hash, a blank id or one
+    with white space around it proves nothing: the keyed path decides."""
+    if layout.bitmap or layout.user_type != "VARCHAR" or not first:
+        return False
+    u = f"c{layout.user}"
+    plain = f"ascii({u}) BETWEEN 33 AND 126 AND ascii(right({u}, 1)) BETWEEN 33 AND 126"
+    sql = (  # a DISTINCT of bare hashes: the smallest hash table (an id not plain is NULL)
+        f"SELECT count(h) AS ids FROM (SELECT DISTINCT CASE WHEN {plain} THEN hash({u}) END "
+        f"AS h FROM {csv_file.read()})"
+    )
+    (row,) = fetch(con, sql)
+    return row["ids"] == sum(g.rows for g in first)
+
+
 def first_cells(
     con: duckdb.DuckDBPyConnection, csv_file: CsvFile, layout: Layout, i: int, condition: str
 ) -> list[tuple[int, str]]:
@@ -602,17 +621,30 @@ def quantiles(
     Fractions are clipped to [0, 1]; an arm with no value gives NULLs."""
     if not requests:
         return []
+    # One aggregate per column and arm, with every fraction asked of it: each holds the arm's
+    # values once, however many levels are asked.
+    merged: dict[tuple[int, tuple[str, ...] | tuple[int, ...]], list[float]] = {}
+    where: list[tuple[int, int]] = []  # request k → (aggregate, offset of its first fraction)
+    for i, arm, fractions in requests:
+        asked = merged.setdefault((i, arm), [])
+        where.append((list(merged).index((i, arm)), len(asked)))
+        asked.extend(min(max(float(f), 0.0), 1.0) for f in fractions)
     aggregates = []
-    for k, (i, arm, fractions) in enumerate(requests):
-        clipped = ", ".join(repr(min(max(float(f), 0.0), 1.0)) for f in fractions)
+    for k, ((i, arm), fractions) in enumerate(merged.items()):
         members = ", ".join(str(a) if isinstance(a, int) else literal(a) for a in arm)
         aggregates.append(
-            f"quantile_cont(v{i}::DOUBLE, [{clipped}]) FILTER (WHERE a IN ({members})) AS q{k}"
+            f"quantile_cont(v{i}::DOUBLE, [{', '.join(map(repr, fractions))}]) "
+            f"FILTER (WHERE a IN ({members})) AS q{k}"
         )
     (row,) = fetch(
         con, f"SELECT {', '.join(aggregates)} FROM {relation.source} WHERE {relation.where}"
     )
-    return [list(row[f"q{k}"] or [None] * len(requests[k][2])) for k in range(len(requests))]
+    out = []
+    for (k, offset), (_, _, fractions) in zip(where, requests, strict=True):
+        values = row[f"q{k}"]
+        n = len(fractions)
+        out.append(list(values[offset : offset + n]) if values else [None] * n)
+    return out
 
 
 # --------------------------------------------------------------------------- SRM breakdown

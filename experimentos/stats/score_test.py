@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import math
 
-from scipy import optimize, special
+from scipy import special
 
 from experimentos.model import Comparison, ProportionStats
+from experimentos.stats.distributions import root
 
 SCORE_MIN_EVENTS = 30
 """Below this many events (or non-events) in any arm, proportions are compared by the score
@@ -143,12 +144,12 @@ def _invert(z_of, estimate: float, low: float, high: float, z_crit: float) -> tu
     def lower_bound() -> float:
         if z_of(low + _TOL) <= z_crit:
             return low
-        return optimize.brentq(lambda v: z_of(v) - z_crit, low + _TOL, estimate, xtol=1e-14)
+        return root(lambda v: z_of(v) - z_crit, low + _TOL, estimate, xtol=1e-14)
 
     def upper_bound() -> float:
         if z_of(high - _TOL) >= -z_crit:
             return high
-        return optimize.brentq(lambda v: z_of(v) + z_crit, estimate, high - _TOL, xtol=1e-14)
+        return root(lambda v: z_of(v) + z_crit, estimate, high - _TOL, xtol=1e-14)
 
     return lower_bound(), upper_bound()
 
@@ -173,4 +174,4 @@ def _ratio_interval(x_t: int, n_t: int, x_c: int, n_c: int, z_crit: float) -> tu
 
 
 def _root(z_of, target: float, a: float, b: float) -> float:
-    return optimize.brentq(lambda v: z_of(v) - target, a, b, xtol=1e-13, rtol=1e-14)
+    return root(lambda v: z_of(v) - target, a, b, xtol=1e-13, rtol=1e-14)

@@ -13,6 +13,7 @@ import io
 import math
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -173,7 +174,7 @@ def user_level_csv(
     seed: int,
     *,
     users: int = 3000,
-    text_ids: bool = False,
+    text_ids: bool | str = False,
     segments: bool = False,
     repeats: float = 0.0,
     crossed: float = 0.0,
@@ -184,6 +185,9 @@ def user_level_csv(
     arms = np.array(["control", "Treatment", " treatment ", "CONTROL"])
     arm = arms[rng.integers(0, 4, users)]
     ids = [f"u-{i:05d}" if text_ids else str(1000 + 7 * i) for i in range(users)]
+    if text_ids == "uuid":  # random UUIDs from their own generator: the other cells stay the same
+        raw = np.random.default_rng(seed).bytes(16 * users)
+        ids = [str(uuid.UUID(bytes=raw[16 * i : 16 * i + 16])) for i in range(users)]
     converted = rng.random(users) < 0.12
     revenue = np.where(converted, rng.gamma(2.0, 15.0, users).round(2), 0.0)
     pre = rng.gamma(2.0, 10.0, users).round(2)
@@ -235,6 +239,10 @@ def read(text: str, **options: str) -> ExperimentData:
         (6, {"empty": 0.01, "outlier": True}, False),
         (7, {"segments": True, "outlier": True}, False),  # distinct ids: segments in one pass
         (8, {"segments": True, "empty": 0.01}, False),
+        # distinct text ids are proven distinct by their hashes: one pass too
+        (9, {"text_ids": True, "segments": True, "outlier": True}, False),
+        (10, {"text_ids": "uuid", "empty": 0.01}, False),
+        (11, {"text_ids": "uuid", "repeats": 0.03}, True),
     ],
 )
 def test_duckdb_aggregates_match_a_pandas_groupby(
@@ -248,6 +256,19 @@ def test_duckdb_aggregates_match_a_pandas_groupby(
     assert_matches(parsed, reference(text))
     assert parsed.guardrail_columns == ("guardrail_errors",)
     assert parsed.secondary_count_columns == ("clicked",)
+
+
+def test_text_ids_that_differ_only_by_white_space_are_one_user(keyed_calls: list[int]) -> None:
+    text = (
+        "user_id,variant,converted\nu1,control,0\nu2,treatment,1\nu1 ,control,1\nu3,treatment,0\n"
+    )
+    parsed = read(text)
+    assert keyed_calls  # the ids are distinct as written, not once trimmed
+    control, treatment = parsed.arms
+    assert (control.users, control.conversions) == (1, 1)
+    assert (treatment.users, treatment.conversions) == (2, 1)
+    (finding,) = [f for f in parsed.findings if f.code == "repeated_user_rows"]
+    assert finding.row == 2  # the repeated user's first line
 
 
 def test_empty_cells_are_named_with_their_first_lines() -> None:

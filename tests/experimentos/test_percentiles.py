@@ -67,7 +67,7 @@ def _parse(data: bytes, name: str = "users.csv"):
     return ingest.parse(data, file_name=name, options=Options(), thresholds=Thresholds())
 
 
-@pytest.mark.parametrize("text_ids", [False, True], ids=["one-pass", "keyed"])
+@pytest.mark.parametrize("text_ids", [False, True], ids=["integer-ids", "text-ids"])
 def test_quantiles_and_their_order_statistics_equal_numpy(tmp_path: Path, text_ids: bool) -> None:
     samples = _samples()
     data = _parse(_write(tmp_path / "users.csv", samples, text_ids=text_ids))

@@ -140,7 +140,8 @@ LARGE = {"users": 66_000, "blank_from": 60_000}  # blank cells only beyond the 1
     ("shape", "keyed"),
     [
         pytest.param(SMALL, False, id="small-one-pass"),
-        pytest.param(SMALL | {"text_ids": True}, True, id="small-keyed-text-ids"),
+        pytest.param(SMALL | {"text_ids": True}, False, id="small-one-pass-text-ids"),
+        pytest.param(SMALL | {"text_ids": True, "repeats": 0.1}, True, id="small-keyed-text-ids"),
         pytest.param(SMALL | {"repeats": 0.1}, True, id="small-keyed-repeated-users"),
         pytest.param(LARGE, False, id="large-one-pass"),
         pytest.param(LARGE | {"repeats": 0.05}, True, id="large-keyed-repeated-users"),
@@ -215,25 +216,32 @@ def test_a_column_named_by_the_guardrails_option_is_a_guardrail_count() -> None:
 # --------------------------------------------------------------------------- entirely blank
 
 
-def empty_guardrail_csv(users: int, *, text_ids: bool = False, lift: bool = False) -> str:
+def empty_guardrail_csv(
+    users: int, *, text_ids: bool = False, padded: bool = False, lift: bool = False
+) -> str:
     rng = np.random.default_rng(3)
     lines = ["user_id,variant,converted,guardrail_error"]
     for i in range(users):
         arm = ("control", "treatment")[i % 2]
         rate = 0.25 if lift and arm == "treatment" else 0.10
         uid = f"u{i}" if text_ids else str(i + 1)
+        uid = f" {uid}" if padded else uid  # an id with white space around it: the keyed path
         lines.append(f"{uid},{arm},{int(rng.random() < rate)},")
     return "\n".join(lines) + "\n"
 
 
 @pytest.mark.parametrize(
-    ("text_ids", "keyed"),
-    [pytest.param(False, False, id="one-pass"), pytest.param(True, True, id="keyed-text-ids")],
+    ("text_ids", "padded", "keyed"),
+    [
+        pytest.param(False, False, False, id="one-pass"),
+        pytest.param(True, False, False, id="one-pass-text-ids"),
+        pytest.param(True, True, True, id="keyed-padded-text-ids"),
+    ],
 )
 def test_a_guardrail_with_no_value_in_any_row_is_not_checked_with_a_warning(
-    text_ids: bool, keyed: bool, keyed_calls: list[int]
+    text_ids: bool, padded: bool, keyed: bool, keyed_calls: list[int]
 ) -> None:
-    text = empty_guardrail_csv(2000, text_ids=text_ids)
+    text = empty_guardrail_csv(2000, text_ids=text_ids, padded=padded)
     expected = reference(text, "guardrail_error")
     assert expected["blank"] == expected["rows"] == 2000
     data = read(text)
