@@ -40,8 +40,8 @@ from experimentos.ingest.userlevel_sums import (
     MetricColumns,
     by_label,
     group_sums,
+    label,
     merged,
-    with_capped,
 )
 from experimentos.model import Finding, Options, QuantileStats, SourceInfo, Thresholds
 from experimentos.stats import quantiles as quantile_stats
@@ -50,6 +50,9 @@ Fetch = Callable[[sa.Select[Any]], list[dict[str, Any]]]
 SAMPLE_ROWS = 100
 """Rows sampled to learn each column's type (a column empty in them is probed for one value)."""
 _OUTLIER_RATIO = 10.0
+MAX_CODED_LABELS = 64
+"""Up to this many raw variant labels, rows carry their arm as a code from a CASE over the raw
+label (no string function per row); above, as the trimmed, lower-cased label."""
 
 
 def stats_table(
@@ -136,11 +139,12 @@ def _read(
     p = layout.index(layout.primary)
     plan = agg.QueryPlan(names, layout.user, layout.variant, layout.segment, p, kinds=kinds)
     numbers = [i for i, k in enumerate(kinds) if k == "num"]
-    (summary,) = fetch(
+    raw = fetch(
         agg.raw_summary(
             src, plan, numbers=numbers, guardrails=[i for i in numbers if layout.is_guardrail(i)]
         )
     )
+    summary = _summary(raw)
     source = replace(source, rows=int(summary["rows"]))
     if not summary["rows"]:
         return refused(
@@ -158,22 +162,27 @@ def _read(
     if p is None or p not in binary:
         return refused(source, [_no_primary(layout, binary)], primary=layout.primary)
     metrics = _metrics(layout, binary, numeric)
+    labels = sorted({label(r["ra"]) for r in raw} - {""})
+    raw_labels = {r["ra"] for r in raw if label(r["ra"])}
+    codes = (
+        tuple((r, labels.index(label(r)) + 1) for r in sorted(raw_labels))
+        if len(raw_labels) <= MAX_CODED_LABELS
+        else ()
+    )
     plan = replace(
         plan,
         binary=binary,
         numeric=numeric,
         pairs=tuple(metrics.pairs.items()),
         ratios=tuple((k, x, y) for k, (x, y) in metrics.ratios.items()),
+        codes=codes,
     )
     findings = checks.ratio_findings(layout, metrics, options)
     findings += sql_findings.cell_findings(layout, metrics, summary)
-    users = agg.per_user(src, plan)
-    (counts,) = fetch(agg.user_summary(users, metrics.means))
+    rows = fetch(agg.analysis(src, plan, metrics.means))
+    counts = rows[0] | {"users": rows[0]["units"]}
     findings += sql_findings.user_findings(layout, counts, thresholds)
-    rows = fetch(agg.per_group(users, plan))
-    groups = _ordered(
-        merged([group_sums(r | {"g": r["g"] or ""}) for r in rows], key=by_label), options
-    )
+    arm_of = (lambda a: labels[a - 1]) if codes else (lambda a: a)
     caps = {
         i: float(counts[f"cap{i}"])
         for i in metrics.means
@@ -181,19 +190,26 @@ def _read(
         and counts[f"cap{i}"] > 0
         and counts[f"max{i}"] > _OUTLIER_RATIO * counts[f"cap{i}"]
     }
-    if caps:
-        capped = {
-            (c.arm, c.segment): c
-            for c in merged(
-                [
-                    group_sums(r | {"g": r["g"] or ""})
-                    for r in fetch(agg.capped_per_group(users, caps))
-                ],
-                key=by_label,
-            )
-        }
-        groups = [with_capped(g, capped.get((g.arm, g.segment)), caps) for g in groups]
-        findings += [sql_findings.outlier(names[i], counts, i) for i in caps]
+    uncapped = {f"{k}{i}" for i in metrics.means if i not in caps for k in ("cs", "css")}
+    groups = _ordered(
+        merged(
+            [
+                group_sums(
+                    {k: v for k, v in r.items() if k not in uncapped}
+                    | {"a": arm_of(r["a"]), "g": r["g"] or ""}
+                )
+                for r in rows
+                if r["a"] is not None
+            ],
+            key=by_label,
+        ),
+        options,
+    )
+    findings += [sql_findings.outlier(names[i], counts, i) for i in caps]
+    # every unit on one row: the percentiles read the kept rows, without merging them again
+    single = not counts["crossed"] and not counts["repeated"]
+    units = agg.kept_rows(src, plan) if single else agg.per_user(src, plan).subquery("per_user")
+    code = {name: k + 1 for k, name in enumerate(labels)} if codes else None
     name = names.__getitem__
     return StatsTable(
         source,
@@ -204,8 +220,27 @@ def _read(
         secondary=tuple(sorted(name(i) for i in metrics.counted() if i not in metrics.guardrails)),
         means=(*map(name, metrics.means), *(name(i) + CAPPED_SUFFIX for i in caps)),
         ratios=tuple(layout.ratios[k][0] for k in metrics.ratios),
-        quantiles=_quantiles(fetch, users, layout, metrics, groups, thresholds.alpha),
+        quantiles=_quantiles(fetch, units, code, layout, metrics, groups, thresholds.alpha),
     )
+
+
+def _summary(raw: list[dict[str, Any]]) -> dict[str, Any]:
+    """``raw_summary``'s rows per raw label × empty primary as one row: all rows, rows without a
+    variant label or primary value, kept rows, and per column the sums its aliases name (``kf{i}``
+    over the kept rows, the others over all rows)."""
+    out: dict[str, Any] = {"rows": 0, "empty_variant": 0, "empty_primary": 0, "kept": 0}
+    for r in raw:
+        blank, count = not label(r["ra"]), int(r["rows"])
+        out["rows"] += count
+        out["empty_variant"] += count if blank else 0
+        out["empty_primary"] += count if r["pm"] else 0
+        is_kept = not blank and not r["pm"]
+        out["kept"] += count if is_kept else 0
+        for key, cell in r.items():
+            if key in ("ra", "pm", "rows") or (key.startswith("kf") and not is_kept):
+                continue
+            out[key] = out.get(key, 0) + int(cell or 0)
+    return out
 
 
 def _metrics(layout: Layout, binary: tuple[int, ...], numeric: tuple[int, ...]) -> MetricColumns:
@@ -245,6 +280,7 @@ def _no_primary(layout: Layout, binary: tuple[int, ...]) -> Finding:
 def _quantiles(
     fetch: Fetch,
     users: sa.Subquery,
+    code: dict[str, int] | None,
     layout: Layout,
     metrics: MetricColumns,
     groups: list[GroupSums],
@@ -263,7 +299,7 @@ def _quantiles(
                 continue
             for level in quantile_stats.LEVELS:
                 lower, upper = quantile_stats.rank_fractions(n[(arm, i)], level, alpha)
-                requests.append((i, arm, (level, lower, upper)))
+                requests.append((i, arm if code is None else code[arm], (level, lower, upper)))
                 keys.append((arm, i, level, n[(arm, i)]))
     if not requests:
         return ()
