@@ -30,6 +30,8 @@ import sqlalchemy as sa
 from sqlalchemy import Double, Integer, String, case, cast, func
 
 Selectable = sa.Select[tuple[object, ...]]
+Request = tuple[int, object, Sequence[float]]
+"""A percentile request: column i, the arm as the units' ``a`` holds it, the fractions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,20 +163,45 @@ def per_user(src: sa.Subquery, plan: QueryPlan) -> sa.Select[tuple[object, ...]]
     return sa.select(*merged).group_by(rows.c.u)
 
 
-def analysis(src: sa.Subquery, plan: QueryPlan, means: Sequence[int]) -> Selectable:
-    """The per-unit merge computed once (a materialised CTE) and everything read from it: per
-    arm × segment of the units in one variant, the ``userlevel_sums`` aliases with the capped
-    sums ``cs{i}``/``css{i}`` at each mean's p99.9, each row carrying :func:`user_summary`'s
-    columns (one row of them alone, groups NULL, when no unit is in one variant)."""
-    users = per_user(src, plan).cte("per_user").prefix_with("MATERIALIZED")
-    summary = user_summary(users, means).cte("summary")
+def distinct_units(src: sa.Subquery, plan: QueryPlan) -> Selectable:
+    """One row: the query's rows and its distinct unit ids (equal: no unit has two rows)."""
+    user = src.c[plan.columns[plan.user]]
+    return sa.select(
+        func.count().label("rows"), func.count(sa.distinct(user)).label("units")
+    ).select_from(src)
+
+
+def analysis(
+    src: sa.Subquery,
+    plan: QueryPlan,
+    means: Sequence[int],
+    requests: Sequence[Request] | None = None,
+) -> Selectable:
+    """Everything read from the units: per arm × segment of the units in one variant, the
+    ``userlevel_sums`` aliases with the capped sums ``cs{i}``/``css{i}`` at each mean's p99.9,
+    each row carrying :func:`user_summary`'s columns (one row of them alone, groups NULL, when no
+    unit is in one variant).
+
+    Without ``requests`` the units are the rows merged per unit, computed once (a materialised
+    CTE). With them — the caller knows that every unit has one row, and so each arm's unit count
+    — the units are the kept rows as they are, and the summary also holds the percentiles."""
+    if requests is None:
+        users: sa.CTE | sa.Subquery = (
+            per_user(src, plan).cte("per_user").prefix_with("MATERIALIZED")
+        )
+    else:
+        users = kept_rows(src, plan)
+    summary = user_summary(users, means, requests or ()).cte("summary")
     groups = per_group(users, plan, summary, means).cte("groups")
     return sa.select(summary, groups).select_from(summary.outerjoin(groups, sa.true()))
 
 
-def user_summary(users: sa.CTE, means: Sequence[int]) -> Selectable:
+def user_summary(
+    users: sa.CTE | sa.Subquery, means: Sequence[int], requests: Sequence[Request] = ()
+) -> Selectable:
     """One row: units, units in several variants, units of one variant on several rows (and
-    their rows); per mean column of the units in one variant: values, max, median, p99.9."""
+    their rows); per mean column of the units in one variant: values, max, median, p99.9; and
+    :func:`percentiles`' columns for ``requests``."""
     one, repeated = users.c.nv == 1, sa.and_(users.c.nv == 1, users.c.nrows > 1)
     out = [
         func.count().label("units"),
@@ -190,10 +217,12 @@ def user_summary(users: sa.CTE, means: Sequence[int]) -> Selectable:
             func.percentile_cont(_constant(0.5)).within_group(value).label(f"med{i}"),
             func.percentile_cont(_constant(0.999)).within_group(value).label(f"cap{i}"),
         ]
-    return sa.select(*out).select_from(users)
+    return sa.select(*out, *_quantile_columns(users, requests)).select_from(users)
 
 
-def per_group(users: sa.CTE, plan: QueryPlan, summary: sa.CTE, means: Sequence[int]) -> Selectable:
+def per_group(
+    users: sa.CTE | sa.Subquery, plan: QueryPlan, summary: sa.CTE, means: Sequence[int]
+) -> Selectable:
     """Per arm × segment of the units in one variant: ``userlevel_sums`` aliases, and per mean
     column Σ min(x, cap) and Σ min(x, cap)² at its p99.9 (``summary``'s ``cap{i}``)."""
     c = users.c
@@ -226,23 +255,28 @@ def per_group(users: sa.CTE, plan: QueryPlan, summary: sa.CTE, means: Sequence[i
             func.sum(x * y).label(f"rxy{k}"),
         ]
     for i in means:
-        v, cap = c[f"v{i}"], summary.c[f"cap{i}"]
+        v = c[f"v{i}"]
+        cap = sa.select(summary.c[f"cap{i}"]).scalar_subquery()
         capped = case((v > cap, cap), else_=v)
         out += [func.sum(capped).label(f"cs{i}"), func.sum(capped * capped).label(f"css{i}")]
     return (
         sa.select(*out)
-        .select_from(users.join(summary, sa.true()))
+        .select_from(users)
         .where(c.nv == 1)
         .group_by(c.a, c.g)
     )
 
 
-def percentiles(
-    users: sa.Subquery | sa.CTE, requests: Sequence[tuple[int, object, Sequence[float]]]
-) -> Selectable:
+def percentiles(users: sa.Subquery, requests: Sequence[Request]) -> Selectable:
     """One row: for request k (column i, arm as ``a`` holds it, fractions) ``q{k}_{j}`` the
     linear-interpolated quantile (``percentile_cont``, numpy's default) of column i over the
     arm's units (``users``: :func:`kept_rows` or :func:`per_user`)."""
+    return sa.select(*_quantile_columns(users, requests)).select_from(users)
+
+
+def _quantile_columns(
+    users: sa.CTE | sa.Subquery, requests: Sequence[Request]
+) -> list[sa.ColumnElement]:
     c = users.c
     out = []
     for k, (i, arm, fractions) in enumerate(requests):
@@ -252,4 +286,4 @@ def percentiles(
             out.append(
                 func.percentile_cont(_constant(clipped)).within_group(value).label(f"q{k}_{j}")
             )
-    return sa.select(*out).select_from(users)
+    return out

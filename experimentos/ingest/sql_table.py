@@ -179,7 +179,17 @@ def _read(
     )
     findings = checks.ratio_findings(layout, metrics, options)
     findings += sql_findings.cell_findings(layout, metrics, summary)
-    rows = fetch(agg.analysis(src, plan, metrics.means))
+    code = {name: k + 1 for k, name in enumerate(labels)} if codes else None
+    alpha = thresholds.alpha
+    (ids,) = fetch(agg.distinct_units(src, plan))
+    if ids["units"] == ids["rows"]:  # every unit on one row: no per-unit merge, one statement
+        n = _kept_numbers(raw, metrics.means)
+        arms = _ordered_arms({arm for arm, _ in n}, options)
+        requests, keys = _requests(n, arms, metrics.means, code, alpha)
+        rows = fetch(agg.analysis(src, plan, metrics.means, requests))
+        quantile_row = rows[0]
+    else:
+        rows = fetch(agg.analysis(src, plan, metrics.means))
     counts = rows[0] | {"users": rows[0]["units"]}
     findings += sql_findings.user_findings(layout, counts, thresholds)
     arm_of = (lambda a: labels[a - 1]) if codes else (lambda a: a)
@@ -206,10 +216,18 @@ def _read(
         options,
     )
     findings += [sql_findings.outlier(names[i], counts, i) for i in caps]
-    # every unit on one row: the percentiles read the kept rows, without merging them again
-    single = not counts["crossed"] and not counts["repeated"]
-    units = agg.kept_rows(src, plan) if single else agg.per_user(src, plan).subquery("per_user")
-    code = {name: k + 1 for k, name in enumerate(labels)} if codes else None
+    if ids["units"] != ids["rows"]:
+        n = {}
+        for g in groups:
+            for i in metrics.means:
+                n[(g.arm, i)] = n.get((g.arm, i), 0) + int(g.column(i).numbers or 0)
+        arms = list(dict.fromkeys(g.arm for g in groups))
+        requests, keys = _requests(n, arms, metrics.means, code, alpha)
+        # no unit in several variants nor on several rows among the kept rows: read them as
+        # they are, without merging them again
+        single = not counts["crossed"] and not counts["repeated"]
+        units = agg.kept_rows(src, plan) if single else agg.per_user(src, plan).subquery("u")
+        quantile_row = fetch(agg.percentiles(units, requests))[0] if requests else {}
     name = names.__getitem__
     return StatsTable(
         source,
@@ -220,8 +238,35 @@ def _read(
         secondary=tuple(sorted(name(i) for i in metrics.counted() if i not in metrics.guardrails)),
         means=(*map(name, metrics.means), *(name(i) + CAPPED_SUFFIX for i in caps)),
         ratios=tuple(layout.ratios[k][0] for k in metrics.ratios),
-        quantiles=_quantiles(fetch, units, code, layout, metrics, groups, thresholds.alpha),
+        quantiles=tuple(
+            QuantileStats(
+                names[i],
+                arm,
+                level,
+                count,
+                *(_number(quantile_row[f"q{k}_{j}"]) for j in range(3)),
+                alpha,
+            )
+            for k, (arm, i, level, count) in enumerate(keys)
+        ),
     )
+
+
+def _kept_numbers(raw: list[dict[str, Any]], means: Sequence[int]) -> dict[tuple[str, int], int]:
+    """Per arm and mean column, its numbers over the kept rows (``raw_summary``'s ``ne{i}``)."""
+    n: dict[tuple[str, int], int] = {}
+    for r in raw:
+        arm = label(r["ra"])
+        if arm and not r["pm"]:
+            for i in means:
+                n[(arm, i)] = n.get((arm, i), 0) + int(r[f"ne{i}"] or 0)
+    return n
+
+
+def _ordered_arms(arms: set[str], options: Options) -> list[str]:
+    """As :func:`_ordered` orders groups: control first, then the others alphabetically."""
+    control = (options.control or "control").strip().casefold()
+    return sorted(arms, key=lambda arm: (arm != control, arm))
 
 
 def _summary(raw: list[dict[str, Any]]) -> dict[str, Any]:
@@ -277,44 +322,27 @@ def _no_primary(layout: Layout, binary: tuple[int, ...]) -> Finding:
     return Finding("blocked", "missing_primary", message, column=primary)
 
 
-def _quantiles(
-    fetch: Fetch,
-    users: sa.Subquery,
+def _requests(
+    n: dict[tuple[str, int], int],
+    arms: Sequence[str],
+    means: Sequence[int],
     code: dict[str, int] | None,
-    layout: Layout,
-    metrics: MetricColumns,
-    groups: list[GroupSums],
     alpha: float,
-) -> tuple[QuantileStats, ...]:
-    """The median and p90 of each continuous metric per arm with its Woodruff interval's two
-    order statistics (``stats.quantiles``), as ``userlevel_breakdowns.quantiles``: one row."""
-    n: dict[tuple[str, int], int] = {}
-    for g in groups:
-        for i in metrics.means:
-            n[(g.arm, i)] = n.get((g.arm, i), 0) + int(g.column(i).numbers or 0)
-    requests, keys = [], []
-    for arm in dict.fromkeys(g.arm for g in groups):
-        for i in metrics.means:
-            if not n[(arm, i)]:
+) -> tuple[list[agg.Request], list[tuple[str, int, float, int]]]:
+    """The percentiles to ask for: the median and p90 of each continuous metric per arm with its
+    Woodruff interval's two order statistics (``stats.quantiles``), as
+    ``userlevel_breakdowns.quantiles``; and per request its (arm, column, level, units)."""
+    requests: list[agg.Request] = []
+    keys = []
+    for arm in arms:
+        for i in means:
+            if not n.get((arm, i)):
                 continue
             for level in quantile_stats.LEVELS:
                 lower, upper = quantile_stats.rank_fractions(n[(arm, i)], level, alpha)
                 requests.append((i, arm if code is None else code[arm], (level, lower, upper)))
                 keys.append((arm, i, level, n[(arm, i)]))
-    if not requests:
-        return ()
-    (row,) = fetch(agg.percentiles(users, requests))
-    return tuple(
-        QuantileStats(
-            layout.names[i],
-            arm,
-            level,
-            count,
-            *(_number(row[f"q{k}_{j}"]) for j in range(3)),
-            alpha,
-        )
-        for k, (arm, i, level, count) in enumerate(keys)
-    )
+    return requests, keys
 
 
 def _number(value: object) -> float:
