@@ -7,15 +7,21 @@ reader (``userlevel_queries``): per column position i, ``t{i}`` the count of 1s 
 CUPED sums with its ``pre_`` covariate, per ratio k ``rn``/``rx``/``rxx``/``ry``/``ryy``/``rxy{k}``
 — so that ``userlevel_sums.group_sums`` reads these rows as it reads DuckDB's.
 
-Three statements scan the query. :func:`raw_summary` counts cells per raw variant label (as
-text, not normalised: no string function runs per row) and per "primary cell empty"; from its few
-rows Python learns the labels and gives each normalised label an arm code. :func:`analysis` then
-merges the rows per unit ONCE, in a materialised CTE (``per_user``: the variant as its arm code, a
-0/1 metric the max of the unit's rows, a number their sum, ``nv`` 1 for a unit of one arm and 2 for
-a unit in several), and reads it for the unit counts, the outlier cap (p99.9) and the per-arm ×
-segment sums, capped sums included, in one statement. :func:`percentiles` needs each arm's unit
-count (its Woodruff ranks depend on it), so it is a third statement — over the kept rows as they
-are when the analysis proved that every unit has one row, over ``per_user`` again otherwise.
+:func:`raw_summary` counts cells per raw variant label (as text, not normalised: no string
+function runs per row) and per "primary cell empty"; from its few rows Python learns the labels,
+gives each normalised label an arm code (the rows then carry their arm as a CASE over the raw label,
+see ``QueryPlan.codes``) and knows each arm's count of numbers per column. :func:`distinct_units`
+then says whether any unit id is on two rows (``count(DISTINCT unit)`` against the rows: at 10M
+text ids a sort of ~4 s, where the per-unit merge is a hash aggregate of 15-20 s).
+
+- No unit on two rows (the usual export): :func:`analysis` reads the kept rows as the units they
+  are, and computes in ONE statement the unit counts, each mean's p99.9 cap, the per-arm ×
+  segment sums with the capped sums, and each arm's percentiles (their Woodruff ranks need the
+  arm's count, known from the raw summary).
+- Otherwise :func:`analysis` merges the rows per unit ONCE, in a materialised CTE (``per_user``:
+  the arm, a 0/1 metric the max of the unit's rows, a number their sum, ``nv`` 1 for a unit of
+  one arm and 2 for a unit in several) read by the same aggregates; :func:`percentiles` then runs
+  over it again, now that each arm's unit count is known.
 
 Only standard SQL is used (CASE, WITH … AS MATERIALIZED, percentile_cont … WITHIN GROUP), which
 PostgreSQL 12+ and DuckDB both run.
@@ -132,8 +138,9 @@ def raw_summary(
 
 
 def kept_rows(src: sa.Subquery, plan: QueryPlan) -> sa.Subquery:
-    """The kept rows as the units they are when each has one row: ``u``, arm ``a``, segment
-    ``g``, ``nv`` 1, ``nrows`` 1, each 0/1 column ``b{i}`` and numeric one ``v{i}``."""
+    """The kept rows with the units' columns: ``u``, arm ``a``, segment ``g``, ``nv`` 1,
+    ``nrows`` 1, each 0/1 column ``b{i}`` and numeric one ``v{i}`` (the units themselves when
+    each has one row)."""
     col = lambda i: src.c[plan.columns[i]]  # noqa: E731
     segment = (
         sa.literal("") if plan.segment is None else func.coalesce(_label(col(plan.segment)), "")
@@ -259,18 +266,13 @@ def per_group(
         cap = sa.select(summary.c[f"cap{i}"]).scalar_subquery()
         capped = case((v > cap, cap), else_=v)
         out += [func.sum(capped).label(f"cs{i}"), func.sum(capped * capped).label(f"css{i}")]
-    return (
-        sa.select(*out)
-        .select_from(users)
-        .where(c.nv == 1)
-        .group_by(c.a, c.g)
-    )
+    return sa.select(*out).select_from(users).where(c.nv == 1).group_by(c.a, c.g)
 
 
 def percentiles(users: sa.Subquery, requests: Sequence[Request]) -> Selectable:
     """One row: for request k (column i, arm as ``a`` holds it, fractions) ``q{k}_{j}`` the
     linear-interpolated quantile (``percentile_cont``, numpy's default) of column i over the
-    arm's units (``users``: :func:`kept_rows` or :func:`per_user`)."""
+    arm's units (``users``: :func:`per_user`'s rows)."""
     return sa.select(*_quantile_columns(users, requests)).select_from(users)
 
 

@@ -223,10 +223,7 @@ def _read(
                 n[(g.arm, i)] = n.get((g.arm, i), 0) + int(g.column(i).numbers or 0)
         arms = list(dict.fromkeys(g.arm for g in groups))
         requests, keys = _requests(n, arms, metrics.means, code, alpha)
-        # no unit in several variants nor on several rows among the kept rows: read them as
-        # they are, without merging them again
-        single = not counts["crossed"] and not counts["repeated"]
-        units = agg.kept_rows(src, plan) if single else agg.per_user(src, plan).subquery("u")
+        units = agg.per_user(src, plan).subquery("u")
         quantile_row = fetch(agg.percentiles(units, requests))[0] if requests else {}
     name = names.__getitem__
     return StatsTable(
