@@ -137,14 +137,18 @@ def raw_summary(
     return sa.select(*out).select_from(src).group_by(*keys)
 
 
-def kept_rows(src: sa.Subquery, plan: QueryPlan) -> sa.Subquery:
+def kept_rows(src: sa.Subquery, plan: QueryPlan, *, raw_segment: bool = False) -> sa.Subquery:
     """The kept rows with the units' columns: ``u``, arm ``a``, segment ``g``, ``nv`` 1,
     ``nrows`` 1, each 0/1 column ``b{i}`` and numeric one ``v{i}`` (the units themselves when
-    each has one row)."""
+    each has one row). The segment is its normalised label, or with ``raw_segment`` the label as
+    written (when each row is a unit, Python merges the groups of one label's spellings)."""
     col = lambda i: src.c[plan.columns[i]]  # noqa: E731
-    segment = (
-        sa.literal("") if plan.segment is None else func.coalesce(_label(col(plan.segment)), "")
-    )
+    if plan.segment is None:
+        segment: sa.ColumnElement = sa.literal("")
+    elif raw_segment:
+        segment = func.coalesce(cast(col(plan.segment), String), "")
+    else:
+        segment = func.coalesce(_label(col(plan.segment)), "")
     values = [col(plan.user).label("u"), _arm(src, plan).label("a"), segment.label("g")]
     values += [sa.literal(1, Integer).label("nv"), sa.literal(1, Integer).label("nrows")]
     values += [cast(col(i), Integer).label(f"b{i}") for i in plan.binary]
@@ -197,7 +201,7 @@ def analysis(
             per_user(src, plan).cte("per_user").prefix_with("MATERIALIZED")
         )
     else:
-        users = kept_rows(src, plan)
+        users = kept_rows(src, plan, raw_segment=True)
     summary = user_summary(users, means, requests or ()).cte("summary")
     groups = per_group(users, plan, summary, means).cte("groups")
     return sa.select(summary, groups).select_from(summary.outerjoin(groups, sa.true()))
