@@ -20,8 +20,10 @@ text ids a sort of ~4 s, where the per-unit merge is a hash aggregate of 15-20 s
   arm's count, known from the raw summary).
 - Otherwise :func:`analysis` merges the rows per unit ONCE, in a materialised CTE (``per_user``:
   the arm, a 0/1 metric the max of the unit's rows, a number their sum, ``nv`` 1 for a unit of
-  one arm and 2 for a unit in several) read by the same aggregates; :func:`percentiles` then runs
-  over it again, now that each arm's unit count is known.
+  one arm and 2 for a unit in several) read by the same aggregates. The percentiles' ranks
+  depend on each arm's unit count: PostgreSQL takes a percentile's fraction from a subquery, so
+  they are computed from the counts in the same statement (:class:`Ranked`); DuckDB wants a
+  constant, so :func:`percentiles` then runs as a statement of its own, merging the rows again.
 
 Only standard SQL is used (CASE, WITH … AS MATERIALIZED, percentile_cont … WITHIN GROUP), which
 PostgreSQL 12+ and DuckDB both run.
@@ -104,8 +106,9 @@ def first_value(src: sa.Subquery, name: str) -> Selectable:
 
 
 def _constant(fraction: float) -> sa.ColumnElement:
-    """A fraction written into the SQL (DuckDB wants a constant, not a bind parameter)."""
-    return sa.literal_column(repr(float(fraction)))
+    """A fraction written into the SQL (DuckDB wants a constant, not a bind parameter), typed
+    as a double (a bare decimal literal would be NUMERIC in PostgreSQL)."""
+    return cast(sa.literal_column(repr(float(fraction))), Double)
 
 
 def _count_if(condition: sa.ColumnElement) -> sa.ColumnElement:
@@ -187,6 +190,7 @@ def analysis(
     plan: QueryPlan,
     means: Sequence[int],
     requests: Sequence[Request] | None = None,
+    ranked: Ranked | None = None,
 ) -> Selectable:
     """Everything read from the units: per arm × segment of the units in one variant, the
     ``userlevel_sums`` aliases with the capped sums ``cs{i}``/``css{i}`` at each mean's p99.9,
@@ -195,24 +199,36 @@ def analysis(
 
     Without ``requests`` the units are the rows merged per unit, computed once (a materialised
     CTE). With them — the caller knows that every unit has one row, and so each arm's unit count
-    — the units are the kept rows as they are, and the summary also holds the percentiles."""
+    — the units are the kept rows as they are, and the summary also holds the percentiles.
+    With ``ranked`` (merged units, on a database that takes a percentile's fraction from a
+    subquery: PostgreSQL) the percentiles are read in the same statement too: per entry k the
+    arm's units ``an{k}`` and ``q{k}_{j}`` at the fractions :func:`_ranked_columns` computes."""
     if requests is None:
         users: sa.CTE | sa.Subquery = (
             per_user(src, plan).cte("per_user").prefix_with("MATERIALIZED")
         )
     else:
         users = kept_rows(src, plan, raw_segment=True)
-    summary = user_summary(users, means, requests or ()).cte("summary")
+    summary = user_summary(users, means, requests or (), ranked).cte("summary")
     groups = per_group(users, plan, summary, means).cte("groups")
-    return sa.select(summary, groups).select_from(summary.outerjoin(groups, sa.true()))
+    joined = summary.outerjoin(groups, sa.true())
+    if not ranked or not ranked.entries:
+        return sa.select(summary, groups).select_from(joined)
+    quantiles = sa.select(*_ranked_columns(users, summary, ranked)).cte("quantiles")
+    return sa.select(summary, groups, quantiles).select_from(
+        summary.join(quantiles, sa.true()).outerjoin(groups, sa.true())
+    )
 
 
 def user_summary(
-    users: sa.CTE | sa.Subquery, means: Sequence[int], requests: Sequence[Request] = ()
+    users: sa.CTE | sa.Subquery,
+    means: Sequence[int],
+    requests: Sequence[Request] = (),
+    ranked: Ranked | None = None,
 ) -> Selectable:
     """One row: units, units in several variants, units of one variant on several rows (and
-    their rows); per mean column of the units in one variant: values, max, median, p99.9; and
-    :func:`percentiles`' columns for ``requests``."""
+    their rows); per mean column of the units in one variant: values, max, median, p99.9;
+    :func:`percentiles`' columns for ``requests``; per ``ranked`` entry k the units ``an{k}``."""
     one, repeated = users.c.nv == 1, sa.and_(users.c.nv == 1, users.c.nrows > 1)
     out = [
         func.count().label("units"),
@@ -228,6 +244,9 @@ def user_summary(
             func.percentile_cont(_constant(0.5)).within_group(value).label(f"med{i}"),
             func.percentile_cont(_constant(0.999)).within_group(value).label(f"cap{i}"),
         ]
+    for k, (i, arm, _) in enumerate(ranked.entries if ranked else ()):
+        value = case((sa.and_(users.c.nv == 1, users.c.a == arm), users.c[f"v{i}"]))
+        out.append(func.count(value).label(f"an{k}"))
     return sa.select(*out, *_quantile_columns(users, requests)).select_from(users)
 
 
@@ -292,4 +311,32 @@ def _quantile_columns(
             out.append(
                 func.percentile_cont(_constant(clipped)).within_group(value).label(f"q{k}_{j}")
             )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """Percentiles whose Woodruff ranks the database computes from each arm's unit count n:
+    per entry (column i, arm as ``a`` holds it, level q) the fractions q, q ∓ z·√(q(1−q)/n)
+    clipped to [0, 1] — ``stats.quantiles.rank_fractions`` with the same floating-point steps
+    (q(1−q) computed here, then z·√(that / n) there)."""
+
+    entries: tuple[tuple[int, object, float], ...]
+    z: float
+
+
+def _ranked_columns(
+    users: sa.CTE | sa.Subquery, summary: sa.CTE, ranked: Ranked
+) -> list[sa.ColumnElement]:
+    c = users.c
+    out = []
+    for k, (i, arm, level) in enumerate(ranked.entries):
+        value = case((sa.and_(c.nv == 1, c.a == arm), c[f"v{i}"]))
+        n = cast(func.nullif(sa.select(summary.c[f"an{k}"]).scalar_subquery(), 0), Double)
+        half = _constant(ranked.z) * func.sqrt(_constant(level * (1 - level)) / n)
+        for j, fraction in enumerate(
+            (_constant(level), _constant(level) - half, _constant(level) + half)
+        ):
+            clipped = case((fraction < 0, 0.0), (fraction > 1, 1.0), else_=fraction)
+            out.append(func.percentile_cont(clipped).within_group(value).label(f"q{k}_{j}"))
     return out

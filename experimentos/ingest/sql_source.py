@@ -112,7 +112,13 @@ def run_query(
     ):
         columns = _columns(conn, text)
         table = stats_table(
-            fetch, text, columns, source=source, options=options, thresholds=thresholds
+            fetch,
+            text,
+            columns,
+            source=source,
+            options=options,
+            thresholds=thresholds,
+            ranks_in_sql=backend == "postgresql",
         )
     return QueryResult(table, fetched)
 

@@ -45,11 +45,14 @@ from experimentos.ingest.userlevel_sums import (
 )
 from experimentos.model import Finding, Options, QuantileStats, SourceInfo, Thresholds
 from experimentos.stats import quantiles as quantile_stats
+from experimentos.stats.distributions import norm_isf
 
 Fetch = Callable[[sa.Select[Any]], list[dict[str, Any]]]
 SAMPLE_ROWS = 100
 """Rows sampled to learn each column's type (a column empty in them is probed for one value)."""
 _OUTLIER_RATIO = 10.0
+Key = tuple[int, str, int, float, int]
+"""A percentile's place in the result row (``q{k}_{j}``), arm, column, level, units."""
 MAX_CODED_LABELS = 64
 """Up to this many raw variant labels, rows carry their arm as a code from a CASE over the raw
 label (no string function per row); above, as the trimmed, lower-cased label."""
@@ -63,8 +66,13 @@ def stats_table(
     source: SourceInfo,
     options: Options,
     thresholds: Thresholds,
+    ranks_in_sql: bool = False,
 ) -> StatsTable:
-    """The table of the query whose result columns are ``raw`` (names as the database gave them)."""
+    """The table of the query whose result columns are ``raw`` (names as the database gave them).
+
+    ``ranks_in_sql``: the database takes a percentile's fraction from a subquery (PostgreSQL; not
+    DuckDB), so that when units have several rows their percentiles are read in the statement
+    that merges them, not in a second one that merges them again."""
     names = tuple(normalise_header(n) for n in raw)
     primary = normalise_header(options.primary or USER_LEVEL_PRIMARY)
     if findings := header_findings(list(raw)):
@@ -96,7 +104,7 @@ def stats_table(
         ratios=ratios,
         named_guardrails=named,
     )
-    return _read(fetch, src, layout, source, options, thresholds)
+    return _read(fetch, src, layout, source, options, thresholds, ranks_in_sql)
 
 
 def _kinds(
@@ -134,6 +142,7 @@ def _read(
     source: SourceInfo,
     options: Options,
     thresholds: Thresholds,
+    ranks_in_sql: bool,
 ) -> StatsTable:
     names, kinds = layout.names, layout.kinds
     p = layout.index(layout.primary)
@@ -182,12 +191,31 @@ def _read(
     code = {name: k + 1 for k, name in enumerate(labels)} if codes else None
     alpha = thresholds.alpha
     (ids,) = fetch(agg.distinct_units(src, plan))
+    kept_arms = {label(r["ra"]) for r in raw if label(r["ra"]) and not r["pm"]}
+    arms = _ordered_arms(kept_arms, options)
+    ranked = None
     if ids["units"] == ids["rows"]:  # every unit on one row: no per-unit merge, one statement
         n = _kept_numbers(raw, metrics.means)
-        arms = _ordered_arms({arm for arm, _ in n}, options)
         requests, keys = _requests(n, arms, metrics.means, code, alpha)
         rows = fetch(agg.analysis(src, plan, metrics.means, requests))
         quantile_row = rows[0]
+    elif ranks_in_sql:  # the percentiles' ranks from each arm's units, in the same statement
+        entries = [
+            (i, arm, level)
+            for arm in arms
+            for i in metrics.means
+            for level in quantile_stats.LEVELS
+        ]
+        ranked = agg.Ranked(
+            tuple((i, arm if code is None else code[arm], q) for i, arm, q in entries),
+            float(norm_isf(alpha / 2)),
+        )
+        rows = fetch(agg.analysis(src, plan, metrics.means, ranked=ranked))
+        quantile_row = rows[0]
+        units = [int(quantile_row[f"an{k}"] or 0) for k in range(len(entries))]
+        keys = [
+            (k, arm, i, level, units[k]) for k, (i, arm, level) in enumerate(entries) if units[k]
+        ]
     else:
         rows = fetch(agg.analysis(src, plan, metrics.means))
     counts = rows[0] | {"users": rows[0]["units"]}
@@ -216,7 +244,7 @@ def _read(
         options,
     )
     findings += [sql_findings.outlier(names[i], counts, i) for i in caps]
-    if ids["units"] != ids["rows"]:
+    if ids["units"] != ids["rows"] and ranked is None:
         n = {}
         for g in groups:
             for i in metrics.means:
@@ -244,7 +272,7 @@ def _read(
                 *(_number(quantile_row[f"q{k}_{j}"]) for j in range(3)),
                 alpha,
             )
-            for k, (arm, i, level, count) in enumerate(keys)
+            for k, arm, i, level, count in keys
         ),
     )
 
@@ -325,10 +353,10 @@ def _requests(
     means: Sequence[int],
     code: dict[str, int] | None,
     alpha: float,
-) -> tuple[list[agg.Request], list[tuple[str, int, float, int]]]:
+) -> tuple[list[agg.Request], list[Key]]:
     """The percentiles to ask for: the median and p90 of each continuous metric per arm with its
     Woodruff interval's two order statistics (``stats.quantiles``), as
-    ``userlevel_breakdowns.quantiles``; and per request its (arm, column, level, units)."""
+    ``userlevel_breakdowns.quantiles``; and per request its :data:`Key`."""
     requests: list[agg.Request] = []
     keys = []
     for arm in arms:
@@ -338,7 +366,7 @@ def _requests(
             for level in quantile_stats.LEVELS:
                 lower, upper = quantile_stats.rank_fractions(n[(arm, i)], level, alpha)
                 requests.append((i, arm if code is None else code[arm], (level, lower, upper)))
-                keys.append((arm, i, level, n[(arm, i)]))
+                keys.append((len(keys), arm, i, level, n[(arm, i)]))
     return requests, keys
 
 

@@ -291,8 +291,9 @@ def test_respelled_labels_equal_csv(
     assert sorted(f.code for f in from_sql.health.findings) == codes
 
 
-def test_duckdb_file_equals_csv(tmp_path: Path) -> None:
-    df = _rows("all", n=2000)
+@pytest.mark.parametrize("kind", ["all", "cuped"], ids=["merged_per_unit", "one_row_per_unit"])
+def test_duckdb_file_equals_csv(kind: str, tmp_path: Path) -> None:
+    df = _rows(kind, n=2000)
     csv = tmp_path / "results.csv"
     df.to_csv(csv, index=False)
     with duckdb.connect(str(tmp_path / "w.db")) as db:
