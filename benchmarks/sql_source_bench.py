@@ -27,12 +27,23 @@ RSS under 300 MB and flat in N; (b) ÷ (a) is printed too. Medians are printed. 
 S`` each N is also run on a second table where a share S of the users have a second row (the
 per-unit merge then runs). Not a test; CI never runs it.
 
-Measured (PostgreSQL 15, work_mem 4 MB, 2 shared cores): 1M rows hand 0.12-0.18 s, ours 16-20 s
-(ratio ~120), 10M rows hand 1.5 s, ours 183 s (ratio ~124); peak RSS 159 MB at both; 115 rows
-fetched. The four statements after ``raw_summary`` (``user_summary``, ``per_group``,
-``capped_per_group``, ``percentiles``) each re-run the per-unit GROUP BY over the text user id
-(~1.5-2 s per 1M rows, a hash aggregate spilled to disk); at 10M the five statements average ~36 s, near the
-60 s default statement timeout (hence ``--query-timeout`` here).
+Measured (PostgreSQL 15, work_mem 4 MB, 2 cores shared with other work, so ±40% between runs:
+an earlier run had a2 at 25-34 s at 10M) with ``--repeat 1 --repeated 0.01``:
+
+    rows         repeated  a      a2      a2_     ours    ÷a2   ÷a2_  ÷a    peak RSS  fetched
+    1,000,000    0%        0.10   1.44    1.54    2.51    1.74  1.63  25.6  148 MB    109
+    1,000,000    1%        0.10   1.43    1.53    4.49    3.14  2.93  46.5  149 MB    109
+    10,000,000   0%        0.89   14.09   15.85   14.74   1.05  0.93  16.6  148 MB    109
+    10,000,000   1%        0.86   14.38   16.60   35.09   2.44  2.11  40.8  149 MB    109
+
+Statements at 10M, one row per unit: raw_summary 1.5 s, distinct_units 3.3 s, analysis 8.6 s (a
+parallel per-group pass, then the p99.9, medians and p90s sorts); ~2.3 s of "ours" is the
+command's start (imports) and report, which is why 1M is further from a2 than 10M. With 1% of
+units on two rows the analysis merges rows per unit (28-45 s at 10M, against a2's 14-25 s: the
+same per-unit sort, then more sorts for the per-arm percentiles, and the per-arm × segment
+groups sorted on disk because PostgreSQL cannot estimate the CTE's groups); that one statement is
+the closest to the 60 s default timeout (--query-timeout raises it). Before this layout
+(four statements each re-running the per-unit GROUP BY): 1M 16-20 s, 10M 183 s.
 """
 
 from __future__ import annotations
