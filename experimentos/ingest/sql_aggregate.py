@@ -7,10 +7,26 @@ reader (``userlevel_queries``): per column position i, ``t{i}`` the count of 1s 
 CUPED sums with its ``pre_`` covariate, per ratio k ``rn``/``rx``/``rxx``/``ry``/``ryy``/``rxy{k}``
 — so that ``userlevel_sums.group_sums`` reads these rows as it reads DuckDB's.
 
-Rows are first merged per unit (``per_user``): labels trimmed and lower-cased, a 0/1 metric the
-max of the unit's rows, a number their sum, ``nv`` the unit's distinct variants (a unit with
-nv > 1 is left out). Only standard SQL is used (CASE, COUNT(DISTINCT), percentile_cont … WITHIN
-GROUP for the outlier cap and percentiles), which PostgreSQL and DuckDB both run.
+:func:`raw_summary` counts cells per raw variant label (as text, not normalised: no string
+function runs per row) and per "primary cell empty"; from its few rows Python learns the labels,
+gives each normalised label an arm code (the rows then carry their arm as a CASE over the raw label,
+see ``QueryPlan.codes``) and knows each arm's count of numbers per column. :func:`distinct_units`
+then says whether any unit id is on two rows (``count(DISTINCT unit)`` against the rows: at 10M
+text ids a sort of ~4 s, where the per-unit merge is a hash aggregate of 15-20 s).
+
+- No unit on two rows (the usual export): :func:`analysis` reads the kept rows as the units they
+  are, and computes in ONE statement the unit counts, each mean's p99.9 cap, the per-arm ×
+  segment sums with the capped sums, and each arm's percentiles (their Woodruff ranks need the
+  arm's count, known from the raw summary).
+- Otherwise :func:`analysis` merges the rows per unit ONCE, in a materialised CTE (``per_user``:
+  the arm, a 0/1 metric the max of the unit's rows, a number their sum, ``nv`` 1 for a unit of
+  one arm and 2 for a unit in several) read by the same aggregates. The percentiles' ranks
+  depend on each arm's unit count: PostgreSQL takes a percentile's fraction from a subquery, so
+  they are computed from the counts in the same statement (:class:`Ranked`); DuckDB wants a
+  constant, so :func:`percentiles` then runs as a statement of its own, merging the rows again.
+
+Only standard SQL is used (CASE, WITH … AS MATERIALIZED, percentile_cont … WITHIN GROUP), which
+PostgreSQL 12+ and DuckDB both run.
 """
 
 from __future__ import annotations
@@ -22,6 +38,8 @@ import sqlalchemy as sa
 from sqlalchemy import Double, Integer, String, case, cast, func
 
 Selectable = sa.Select[tuple[object, ...]]
+Request = tuple[int, object, Sequence[float]]
+"""A percentile request: column i, the arm as the units' ``a`` holds it, the fractions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +59,9 @@ class QueryPlan:
     """(ratio k of the layout, numerator column, denominator column)."""
     kinds: tuple[str, ...] = ()
     """Per column: ``bool``, ``num`` or ``text`` (from the sampled values)."""
+    codes: tuple[tuple[str, int], ...] = ()
+    """Raw variant label (as text) → arm code, for the labels that are not blank once trimmed;
+    empty: the arm is the normalised label itself (too many raw labels for a CASE)."""
 
 
 def source(query: str, columns: Sequence[str]) -> sa.Subquery:
@@ -54,16 +75,22 @@ def _label(expr: sa.ColumnElement) -> sa.ColumnElement:
     return func.lower(func.trim(cast(expr, String)))
 
 
+def _raw_arm(src: sa.Subquery, plan: QueryPlan) -> sa.ColumnElement:
+    return cast(src.c[plan.columns[plan.variant]], String)
+
+
 def _arm(src: sa.Subquery, plan: QueryPlan) -> sa.ColumnElement:
-    return _label(src.c[plan.columns[plan.variant]])
+    """The row's arm: its code (NULL for a blank label), or else its normalised label."""
+    if not plan.codes:
+        return _label(src.c[plan.columns[plan.variant]])
+    raw = _raw_arm(src, plan)
+    return case(*((raw == label, sa.literal(code, Integer)) for label, code in plan.codes))
 
 
 def kept(src: sa.Subquery, plan: QueryPlan) -> sa.ColumnElement:
-    """Rows with a variant label and a primary value (the others are reported, not analysed);
-    without a primary column (the reader then refuses the query, naming the 0/1 columns it
-    found), rows with a variant label."""
+    """Rows with a variant label and a primary value (the others are reported, not analysed)."""
     arm = _arm(src, plan)
-    labelled = sa.and_(arm.is_not(None), arm != "")
+    labelled = arm.is_not(None) if plan.codes else sa.and_(arm.is_not(None), arm != "")
     if plan.primary is None:
         return labelled
     return sa.and_(labelled, src.c[plan.columns[plan.primary]].is_not(None))
@@ -79,8 +106,9 @@ def first_value(src: sa.Subquery, name: str) -> Selectable:
 
 
 def _constant(fraction: float) -> sa.ColumnElement:
-    """A fraction written into the SQL (DuckDB wants a constant, not a bind parameter)."""
-    return sa.literal_column(repr(float(fraction)))
+    """A fraction written into the SQL (DuckDB wants a constant, not a bind parameter), typed
+    as a double (a bare decimal literal would be NUMERIC in PostgreSQL)."""
+    return cast(sa.literal_column(repr(float(fraction))), Double)
 
 
 def _count_if(condition: sa.ColumnElement) -> sa.ColumnElement:
@@ -90,44 +118,55 @@ def _count_if(condition: sa.ColumnElement) -> sa.ColumnElement:
 def raw_summary(
     src: sa.Subquery, plan: QueryPlan, *, numbers: Sequence[int], guardrails: Sequence[int]
 ) -> Selectable:
-    """One row over the query's rows: rows, rows without variant or primary, and per metric
-    column its filled cells among kept rows (``kf{i}``); per numeric column its cells (``ne{i}``)
-    and those that are 0 or 1 (``z{i}``); per numeric guardrail those that are not counts."""
-    arm, is_kept = _arm(src, plan), kept(src, plan)
-    no_primary = sa.false() if plan.primary is None else src.c[plan.columns[plan.primary]].is_(None)
-    out = [
-        func.count().label("rows"),
-        _count_if(sa.or_(arm.is_(None), arm == "")).label("empty_variant"),
-        _count_if(no_primary).label("empty_primary"),
-        _count_if(is_kept).label("kept"),
-    ]
+    """Per raw variant label ``ra`` (as text) × ``pm`` (the primary cell is empty): rows, and per
+    metric column its filled cells (``kf{i}``); per numeric column its cells (``ne{i}``) and those
+    that are 0 or 1 (``z{i}``); per numeric guardrail those that are not counts (``nc{i}``)."""
+    raw = _raw_arm(src, plan)
+    keys = [raw]
+    if plan.primary is None:
+        empty = sa.false().label("pm")
+    else:
+        keys.append(src.c[plan.columns[plan.primary]].is_(None))
+        empty = keys[-1].label("pm")
+    out = [raw.label("ra"), empty, func.count().label("rows")]
     for i, kind in enumerate(plan.kinds):
         if kind in ("bool", "num") and i not in (plan.user, plan.variant, plan.segment):
-            out.append(
-                _count_if(sa.and_(is_kept, src.c[plan.columns[i]].is_not(None))).label(f"kf{i}")
-            )
+            out.append(func.count(src.c[plan.columns[i]]).label(f"kf{i}"))
     for i in numbers:
         value = cast(src.c[plan.columns[i]], Double)
         out += [func.count(value).label(f"ne{i}"), _count_if(value.in_([0.0, 1.0])).label(f"z{i}")]
         if i in guardrails:
             out.append(_count_if(sa.or_(value < 0, value != func.floor(value))).label(f"nc{i}"))
-    return sa.select(*out).select_from(src)
+    return sa.select(*out).select_from(src).group_by(*keys)
 
 
-def per_user(src: sa.Subquery, plan: QueryPlan) -> sa.Subquery:
-    """One row per unit of the kept rows: arm, segment, distinct variants, rows, merged metrics."""
+def kept_rows(src: sa.Subquery, plan: QueryPlan, *, raw_segment: bool = False) -> sa.Subquery:
+    """The kept rows with the units' columns: ``u``, arm ``a``, segment ``g``, ``nv`` 1,
+    ``nrows`` 1, each 0/1 column ``b{i}`` and numeric one ``v{i}`` (the units themselves when
+    each has one row). The segment is its normalised label, or with ``raw_segment`` the label as
+    written (when each row is a unit, Python merges the groups of one label's spellings)."""
     col = lambda i: src.c[plan.columns[i]]  # noqa: E731
-    segment = (
-        sa.literal("") if plan.segment is None else func.coalesce(_label(col(plan.segment)), "")
-    )
+    if plan.segment is None:
+        segment: sa.ColumnElement = sa.literal("")
+    elif raw_segment:
+        segment = func.coalesce(cast(col(plan.segment), String), "")
+    else:
+        segment = func.coalesce(_label(col(plan.segment)), "")
     values = [col(plan.user).label("u"), _arm(src, plan).label("a"), segment.label("g")]
+    values += [sa.literal(1, Integer).label("nv"), sa.literal(1, Integer).label("nrows")]
     values += [cast(col(i), Integer).label(f"b{i}") for i in plan.binary]
     values += [cast(col(i), Double).label(f"v{i}") for i in plan.numeric]
-    rows = sa.select(*values).where(kept(src, plan)).subquery("r")
+    return sa.select(*values).where(kept(src, plan)).subquery("r")
+
+
+def per_user(src: sa.Subquery, plan: QueryPlan) -> sa.Select[tuple[object, ...]]:
+    """One row per unit of the kept rows: arm, segment, ``nv`` (1: one arm, 2: several), rows,
+    merged metrics."""
+    rows = kept_rows(src, plan)
     merged = [
         rows.c.u,
         func.min(rows.c.a).label("a"),
-        func.count(sa.distinct(rows.c.a)).label("nv"),
+        case((func.min(rows.c.a) == func.max(rows.c.a), 1), else_=2).label("nv"),
         func.count().label("nrows"),
         func.min(rows.c.g).label("g"),
     ]
@@ -135,15 +174,64 @@ def per_user(src: sa.Subquery, plan: QueryPlan) -> sa.Subquery:
         most = func.max(rows.c[f"b{i}"])
         merged.append((most if i == plan.primary else func.coalesce(most, 0)).label(f"b{i}"))
     merged += [func.sum(rows.c[f"v{i}"]).label(f"v{i}") for i in plan.numeric]
-    return sa.select(*merged).group_by(rows.c.u).subquery("per_user")
+    return sa.select(*merged).group_by(rows.c.u)
 
 
-def user_summary(users: sa.Subquery, means: Sequence[int]) -> Selectable:
+def distinct_units(src: sa.Subquery, plan: QueryPlan) -> Selectable:
+    """One row: the query's rows and its distinct unit ids (equal: no unit has two rows)."""
+    user = src.c[plan.columns[plan.user]]
+    return sa.select(
+        func.count().label("rows"), func.count(sa.distinct(user)).label("units")
+    ).select_from(src)
+
+
+def analysis(
+    src: sa.Subquery,
+    plan: QueryPlan,
+    means: Sequence[int],
+    requests: Sequence[Request] | None = None,
+    ranked: Ranked | None = None,
+) -> Selectable:
+    """Everything read from the units: per arm × segment of the units in one variant, the
+    ``userlevel_sums`` aliases with the capped sums ``cs{i}``/``css{i}`` at each mean's p99.9,
+    each row carrying :func:`user_summary`'s columns (one row of them alone, groups NULL, when no
+    unit is in one variant).
+
+    Without ``requests`` the units are the rows merged per unit, computed once (a materialised
+    CTE). With them — the caller knows that every unit has one row, and so each arm's unit count
+    — the units are the kept rows as they are, and the summary also holds the percentiles.
+    With ``ranked`` (merged units, on a database that takes a percentile's fraction from a
+    subquery: PostgreSQL) the percentiles are read in the same statement too: per entry k the
+    arm's units ``an{k}`` and ``q{k}_{j}`` at the fractions :func:`_ranked_columns` computes."""
+    if requests is None:
+        users: sa.CTE | sa.Subquery = (
+            per_user(src, plan).cte("per_user").prefix_with("MATERIALIZED")
+        )
+    else:
+        users = kept_rows(src, plan, raw_segment=True)
+    summary = user_summary(users, means, requests or (), ranked).cte("summary")
+    groups = per_group(users, plan, summary, means).cte("groups")
+    joined = summary.outerjoin(groups, sa.true())
+    if not ranked or not ranked.entries:
+        return sa.select(summary, groups).select_from(joined)
+    quantiles = sa.select(*_ranked_columns(users, summary, ranked)).cte("quantiles")
+    return sa.select(summary, groups, quantiles).select_from(
+        summary.join(quantiles, sa.true()).outerjoin(groups, sa.true())
+    )
+
+
+def user_summary(
+    users: sa.CTE | sa.Subquery,
+    means: Sequence[int],
+    requests: Sequence[Request] = (),
+    ranked: Ranked | None = None,
+) -> Selectable:
     """One row: units, units in several variants, units of one variant on several rows (and
-    their rows); per mean column of the units in one variant: values, max, median, p99.9."""
+    their rows); per mean column of the units in one variant: values, max, median, p99.9;
+    :func:`percentiles`' columns for ``requests``; per ``ranked`` entry k the units ``an{k}``."""
     one, repeated = users.c.nv == 1, sa.and_(users.c.nv == 1, users.c.nrows > 1)
     out = [
-        func.count().label("users"),
+        func.count().label("units"),
         _count_if(users.c.nv > 1).label("crossed"),
         _count_if(repeated).label("repeated"),
         func.coalesce(func.sum(case((repeated, users.c.nrows))), 0).label("repeated_rows"),
@@ -156,11 +244,17 @@ def user_summary(users: sa.Subquery, means: Sequence[int]) -> Selectable:
             func.percentile_cont(_constant(0.5)).within_group(value).label(f"med{i}"),
             func.percentile_cont(_constant(0.999)).within_group(value).label(f"cap{i}"),
         ]
-    return sa.select(*out).select_from(users)
+    for k, (i, arm, _) in enumerate(ranked.entries if ranked else ()):
+        value = case((sa.and_(users.c.nv == 1, users.c.a == arm), users.c[f"v{i}"]))
+        out.append(func.count(value).label(f"an{k}"))
+    return sa.select(*out, *_quantile_columns(users, requests)).select_from(users)
 
 
-def per_group(users: sa.Subquery, plan: QueryPlan) -> Selectable:
-    """Per arm × segment of the units in one variant: ``userlevel_sums`` aliases."""
+def per_group(
+    users: sa.CTE | sa.Subquery, plan: QueryPlan, summary: sa.CTE, means: Sequence[int]
+) -> Selectable:
+    """Per arm × segment of the units in one variant: ``userlevel_sums`` aliases, and per mean
+    column Σ min(x, cap) and Σ min(x, cap)² at its p99.9 (``summary``'s ``cap{i}``)."""
     c = users.c
     out = [c.a, c.g, func.count().label("users")]
     out += [func.sum(c[f"b{i}"]).label(f"t{i}") for i in plan.binary]
@@ -190,25 +284,24 @@ def per_group(users: sa.Subquery, plan: QueryPlan) -> Selectable:
             func.sum(case((both, y * y))).label(f"ryy{k}"),
             func.sum(x * y).label(f"rxy{k}"),
         ]
-    return sa.select(*out).where(c.nv == 1).group_by(c.a, c.g)
-
-
-def capped_per_group(users: sa.Subquery, caps: dict[int, float]) -> Selectable:
-    """Per arm × segment: Σ min(x, cap) and Σ min(x, cap)² of each capped column."""
-    c = users.c
-    out: list[sa.ColumnElement] = [c.a, c.g]
-    for i, cap in caps.items():
+    for i in means:
         v = c[f"v{i}"]
-        capped = case((v > cap, sa.literal(cap, Double)), else_=v)
+        cap = sa.select(summary.c[f"cap{i}"]).scalar_subquery()
+        capped = case((v > cap, cap), else_=v)
         out += [func.sum(capped).label(f"cs{i}"), func.sum(capped * capped).label(f"css{i}")]
-    return sa.select(*out).where(c.nv == 1).group_by(c.a, c.g)
+    return sa.select(*out).select_from(users).where(c.nv == 1).group_by(c.a, c.g)
 
 
-def percentiles(
-    users: sa.Subquery, requests: Sequence[tuple[int, str, Sequence[float]]]
-) -> Selectable:
-    """One row: for request k (column i, arm, fractions) ``q{k}_{j}`` the linear-interpolated
-    quantile (``percentile_cont``, numpy's default) of column i over the arm's units."""
+def percentiles(users: sa.Subquery, requests: Sequence[Request]) -> Selectable:
+    """One row: for request k (column i, arm as ``a`` holds it, fractions) ``q{k}_{j}`` the
+    linear-interpolated quantile (``percentile_cont``, numpy's default) of column i over the
+    arm's units (``users``: :func:`per_user`'s rows)."""
+    return sa.select(*_quantile_columns(users, requests)).select_from(users)
+
+
+def _quantile_columns(
+    users: sa.CTE | sa.Subquery, requests: Sequence[Request]
+) -> list[sa.ColumnElement]:
     c = users.c
     out = []
     for k, (i, arm, fractions) in enumerate(requests):
@@ -218,4 +311,32 @@ def percentiles(
             out.append(
                 func.percentile_cont(_constant(clipped)).within_group(value).label(f"q{k}_{j}")
             )
-    return sa.select(*out).select_from(users)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """Percentiles whose Woodruff ranks the database computes from each arm's unit count n:
+    per entry (column i, arm as ``a`` holds it, level q) the fractions q, q ∓ z·√(q(1−q)/n)
+    clipped to [0, 1] — ``stats.quantiles.rank_fractions`` with the same floating-point steps
+    (q(1−q) computed here, then z·√(that / n) there)."""
+
+    entries: tuple[tuple[int, object, float], ...]
+    z: float
+
+
+def _ranked_columns(
+    users: sa.CTE | sa.Subquery, summary: sa.CTE, ranked: Ranked
+) -> list[sa.ColumnElement]:
+    c = users.c
+    out = []
+    for k, (i, arm, level) in enumerate(ranked.entries):
+        value = case((sa.and_(c.nv == 1, c.a == arm), c[f"v{i}"]))
+        n = cast(func.nullif(sa.select(summary.c[f"an{k}"]).scalar_subquery(), 0), Double)
+        half = _constant(ranked.z) * func.sqrt(_constant(level * (1 - level)) / n)
+        for j, fraction in enumerate(
+            (_constant(level), _constant(level) - half, _constant(level) + half)
+        ):
+            clipped = case((fraction < 0, 0.0), (fraction > 1, 1.0), else_=fraction)
+            out.append(func.percentile_cont(clipped).within_group(value).label(f"q{k}_{j}"))
+    return out

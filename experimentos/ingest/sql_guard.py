@@ -4,6 +4,9 @@ SELECT, or a UNION of SELECTs) that writes nothing.
 The text is parsed with sqlglot in the database's dialect; anything that is not a single query —
 ``;``-chained statements, INSERT/UPDATE/DELETE/MERGE, DDL, COPY, SET, SELECT … INTO, a data-modifying
 WITH (``WITH d AS (DELETE … RETURNING *) SELECT …``) — is refused before a connection is opened.
+On PostgreSQL, a query that calls a function reading the server's files or reaching other
+servers (``pg_read_file``, ``pg_ls_dir``, ``lo_import``, ``dblink…``; :data:`_SERVER_FUNCTIONS`) is
+refused too: a read-only transaction does not stop them, only the database role's privileges do.
 The read-only transaction the query then runs in (``sql_source``) is the second lock.
 """
 
@@ -36,6 +39,27 @@ _WRITES = (
     exp.Use,
     exp.LoadData,
 )
+_SERVER_FUNCTIONS = frozenset(
+    {
+        "pg_read_file",
+        "pg_read_binary_file",
+        "pg_stat_file",
+        "pg_ls_dir",
+        "pg_ls_logdir",
+        "pg_ls_waldir",
+        "pg_ls_tmpdir",
+        "pg_ls_archive_statusdir",
+        "pg_ls_logicalsnapdir",
+        "pg_ls_logicalmapdir",
+        "pg_ls_replslotdir",
+        "lo_import",
+        "lo_export",
+        "pg_file_write",
+        "pg_file_rename",
+        "pg_file_unlink",
+    }
+)
+"""PostgreSQL functions that read or write the server's files; with ``dblink…`` (other servers)."""
 _DIALECTS = {"postgresql": "postgres", "duckdb": "duckdb", "sqlite": "sqlite"}
 
 
@@ -70,4 +94,18 @@ def checked_query(query: str, *, backend: str) -> str:
     if writes is not None:
         what = "SELECT … INTO" if isinstance(writes, exp.Into) else writes.key.upper()
         raise QueryRefused(f"the query must only read, and it holds {what}.")
+    if backend == "postgresql" and (called := _server_function(statement)):
+        raise QueryRefused(
+            f"the query calls {called}(), which reads the database server's files or reaches "
+            "another server; only the tables' rows may be read."
+        )
     return text
+
+
+def _server_function(statement: exp.Expression) -> str | None:
+    """The first function the statement calls that reads files or reaches other servers."""
+    for call in statement.find_all(exp.Func):
+        name = (call.name if isinstance(call, exp.Anonymous) else call.sql_name()).lower()
+        if name in _SERVER_FUNCTIONS or name.startswith("dblink"):
+            return name
+    return None

@@ -40,16 +40,22 @@ from experimentos.ingest.userlevel_sums import (
     MetricColumns,
     by_label,
     group_sums,
+    label,
     merged,
-    with_capped,
 )
 from experimentos.model import Finding, Options, QuantileStats, SourceInfo, Thresholds
 from experimentos.stats import quantiles as quantile_stats
+from experimentos.stats.distributions import norm_isf
 
 Fetch = Callable[[sa.Select[Any]], list[dict[str, Any]]]
 SAMPLE_ROWS = 100
 """Rows sampled to learn each column's type (a column empty in them is probed for one value)."""
 _OUTLIER_RATIO = 10.0
+Key = tuple[int, str, int, float, int]
+"""A percentile's place in the result row (``q{k}_{j}``), arm, column, level, units."""
+MAX_CODED_LABELS = 64
+"""Up to this many raw variant labels, rows carry their arm as a code from a CASE over the raw
+label (no string function per row); above, as the trimmed, lower-cased label."""
 
 
 def stats_table(
@@ -60,8 +66,13 @@ def stats_table(
     source: SourceInfo,
     options: Options,
     thresholds: Thresholds,
+    ranks_in_sql: bool = False,
 ) -> StatsTable:
-    """The table of the query whose result columns are ``raw`` (names as the database gave them)."""
+    """The table of the query whose result columns are ``raw`` (names as the database gave them).
+
+    ``ranks_in_sql``: the database takes a percentile's fraction from a subquery (PostgreSQL; not
+    DuckDB), so that when units have several rows their percentiles are read in the statement
+    that merges them, not in a second one that merges them again."""
     names = tuple(normalise_header(n) for n in raw)
     primary = normalise_header(options.primary or USER_LEVEL_PRIMARY)
     if findings := header_findings(list(raw)):
@@ -93,7 +104,7 @@ def stats_table(
         ratios=ratios,
         named_guardrails=named,
     )
-    return _read(fetch, src, layout, source, options, thresholds)
+    return _read(fetch, src, layout, source, options, thresholds, ranks_in_sql)
 
 
 def _kinds(
@@ -131,16 +142,18 @@ def _read(
     source: SourceInfo,
     options: Options,
     thresholds: Thresholds,
+    ranks_in_sql: bool,
 ) -> StatsTable:
     names, kinds = layout.names, layout.kinds
     p = layout.index(layout.primary)
     plan = agg.QueryPlan(names, layout.user, layout.variant, layout.segment, p, kinds=kinds)
     numbers = [i for i, k in enumerate(kinds) if k == "num"]
-    (summary,) = fetch(
+    raw = fetch(
         agg.raw_summary(
             src, plan, numbers=numbers, guardrails=[i for i in numbers if layout.is_guardrail(i)]
         )
     )
+    summary = _summary(raw)
     source = replace(source, rows=int(summary["rows"]))
     if not summary["rows"]:
         return refused(
@@ -158,22 +171,56 @@ def _read(
     if p is None or p not in binary:
         return refused(source, [_no_primary(layout, binary)], primary=layout.primary)
     metrics = _metrics(layout, binary, numeric)
+    labels = sorted({label(r["ra"]) for r in raw} - {""})
+    raw_labels = {r["ra"] for r in raw if label(r["ra"])}
+    codes = (
+        tuple((r, labels.index(label(r)) + 1) for r in sorted(raw_labels))
+        if len(raw_labels) <= MAX_CODED_LABELS
+        else ()
+    )
     plan = replace(
         plan,
         binary=binary,
         numeric=numeric,
         pairs=tuple(metrics.pairs.items()),
         ratios=tuple((k, x, y) for k, (x, y) in metrics.ratios.items()),
+        codes=codes,
     )
     findings = checks.ratio_findings(layout, metrics, options)
     findings += sql_findings.cell_findings(layout, metrics, summary)
-    users = agg.per_user(src, plan)
-    (counts,) = fetch(agg.user_summary(users, metrics.means))
+    code = {name: k + 1 for k, name in enumerate(labels)} if codes else None
+    alpha = thresholds.alpha
+    (ids,) = fetch(agg.distinct_units(src, plan))
+    kept_arms = {label(r["ra"]) for r in raw if label(r["ra"]) and not r["pm"]}
+    arms = _ordered_arms(kept_arms, options)
+    ranked = None
+    if ids["units"] == ids["rows"]:  # every unit on one row: no per-unit merge, one statement
+        n = _kept_numbers(raw, metrics.means)
+        requests, keys = _requests(n, arms, metrics.means, code, alpha)
+        rows = fetch(agg.analysis(src, plan, metrics.means, requests))
+        quantile_row = rows[0]
+    elif ranks_in_sql:  # the percentiles' ranks from each arm's units, in the same statement
+        entries = [
+            (i, arm, level)
+            for arm in arms
+            for i in metrics.means
+            for level in quantile_stats.LEVELS
+        ]
+        ranked = agg.Ranked(
+            tuple((i, arm if code is None else code[arm], q) for i, arm, q in entries),
+            float(norm_isf(alpha / 2)),
+        )
+        rows = fetch(agg.analysis(src, plan, metrics.means, ranked=ranked))
+        quantile_row = rows[0]
+        units = [int(quantile_row[f"an{k}"] or 0) for k in range(len(entries))]
+        keys = [
+            (k, arm, i, level, units[k]) for k, (i, arm, level) in enumerate(entries) if units[k]
+        ]
+    else:
+        rows = fetch(agg.analysis(src, plan, metrics.means))
+    counts = rows[0] | {"users": rows[0]["units"]}
     findings += sql_findings.user_findings(layout, counts, thresholds)
-    rows = fetch(agg.per_group(users, plan))
-    groups = _ordered(
-        merged([group_sums(r | {"g": r["g"] or ""}) for r in rows], key=by_label), options
-    )
+    arm_of = (lambda a: labels[a - 1]) if codes else (lambda a: a)
     caps = {
         i: float(counts[f"cap{i}"])
         for i in metrics.means
@@ -181,19 +228,31 @@ def _read(
         and counts[f"cap{i}"] > 0
         and counts[f"max{i}"] > _OUTLIER_RATIO * counts[f"cap{i}"]
     }
-    if caps:
-        capped = {
-            (c.arm, c.segment): c
-            for c in merged(
-                [
-                    group_sums(r | {"g": r["g"] or ""})
-                    for r in fetch(agg.capped_per_group(users, caps))
-                ],
-                key=by_label,
-            )
-        }
-        groups = [with_capped(g, capped.get((g.arm, g.segment)), caps) for g in groups]
-        findings += [sql_findings.outlier(names[i], counts, i) for i in caps]
+    uncapped = {f"{k}{i}" for i in metrics.means if i not in caps for k in ("cs", "css")}
+    groups = _ordered(
+        merged(
+            [
+                group_sums(
+                    {k: v for k, v in r.items() if k not in uncapped}
+                    | {"a": arm_of(r["a"]), "g": r["g"] or ""}
+                )
+                for r in rows
+                if r["a"] is not None
+            ],
+            key=by_label,
+        ),
+        options,
+    )
+    findings += [sql_findings.outlier(names[i], counts, i) for i in caps]
+    if ids["units"] != ids["rows"] and ranked is None:
+        n = {}
+        for g in groups:
+            for i in metrics.means:
+                n[(g.arm, i)] = n.get((g.arm, i), 0) + int(g.column(i).numbers or 0)
+        arms = list(dict.fromkeys(g.arm for g in groups))
+        requests, keys = _requests(n, arms, metrics.means, code, alpha)
+        units = agg.per_user(src, plan).subquery("u")
+        quantile_row = fetch(agg.percentiles(units, requests))[0] if requests else {}
     name = names.__getitem__
     return StatsTable(
         source,
@@ -204,8 +263,54 @@ def _read(
         secondary=tuple(sorted(name(i) for i in metrics.counted() if i not in metrics.guardrails)),
         means=(*map(name, metrics.means), *(name(i) + CAPPED_SUFFIX for i in caps)),
         ratios=tuple(layout.ratios[k][0] for k in metrics.ratios),
-        quantiles=_quantiles(fetch, users, layout, metrics, groups, thresholds.alpha),
+        quantiles=tuple(
+            QuantileStats(
+                names[i],
+                arm,
+                level,
+                count,
+                *(_number(quantile_row[f"q{k}_{j}"]) for j in range(3)),
+                alpha,
+            )
+            for k, arm, i, level, count in keys
+        ),
     )
+
+
+def _kept_numbers(raw: list[dict[str, Any]], means: Sequence[int]) -> dict[tuple[str, int], int]:
+    """Per arm and mean column, its numbers over the kept rows (``raw_summary``'s ``ne{i}``)."""
+    n: dict[tuple[str, int], int] = {}
+    for r in raw:
+        arm = label(r["ra"])
+        if arm and not r["pm"]:
+            for i in means:
+                n[(arm, i)] = n.get((arm, i), 0) + int(r[f"ne{i}"] or 0)
+    return n
+
+
+def _ordered_arms(arms: set[str], options: Options) -> list[str]:
+    """As :func:`_ordered` orders groups: control first, then the others alphabetically."""
+    control = (options.control or "control").strip().casefold()
+    return sorted(arms, key=lambda arm: (arm != control, arm))
+
+
+def _summary(raw: list[dict[str, Any]]) -> dict[str, Any]:
+    """``raw_summary``'s rows per raw label × empty primary as one row: all rows, rows without a
+    variant label or primary value, kept rows, and per column the sums its aliases name (``kf{i}``
+    over the kept rows, the others over all rows)."""
+    out: dict[str, Any] = {"rows": 0, "empty_variant": 0, "empty_primary": 0, "kept": 0}
+    for r in raw:
+        blank, count = not label(r["ra"]), int(r["rows"])
+        out["rows"] += count
+        out["empty_variant"] += count if blank else 0
+        out["empty_primary"] += count if r["pm"] else 0
+        is_kept = not blank and not r["pm"]
+        out["kept"] += count if is_kept else 0
+        for key, cell in r.items():
+            if key in ("ra", "pm", "rows") or (key.startswith("kf") and not is_kept):
+                continue
+            out[key] = out.get(key, 0) + int(cell or 0)
+    return out
 
 
 def _metrics(layout: Layout, binary: tuple[int, ...], numeric: tuple[int, ...]) -> MetricColumns:
@@ -242,43 +347,27 @@ def _no_primary(layout: Layout, binary: tuple[int, ...]) -> Finding:
     return Finding("blocked", "missing_primary", message, column=primary)
 
 
-def _quantiles(
-    fetch: Fetch,
-    users: sa.Subquery,
-    layout: Layout,
-    metrics: MetricColumns,
-    groups: list[GroupSums],
+def _requests(
+    n: dict[tuple[str, int], int],
+    arms: Sequence[str],
+    means: Sequence[int],
+    code: dict[str, int] | None,
     alpha: float,
-) -> tuple[QuantileStats, ...]:
-    """The median and p90 of each continuous metric per arm with its Woodruff interval's two
-    order statistics (``stats.quantiles``), as ``userlevel_breakdowns.quantiles``: one row."""
-    n: dict[tuple[str, int], int] = {}
-    for g in groups:
-        for i in metrics.means:
-            n[(g.arm, i)] = n.get((g.arm, i), 0) + int(g.column(i).numbers or 0)
-    requests, keys = [], []
-    for arm in dict.fromkeys(g.arm for g in groups):
-        for i in metrics.means:
-            if not n[(arm, i)]:
+) -> tuple[list[agg.Request], list[Key]]:
+    """The percentiles to ask for: the median and p90 of each continuous metric per arm with its
+    Woodruff interval's two order statistics (``stats.quantiles``), as
+    ``userlevel_breakdowns.quantiles``; and per request its :data:`Key`."""
+    requests: list[agg.Request] = []
+    keys = []
+    for arm in arms:
+        for i in means:
+            if not n.get((arm, i)):
                 continue
             for level in quantile_stats.LEVELS:
                 lower, upper = quantile_stats.rank_fractions(n[(arm, i)], level, alpha)
-                requests.append((i, arm, (level, lower, upper)))
-                keys.append((arm, i, level, n[(arm, i)]))
-    if not requests:
-        return ()
-    (row,) = fetch(agg.percentiles(users, requests))
-    return tuple(
-        QuantileStats(
-            layout.names[i],
-            arm,
-            level,
-            count,
-            *(_number(row[f"q{k}_{j}"]) for j in range(3)),
-            alpha,
-        )
-        for k, (arm, i, level, count) in enumerate(keys)
-    )
+                requests.append((i, arm if code is None else code[arm], (level, lower, upper)))
+                keys.append((len(keys), arm, i, level, n[(arm, i)]))
+    return requests, keys
 
 
 def _number(value: object) -> float:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from experimentos.cli.commands import main
 from experimentos.config import load_thresholds
+from experimentos.ingest import sql_source, sql_table
 from experimentos.ingest.sql_guard import QueryRefused
 from experimentos.ingest.sql_source import SourceQueryError, run_query
 from experimentos.model import Options, RatioSpec
@@ -246,3 +247,148 @@ def test_a_query_without_the_default_primary_names_its_0_1_columns(warehouse) ->
     assert analysis.health.status == "blocked"
     [finding] = [f for f in analysis.health.findings if f.code == "missing_primary"]
     assert "No 'converted' column" in finding.message and "subscribed" in finding.message
+
+
+def _respelled(repeated: bool, n: int = 3000) -> pd.DataFrame:
+    """Variant and segment labels written several ways ('Control', ' control', 'CONTROL'), and
+    (``repeated``) some units on two rows under two spellings of one arm (merged: one unit)."""
+    df = _rows("segments", n=n, seed=11)
+    rng = np.random.default_rng(3)
+    spell = {
+        "control": ["control", "Control", " control ", "CONTROL"],
+        "treatment": ["treatment", "Treatment "],
+    }
+    df["variant"] = [rng.choice(spell[v]) for v in df["variant"]]
+    df["segment"] = [s.upper() if k % 3 == 0 else s for k, s in enumerate(df["segment"])]
+    again = df.sample(30, random_state=5).copy()
+    again["variant"] = [v.strip().upper() for v in again["variant"]]
+    return pd.concat([df, again], ignore_index=True) if repeated else df
+
+
+@needs_postgres
+@pytest.mark.postgres
+@pytest.mark.parametrize("repeated", [True, False], ids=["merged_per_unit", "one_row_per_unit"])
+@pytest.mark.parametrize("coded", [True, False], ids=["arm_codes", "labels_in_sql"])
+def test_respelled_labels_equal_csv(
+    coded: bool, repeated: bool, warehouse, tmp_path: Path, monkeypatch
+) -> None:
+    """Arms coded from the raw labels (a CASE per row) or, above MAX_CODED_LABELS raw labels,
+    normalised in SQL: both equal the CSV path, with units merged across spellings of one arm
+    (the per-unit merge) or each on one row (no merge)."""
+    if not coded:
+        monkeypatch.setattr(sql_table, "MAX_CODED_LABELS", 0)
+    url, write = warehouse
+    df = _respelled(repeated)
+    csv = tmp_path / "results.csv"
+    df.to_csv(csv, index=False)
+    thresholds = load_thresholds()
+    from_csv = analyse_file(csv, options=Options(), thresholds=thresholds)
+    from_sql = analyse_query(url, write(df), options=Options(), thresholds=thresholds)
+    assert from_csv.primary
+    codes = sorted(f.code for f in from_csv.health.findings)
+    assert ("repeated_user_rows" in codes) == repeated
+    _assert_same(from_csv.to_dict(), from_sql.to_dict())
+    assert sorted(f.code for f in from_sql.health.findings) == codes
+
+
+@pytest.mark.parametrize("kind", ["all", "cuped"], ids=["merged_per_unit", "one_row_per_unit"])
+def test_duckdb_file_equals_csv(kind: str, tmp_path: Path) -> None:
+    df = _rows(kind, n=2000)
+    csv = tmp_path / "results.csv"
+    df.to_csv(csv, index=False)
+    with duckdb.connect(str(tmp_path / "w.db")) as db:
+        db.register("frame", df)
+        db.execute("CREATE TABLE results AS SELECT * FROM frame")
+    options = Options(ratios=(RatioSpec("ctr", "clicks", "sessions"),))
+    thresholds = load_thresholds()
+    from_csv = analyse_file(csv, options=options, thresholds=thresholds)
+    from_db = analyse_query(
+        f"duckdb:///{tmp_path / 'w.db'}",
+        "SELECT * FROM results",
+        options=options,
+        thresholds=thresholds,
+    )
+    assert from_csv.primary
+    _assert_same(from_csv.to_dict(), from_db.to_dict())
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * FROM read_csv('{secret}')",
+        "SELECT * FROM read_csv_auto('{secret}', header = false)",
+        "SELECT * FROM read_text('{secret}')",
+        "SELECT * FROM read_parquet('{parquet}')",
+        "SELECT * FROM glob('{dir}/*')",
+        "SELECT r.*, (SELECT count(*) FROM read_csv('{secret}')) AS n FROM results r",
+    ],
+)
+def test_a_duckdb_source_cannot_read_local_files(query: str, tmp_path: Path, capsys) -> None:
+    """A duckdb:// source reads its database's tables, not the machine's files: one line."""
+    secret = tmp_path / "secret.csv"
+    secret.write_text("user_id,variant,converted\nroot-secret-row,control,1\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    duckdb.from_df(_rows("mean", n=50)).write_parquet(str(outside / "x.parquet"))
+    with duckdb.connect(str(tmp_path / "w.db")) as db:
+        db.register("frame", _rows("mean", n=200))
+        db.execute("CREATE TABLE results AS SELECT * FROM frame")
+    text = query.format(secret=secret, parquet=outside / "x.parquet", dir=tmp_path)
+    code = main(["analyze", "--source", f"duckdb:///{tmp_path / 'w.db'}", "--query", text])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.err.count("\n") == 1, captured.err
+    assert "disabled by configuration" in captured.err and "Traceback" not in captured.err
+    assert "root-secret-row" not in captured.out + captured.err
+
+
+def test_parquet_outside_the_named_directory_stays_closed(tmp_path: Path) -> None:
+    """The Parquet path reads the files its pattern names, and only under their directory."""
+    named = tmp_path / "exports"
+    named.mkdir()
+    duckdb.from_df(_rows("mean", n=500)).write_parquet(str(named / "a.parquet"))
+    assert sql_source._directory(str(named / "*.parquet")) == str(named)
+    assert sql_source._directory(str(named / "a.parquet")) == str(named)
+    assert sql_source._directory("exports/**/x.parquet") == str(Path.cwd() / "exports")
+    analysis = analyse_parquet(
+        str(named / "*.parquet"), options=Options(), thresholds=load_thresholds()
+    )
+    assert analysis.primary
+    with pytest.raises(SourceQueryError, match="disabled by configuration"):
+        sql_source.run_query(
+            "duckdb:///:memory:",
+            f"SELECT * FROM read_csv('{tmp_path / 'other.csv'}')",
+            options=Options(),
+            thresholds=load_thresholds(),
+            readable=str(named),
+        )
+
+
+@pytest.mark.parametrize(
+    ("query", "called"),
+    [
+        ("SELECT pg_read_file('/etc/passwd') AS user_id", "pg_read_file"),
+        ("SELECT pg_catalog.pg_read_binary_file('/etc/passwd') AS x", "pg_read_binary_file"),
+        ("SELECT * FROM pg_ls_dir('.') AS user_id", "pg_ls_dir"),
+        ("SELECT lo_import('/etc/passwd') AS oid", "lo_import"),
+        ("SELECT * FROM dblink('host=elsewhere', 'SELECT 1') AS t(a int)", "dblink"),
+        ("SELECT t.* FROM t WHERE PG_STAT_FILE('x') IS NOT NULL", "pg_stat_file"),
+    ],
+)
+def test_server_file_functions_are_refused_in_one_line(query: str, called: str, capsys) -> None:
+    """Refused before any connection (the port below has no server)."""
+    code = main(["analyze", "--source", "postgresql://u@127.0.0.1:1/x", "--query", query])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"calls {called}()" in err
+    with pytest.raises(QueryRefused, match=called):
+        run_query(
+            "postgresql://u@127.0.0.1:1/x", query, options=Options(), thresholds=load_thresholds()
+        )
+
+
+def test_copy_is_refused_in_one_line(capsys) -> None:
+    code = main(
+        ["analyze", "--source", "postgresql://u@127.0.0.1:1/x", "--query", "COPY t TO '/tmp/x'"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "not COPY" in err
