@@ -169,7 +169,8 @@ def _engine_url(url: str, shown: str) -> sa.URL:
     backend = parsed.get_backend_name()
     if backend not in _DRIVERS:
         raise SourceQueryError(
-            f"{shown}: {backend} sources are not supported; use postgresql://… or duckdb:///file.db."
+            f"{shown}: {backend} sources are not supported in this build; use postgresql://… or "
+            "duckdb:///file.db (README: BigQuery, Snowflake, Trino and other warehouses)."
         )
     return parsed.set(drivername=_DRIVERS[backend])
 
