@@ -27,4 +27,3 @@ def test_the_readme_section_the_refusal_points_to_exists() -> None:
     [section] = re.findall(r"README: ([^)]+)\)", str(refusal("X", {})))
     headings = {line.lstrip("#").strip() for line in README.read_text().splitlines()}
     assert section in headings
-
