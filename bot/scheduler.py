@@ -70,6 +70,10 @@ class Scheduler:
         self.settings = settings
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         """Who claims runs: unique per scheduler, also between two in one process."""
+        self.team_id: str | None = None
+        """The workspace the bot's token posts in (``auth.test``): the history may also hold
+        the command line's looks (team ``local``) or another workspace's, which this bot cannot
+        post to, so only this team's experiments are scheduled and digested."""
         self._apscheduler: AsyncIOScheduler | None = None
         self._schedules: dict[int, str] = {}
         self._sync_lock = asyncio.Lock()
@@ -91,6 +95,8 @@ class Scheduler:
     async def start(self) -> None:
         """Start the jobs (the event loop must be running); a second call does nothing."""
         if self._apscheduler is not None:
+            return
+        if await self.workspace() is None:  # nothing is scheduled until a restart can ask again
             return
         apscheduler = AsyncIOScheduler(
             timezone=UTC,
@@ -130,6 +136,15 @@ class Scheduler:
     def jobs(self) -> list[Any]:
         return self._apscheduler.get_jobs() if self._apscheduler else []
 
+    async def workspace(self) -> str | None:
+        """The bot's team id, asked of Slack once (``auth.test``); None when Slack cannot say."""
+        if self.team_id is None:
+            try:
+                self.team_id = str((await self.client.auth_test())["team_id"])
+            except Exception:
+                logger.exception("the scheduler could not learn the bot's workspace (auth.test)")
+        return self.team_id
+
     # ------------------------------------------------------------------ sync
 
     def schedules_changed(self) -> None:
@@ -147,7 +162,11 @@ class Scheduler:
             except Exception:  # the next sync tries again; the jobs stay as they were
                 logger.exception("could not read the scheduled experiments")
                 return
-            wanted = {e.id: e for e in experiments if e.charter.refresh_schedule}
+            wanted = {
+                e.id: e
+                for e in experiments
+                if e.charter.refresh_schedule and e.team_id == self.team_id
+            }
             for experiment_id in list(self._schedules):
                 if experiment_id not in wanted:
                     self._remove(experiment_id)
@@ -241,8 +260,11 @@ class Scheduler:
         returns the outcome by ``team:channel`` of the channels this process claimed."""
         store = self.services.store
         outcomes: dict[str, str] = {}
+        team = await self.workspace()
         channels = by_channel(await store.running_undecided())
         for (team_id, channel_id), summaries in channels.items():
+            if team_id != team:  # the command line's looks, or another workspace's
+                continue
             subject = f"{team_id}:{channel_id}"
             if not await store.claim_run(DIGEST, subject, due, self.name):
                 self.finished.append((DIGEST, subject, due, None))

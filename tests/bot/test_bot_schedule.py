@@ -40,10 +40,14 @@ from bot.render.charter_modal import CALLBACK_CHARTER
 from bot.render.digest import DigestLine, digest_message
 from bot.render.limits import MAX_MESSAGE_BLOCKS, problems
 from bot.scheduler import DIGEST, LOOK, Scheduler, look_job_id
+from experimentos.config import load_thresholds
+from experimentos.model import Options
 from experimentos.store import HistoryStore, create_engine_from_url
+from experimentos.usecases import analyse_and_record_by_name
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 VARIABLE = "EXPOS_TEST_SCHEDULED_SOURCE"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "launch.csv"
 
 
 @pytest.fixture(autouse=True)
@@ -247,12 +251,24 @@ async def test_the_digest_posts_once_per_channel(
             await cards_in(first, thread)
     await first.command("status EXP-5 held because it was a dry run", response_id="decided")
     await first.idle()
+    # A look the command line recorded (team "local", channel "cli") in the same history: this
+    # bot cannot post there, so no digest is claimed or posted for it.
+    await analyse_and_record_by_name(
+        first.runtime.services.store,
+        EXAMPLE,
+        options=Options(),
+        thresholds=load_thresholds(),
+        url="the test's history",
+    )
+    running = await first.runtime.services.store.running_undecided()
+    assert {(s.experiment.team_id, s.experiment.channel_id) for s in running} >= {("local", "cli")}
     posted_before = len(standin.messages)
 
     due = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
     results = await asyncio.gather(*(scheduler(bot).run_digest(due) for bot in two_apps))
     subject = f"{standin.team_id}:{CHANNEL}"
     assert sorted(len(r) for r in results) == [0, 1]
+    assert not await first.runtime.services.store.scheduled_runs(DIGEST, "local:cli")
     [digest] = standin.messages[posted_before:]
     assert digest.channel == CHANNEL and digest.thread_ts is None
     assert next(r for r in results if r)[subject] == f"posted {digest.ts}"
