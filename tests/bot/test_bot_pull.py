@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from gbstats.models.statistics import RatioStatistic, SampleMeanStatistic
 from harness import CHANNEL, RunningBot, cards_in
-from platform_standins import aggregated_csv, draw_arms, growthbook
+from platform_standins import aggregated_csv, draw_arms, growthbook, statsig
 from slack_standin import SlackStandIn
 
 GB_KEY = "secret_readonly_slack_test"
+STATSIG_KEY = "console-slack-test-key"
 
 
 @pytest.fixture
@@ -71,7 +72,10 @@ def _without_platform_lines(text: str) -> str:
     lines = [
         line
         for line in text.split("\n")
-        if not (line.startswith("• ") and ("GrowthBook" in line or "ratio metric" in line))
+        if not (
+            line.startswith("• ")
+            and ("GrowthBook" in line or "Statsig" in line or "ratio metric" in line)
+        )
     ]
     if lines and lines[-1] == "*Findings:*":
         lines.pop()
@@ -90,7 +94,13 @@ def comparable(message: Any, *, drop_platform_lines: bool = False) -> str:
     text = re.sub(r"sha256 `[0-9a-f]*`", "sha256 `…`", text)
     text = re.sub(r"EXP-\d+", "EXP-n", text)
     text = re.sub(r'"value": "(?:[^"\\]|\\.)*"', '"value": "…"', text)
-    for name in ("Homepage CTA", "homepage.csv", "growthbook:exp_abc123", "homepage"):
+    for name in (
+        "Homepage CTA",
+        "homepage.csv",
+        "growthbook:exp_abc123",
+        "statsig:homepage_cta",
+        "homepage",
+    ):
         text = text.replace(name, "NAME")
     return text
 
@@ -144,3 +154,28 @@ async def test_pull_failures_are_one_ephemeral_line(
     for call in standin.calls_to("response_url"):
         assert call.args.get("response_type") == "ephemeral"
         assert "secret_wrong" not in str(call.args) and "\n" not in str(call.args.get("text"))
+
+
+async def test_a_statsig_pull_posts_the_card_a_csv_of_the_same_numbers_gets(
+    bot: RunningBot, standin: SlackStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = statsig(draw_arms(), api_key=STATSIG_KEY)
+    monkeypatch.setenv("STATSIG_CONSOLE_KEY", STATSIG_KEY)
+    monkeypatch.setenv("STATSIG_API_URL", server.url)
+    try:
+        await bot.command("pull statsig homepage_cta")
+        await standin.wait_for(lambda: top_level_cards(standin))
+        await bot.idle()
+    finally:
+        server.stop()
+    (pulled,) = top_level_cards(standin)
+    assert "Statsig Pulse, CUPED off" in json.dumps(pulled.blocks)
+    [call] = [c for c in server.calls if c.path.endswith("pulse_results")]
+    assert call.query["cuped"] == "false"
+    ts = await bot.upload(
+        [standin.add_file("homepage.csv", aggregated_csv(draw_arms()).encode())],
+        text="name: Homepage CTA\nprimary: signups",
+    )
+    (uploaded,) = await cards_in(bot, ts)
+    assert comparable(pulled, drop_platform_lines=True) == comparable(uploaded)
+    assert STATSIG_KEY not in json.dumps([c.args for c in standin.calls], default=str)
