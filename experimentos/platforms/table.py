@@ -186,6 +186,11 @@ def cross_check(results: PlatformResults, analysis: Analysis) -> tuple[Finding, 
                 theirs += f", p={lift.p_value:.3g}"
             mine_text = f"ours ({c.method}) {_percent(c.rel_lift)}{_interval(c.rel_ci)}"
             mine_text += f", p={c.p_value:.3g}"
+            if _p_values_differ(lift.p_value, c.p_value) and "relative" in lift.method:
+                mine_text += (
+                    f" (the p-values differ because {results.platform}'s tests the relative lift "
+                    "with its delta-method standard error, ours the difference itself)"
+                )
             findings.append(
                 Finding(
                     "info",
@@ -196,3 +201,10 @@ def cross_check(results: PlatformResults, analysis: Analysis) -> tuple[Finding, 
                 )
             )
     return tuple(findings)
+
+
+def _p_values_differ(theirs: float | None, ours: float) -> bool:
+    """True when two p-values differ by more than a quarter of the larger (both above 0)."""
+    if theirs is None or theirs <= 0 or ours <= 0:
+        return False
+    return abs(theirs - ours) > 0.25 * max(theirs, ours)
