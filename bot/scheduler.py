@@ -55,6 +55,8 @@ MISFIRE_GRACE_S = 15 * 60
 """A fire delayed by up to this much still runs (schedules fire at most hourly)."""
 SYNC_JOB, DIGEST_JOB = "sync-schedules", "digest"
 FINISHED_KEPT = 100
+RUNS_KEPT = timedelta(days=90)
+"""Claimed runs older than this are deleted at each sync: they can never be claimed again."""
 
 
 def look_job_id(experiment_id: int) -> str:
@@ -158,6 +160,7 @@ class Scheduler:
             if self._apscheduler is None:
                 return
             try:
+                await self.services.store.forget_runs(datetime.now(UTC) - RUNS_KEPT)
                 experiments = await self.services.store.scheduled_experiments()
             except Exception:  # the next sync tries again; the jobs stay as they were
                 logger.exception("could not read the scheduled experiments")

@@ -395,6 +395,11 @@ class HistoryStore:
         async with self._write() as session:
             return await runs.finish_run(session, kind, subject, due_at, outcome)
 
+    async def forget_runs(self, before: datetime) -> int:
+        """Delete the claimed runs due before ``before``; how many were deleted."""
+        async with self._write() as session:
+            return await runs.forget_runs(session, before)
+
     async def scheduled_runs(self, kind: str, subject: str) -> list[ScheduledRunRecord]:
         """The claimed runs of one subject, oldest due time first."""
         async with self._read() as session:

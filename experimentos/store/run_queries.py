@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, exists, or_, select, update
+from sqlalchemy import Select, delete, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,6 +61,15 @@ async def finish_run(
         .values(outcome=outcome[:MAX_OUTCOME])
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def forget_runs(session: AsyncSession, before: datetime) -> int:
+    """Delete the runs due before ``before`` (aware); how many. A run that old can never be
+    claimed again (a missed fire runs only within its grace), so its row only fills the table."""
+    result = await session.execute(
+        delete(ScheduledRun).where(ScheduledRun.due_at < due_time(before))
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def runs(session: AsyncSession, kind: str, subject: str) -> list[ScheduledRunRecord]:

@@ -362,6 +362,16 @@ async def test_claim_event_and_forget_old_claims(store: HistoryStore) -> None:
     assert await store.claim_event("T1", "T1:F1:1.1") is True
 
 
+async def test_claim_run_and_forget_old_runs(store: HistoryStore) -> None:
+    old, recent = datetime(2026, 6, 1, 9, tzinfo=UTC), datetime(2026, 12, 1, 9, tzinfo=UTC)
+    for due in (old, recent):
+        assert await store.claim_run("look", "7", due, "host:1") is True
+        assert await store.claim_run("look", "7", due, "host:2") is False
+    assert await store.forget_runs(datetime(2026, 9, 1, tzinfo=UTC)) == 1
+    assert [r.due_at for r in await store.scheduled_runs("look", "7")] == [recent]
+    assert await store.claim_run("look", "7", recent, "host:2") is False
+
+
 async def test_history_survives_reopening_the_engine(database: Database) -> None:
     engine = database.engine()
     await upgrade(engine)
