@@ -64,11 +64,19 @@ class QueryPlan:
     empty: the arm is the normalised label itself (too many raw labels for a CASE)."""
 
 
-def source(query: str, columns: Sequence[str]) -> sa.Subquery:
+def source(query: str, columns: Sequence[str], names: Sequence[str] | None = None) -> sa.Subquery:
     """The user's query as subquery ``src`` (colons escaped: they are not bind parameters here; a
-    newline ends a trailing ``--`` comment)."""
+    newline ends a trailing ``--`` comment). With ``names`` (the normalised headers, one per
+    column as returned) its columns are those names: ``"Gross Sales"`` is read as
+    ``"gross sales"``, as a CSV's header is, whatever the database's spelling."""
     text = sa.text(query.replace(":", r"\:") + "\n")
-    return text.columns(*(sa.column(name) for name in columns)).subquery("src")
+    returned = text.columns(*(sa.column(name) for name in columns))
+    if names is None or tuple(names) == tuple(columns):
+        return returned.subquery("src")
+    inner = returned.subquery("returned")
+    return sa.select(
+        *(inner.c[column].label(name) for column, name in zip(columns, names, strict=True))
+    ).subquery("src")
 
 
 def _label(expr: sa.ColumnElement) -> sa.ColumnElement:

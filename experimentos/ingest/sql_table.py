@@ -82,11 +82,11 @@ def stats_table(
     if user is None or variant is None:
         missing = missing_unit_column(names, user=user, variant=variant, has="the query returns")
         return refused(source, [missing], primary=primary)
-    src = agg.source(query, raw)
+    src = agg.source(query, raw, names)
     roles = {names.index(user): "user", names.index(variant): "arm"}
     if "segment" in names:
         roles.setdefault(names.index("segment"), "segment")
-    kinds = _kinds(fetch, src, raw, roles)
+    kinds = _kinds(fetch, src, names, roles)
     ratios = tuple(
         (spec.name, names.index(spec.numerator), names.index(spec.denominator))
         for spec in options.ratios
