@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
@@ -26,6 +27,9 @@ from experimentos.usecases import analyse_file
 
 EXIT_BAD_INPUT = 2
 EXIT_FAIL_ON = 3
+EXIT_UNEXPECTED = 70
+"""A bug (sysexits' EX_SOFTWARE): said in one line; ``EXPERIMENTOS_TRACEBACK=1`` shows where."""
+TRACEBACK_VARIABLE = "EXPERIMENTOS_TRACEBACK"
 """``analyze --fail-on LEVEL``: the result is at or worse than LEVEL (the output is still written)."""
 _SEVERITY = {"launch": 0, "hold": 1, "rollback": 2}
 """Verdicts from best to worst, for ``--fail-on hold|rollback``."""
@@ -67,6 +71,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
+    except Exception as error:  # a bug, not the input: one line, the traceback on request
+        if os.environ.get(TRACEBACK_VARIABLE):
+            raise
+        said = str(error).splitlines()[0][:200] if str(error) else ""
+        print(
+            f"experimentos: unexpected error ({type(error).__name__}{': ' + said if said else ''})"
+            f" — this is a bug in experimentos; run again with {TRACEBACK_VARIABLE}=1 to see "
+            "where, and report it.",
+            file=sys.stderr,
+        )
+        return EXIT_UNEXPECTED
 
 
 def _parser(*, history: bool = True) -> argparse.ArgumentParser:
