@@ -21,7 +21,9 @@ from experimentos.ingest.userlevel_sums import (
     MetricColumns,
     arm_labels,
     blank_labels,
+    kept_groups,
     label,
+    merged,
 )
 from experimentos.model import DayCount, DimensionCell, Options, QuantileStats, Thresholds
 from experimentos.stats import quantiles as quantile_stats
@@ -154,7 +156,9 @@ def quantiles(
     alpha: float,
 ) -> tuple[QuantileStats, ...]:
     """The median and p90 of each continuous metric per arm, each with the two order statistics
-    of its Woodruff interval (``stats.quantiles``): one scan of the users for every arm."""
+    of its Woodruff interval (``stats.quantiles``): one scan of the users for every arm, exact,
+    keeping only the values in a window around each percentile that a sample points at (the
+    first pass's samples of the rows, or for merged users a scan of the ``per_user`` table)."""
     users: dict[tuple[str, int], int] = {}
     for g in groups:
         for i in metrics.means:
@@ -169,21 +173,53 @@ def quantiles(
             arm: tuple(dict.fromkeys(g.raw_arm or "" for g in first if label(g.raw_arm) == arm))
             for arm in arms
         }
-    requests, keys = [], []
-    for arm in arms:
-        for i in metrics.means:
-            n = users[(arm, i)]
-            if not n:
-                continue
-            for level in quantile_stats.LEVELS:
-                lower, upper = quantile_stats.rank_fractions(n, level, alpha)
-                requests.append((i, members[arm], (level, lower, upper)))
-                keys.append((arm, i, level, n))
-    values = q.quantiles(con, relation, requests)
+    entries = [(arm, i) for arm in arms for i in metrics.means if users[(arm, i)]]
+    samples = _samples(con, relation, first, entries, members)
+    requests, windows, keys = [], [], []
+    for arm, i in entries:
+        n = users[(arm, i)]
+        for k, level in enumerate(quantile_stats.LEVELS):
+            lower, upper = quantile_stats.rank_fractions(n, level, alpha)
+            requests.append((i, members[arm], (level, lower, upper)))
+            windows.append(_window(samples[(arm, i)], k, level, lower, upper))
+            keys.append((arm, i, level, n))
+    values = q.quantiles(con, relation, requests, windows)
     return tuple(
         QuantileStats(layout.names[i], arm, level, n, *map(_number, found), alpha)
         for (arm, i, level, n), found in zip(keys, values, strict=True)
     )
+
+
+def _samples(
+    con: duckdb.DuckDBPyConnection,
+    relation: Relation,
+    first: list[GroupSums],
+    entries: list[tuple[str, int]],
+    members: dict[str, tuple[str, ...] | tuple[int, ...]],
+) -> dict[tuple[str, int], tuple[float, ...]]:
+    """Per (arm, column) the sampled quantiles at ``q.SAMPLED_FRACTIONS``: the first pass's, when
+    the rows are the users; else sampled from the ``per_user`` table."""
+    if relation.labels:
+        found = q.sampled_windows(con, relation, [(i, members[arm]) for arm, i in entries])
+        return dict(zip(entries, found, strict=True))
+    per_arm = merged(kept_groups(first), key=lambda g: (label(g.raw_arm), ""))
+    sums = {g.arm: g for g in per_arm}
+    return {(arm, i): sums[arm].column(i).sampled if arm in sums else () for arm, i in entries}
+
+
+def _window(
+    sampled: tuple[float, ...], k: int, level: float, lower: float, upper: float
+) -> tuple[float, float] | None:
+    """The value range that most likely holds the arm's ``level`` quantile and both ranks of its
+    interval: the sampled quantiles at ``level`` ∓ the margin, when the ranks lie within that
+    margin of ``level`` (None: no window, every value is counted)."""
+    margin = q.WINDOW_MARGIN / 2  # the rest of the margin absorbs the sample's own error
+    if len(sampled) <= 2 * k + 1 or lower < level - margin or upper > level + margin:
+        return None
+    low, high = sampled[2 * k], sampled[2 * k + 1]
+    if low is None or high is None or not math.isfinite(low) or not math.isfinite(high):
+        return None
+    return float(low), float(high)
 
 
 def _number(value: float | None) -> float:
