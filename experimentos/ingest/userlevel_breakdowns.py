@@ -154,11 +154,14 @@ def quantiles(
     groups: list[GroupSums],
     first: list[GroupSums],
     alpha: float,
-) -> tuple[QuantileStats, ...]:
+    *,
+    cap_level: float,
+) -> tuple[tuple[QuantileStats, ...], dict[int, float]]:
     """The median and p90 of each continuous metric per arm, each with the two order statistics
-    of its Woodruff interval (``stats.quantiles``): one scan of the users for every arm, exact,
-    keeping only the values in a window around each percentile that a sample points at (the
-    first pass's samples of the rows, or for merged users a scan of the ``per_user`` table)."""
+    of its Woodruff interval (``stats.quantiles``), and each metric's ``cap_level`` quantile over
+    every arm's users (the outlier cap): one scan of the users for all of them, exact, keeping
+    only the values in a window around each percentile that a sample points at (the first pass's
+    samples of the rows, or for merged users a scan of the ``per_user`` table)."""
     users: dict[tuple[str, int], int] = {}
     for g in groups:
         for i in metrics.means:
@@ -173,21 +176,33 @@ def quantiles(
             arm: tuple(dict.fromkeys(g.raw_arm or "" for g in first if label(g.raw_arm) == arm))
             for arm in arms
         }
+    everyone = tuple(dict.fromkeys(a for arm in arms for a in members[arm]))
+    members[_EVERY_ARM] = everyone
     entries = [(arm, i) for arm in arms for i in metrics.means if users[(arm, i)]]
+    capped = [i for i in metrics.means if any(users[(arm, i)] for arm in arms)]
+    entries += [(_EVERY_ARM, i) for i in capped]
     samples = _samples(con, relation, first, entries, members)
     requests, windows, keys = [], [], []
     for arm, i in entries:
+        if arm == _EVERY_ARM:
+            requests.append((i, everyone, (cap_level,)))
+            windows.append(_window(samples[(arm, i)], len(quantile_stats.LEVELS)))
+            continue
         n = users[(arm, i)]
+        margin = q.WINDOW_MARGIN / 2  # the rest of the margin absorbs the sample's own error
         for k, level in enumerate(quantile_stats.LEVELS):
             lower, upper = quantile_stats.rank_fractions(n, level, alpha)
             requests.append((i, members[arm], (level, lower, upper)))
-            windows.append(_window(samples[(arm, i)], k, level, lower, upper))
+            near = level - margin <= lower and upper <= level + margin
+            windows.append(_window(samples[(arm, i)], k) if near else None)
             keys.append((arm, i, level, n))
     values = q.quantiles(con, relation, requests, windows)
-    return tuple(
+    per_arm, per_metric = values[: len(keys)], values[len(keys) :]  # the caps' entries come last
+    stats = tuple(
         QuantileStats(layout.names[i], arm, level, n, *map(_number, found), alpha)
-        for (arm, i, level, n), found in zip(keys, values, strict=True)
+        for (arm, i, level, n), found in zip(keys, per_arm, strict=True)
     )
+    return stats, {i: _number(found[0]) for i, found in zip(capped, per_metric, strict=True)}
 
 
 def _samples(
@@ -202,19 +217,20 @@ def _samples(
     if relation.labels:
         found = q.sampled_windows(con, relation, [(i, members[arm]) for arm, i in entries])
         return dict(zip(entries, found, strict=True))
-    per_arm = merged(kept_groups(first), key=lambda g: (label(g.raw_arm), ""))
-    sums = {g.arm: g for g in per_arm}
+    kept = kept_groups(first)
+    sums = {g.arm: g for g in merged(kept, key=lambda g: (label(g.raw_arm), ""))}
+    sums |= {g.arm: g for g in merged(kept, key=lambda g: (_EVERY_ARM, ""))}
     return {(arm, i): sums[arm].column(i).sampled if arm in sums else () for arm, i in entries}
 
 
-def _window(
-    sampled: tuple[float, ...], k: int, level: float, lower: float, upper: float
-) -> tuple[float, float] | None:
-    """The value range that most likely holds the arm's ``level`` quantile and both ranks of its
-    interval: the sampled quantiles at ``level`` ∓ the margin, when the ranks lie within that
-    margin of ``level`` (None: no window, every value is counted)."""
-    margin = q.WINDOW_MARGIN / 2  # the rest of the margin absorbs the sample's own error
-    if len(sampled) <= 2 * k + 1 or lower < level - margin or upper > level + margin:
+_EVERY_ARM = "\0every arm"
+"""The key of the outlier cap's entry: every arm's users together."""
+
+
+def _window(sampled: tuple[float, ...], k: int) -> tuple[float, float] | None:
+    """The value range that most likely holds a percentile: the sampled quantiles of window k of
+    ``q.SAMPLED_FRACTIONS`` (None: no window, every value is counted)."""
+    if len(sampled) <= 2 * k + 1:
         return None
     low, high = sampled[2 * k], sampled[2 * k + 1]
     if low is None or high is None or not math.isfinite(low) or not math.isfinite(high):

@@ -59,11 +59,15 @@ SAMPLE_SIZE = 50_000
 """Values a reservoir keeps to guess where a percentile lies (its rank error, about
 √(q(1−q)/50,000) ≤ 0.23%, is a fifth of ``WINDOW_MARGIN``)."""
 WINDOW_MARGIN = 0.01
-SAMPLED_FRACTIONS = tuple(
-    f for level in quantile_stats.LEVELS for f in (level - WINDOW_MARGIN, level + WINDOW_MARGIN)
+CAP_WINDOW = (0.998, 0.9999)
+"""Around the 99.9th percentile (the outlier cap) the sample's rank error is √(0.001/50,000) ≈
+0.014%: the window reaches seven times that below it and 0.09% (twenty times) above."""
+SAMPLED_FRACTIONS = (
+    *(f for level in quantile_stats.LEVELS for f in (level - WINDOW_MARGIN, level + WINDOW_MARGIN)),
+    *CAP_WINDOW,
 )
-"""Per reported percentile, the fractions whose sampled values bound the window of the exact
-pass (``quantiles``)."""
+"""Per reported percentile, then for the outlier cap, the two fractions whose sampled values
+bound the window of the exact pass (``quantiles``)."""
 _MAX_BITMAP_BITS = 1 << 26
 _MIN_BITMAP_BITS = 1 << 16
 
@@ -289,9 +293,7 @@ def first_pass(
 ) -> list[GroupSums]:
     """Per raw label × segment × "primary empty": everything the fast path and the column rules
     need (the segment is a group key only when the file has one)."""
-    most_rows = size_bytes // max(len(layout.names), 1) + 1
-    keep = math.ceil(0.001 * most_rows) + 3  # enough largest values for the 99.9th percentile
-    aggregates = ["count(*) AS rows", *_column_aggregates(layout, keep)]
+    aggregates = ["count(*) AS rows", *_column_aggregates(layout)]
     for k, (_, x, y) in enumerate(layout.ratios):
         if layout.kinds[x] != "text" and layout.kinds[y] != "text":
             aggregates += ratio_aggregates(k, _raw_value(layout, x), _raw_value(layout, y))
@@ -305,7 +307,7 @@ def first_pass(
     return [group_sums(row) for row in fetch(con, sql)]
 
 
-def _column_aggregates(layout: Layout, keep: int) -> list[str]:
+def _column_aggregates(layout: Layout) -> list[str]:
     out = []
     for i in layout.metric_columns:
         kind, name = layout.kinds[i], layout.names[i]
@@ -325,7 +327,7 @@ def _column_aggregates(layout: Layout, keep: int) -> list[str]:
         if layout.is_guardrail(i):
             out.append(f"count_if({not_a_count(i)}) AS nc{i}")
         elif not is_pre_period(name):
-            out += [f"max(v{i}, {keep}) AS top{i}", sampled_quantiles(f"v{i}", i)]
+            out += [f"max(v{i}) AS mx{i}", sampled_quantiles(f"v{i}", i)]
             pre = layout.index(pre_period_of(name))
             if pre is not None and layout.kinds[pre] in ("num", "any"):
                 out += _pair_aggregates(i, pre)
@@ -581,7 +583,7 @@ def per_arm(
     aggregates = ["min(first_line) AS first_line", "count(*) AS users"]
     aggregates += [f"sum(b{i}) AS t{i}" for i in binary]
     for i in numeric:
-        aggregates += _numeric_aggregates(i)
+        aggregates += [*_numeric_aggregates(i), f"max(v{i}) AS mx{i}"]
     for i, pre in pairs.items():
         aggregates += _pair_aggregates(i, pre)
     for k, (x, y) in ratios.items():  # per_user holds a 0/1 column as b, a number as v
@@ -594,17 +596,6 @@ def per_arm(
         f"WHERE {relation.where} GROUP BY {keys}",
     )
     return [group_sums(row) for row in relation.labelled(rows)]
-
-
-def top_values(
-    con: duckdb.DuckDBPyConnection, relation: Relation, columns: tuple[int, ...], *, users: int
-) -> dict[int, list[float]]:
-    if not columns:
-        return {}
-    keep = math.ceil(0.001 * users) + 3
-    select = ", ".join(f"max(v{i}, {keep}) AS top{i}" for i in columns)
-    (row,) = fetch(con, f"SELECT {select} FROM {relation.source} WHERE {relation.where}")
-    return {i: row[f"top{i}"] or [] for i in columns}
 
 
 def capped_sums(
@@ -705,25 +696,40 @@ def _order_statistics(
     entries = list(spans)
     merged = {entry: _disjoint(windows) for entry, windows in spans.items()}
     columns = list(dict.fromkeys(i for i, _ in entries))
+    # A row is counted once per slot: per column, entries whose arms share no label (an arm,
+    # and all arms together for the outlier cap, take two slots).
+    slots: list[tuple[int, list[tuple[int, Arm]]]] = []
+    for k, (i, arm) in enumerate(entries):
+        free = next(
+            (
+                taken
+                for j, taken in slots
+                if j == i and not any(set(arm) & set(other) for _, other in taken)
+            ),
+            None,
+        )
+        if free is None:
+            slots.append((i, [(k, arm)]))
+        else:
+            free.append((k, arm))
     keys, tags, kept = [], [], []
-    for i in columns:
+    for s, (i, taken) in enumerate(slots):
         x = f"x{i}"
-        arms = [(k, arm) for k, (j, arm) in enumerate(entries) if j == i]
-        key = " ".join(f"WHEN a IN ({_members(arm)}) THEN {k}" for k, arm in arms)
+        key = " ".join(f"WHEN a IN ({_members(arm)}) THEN {k}" for k, arm in taken)
         tag = " ".join(
-            f"WHEN a IN ({_members(arm)}) THEN {_tag(x, merged[(i, arm)])}" for _, arm in arms
+            f"WHEN a IN ({_members(arm)}) THEN {_tag(x, merged[(i, arm)])}" for _, arm in taken
         )
         value = " ".join(
-            f"WHEN a IN ({_members(arm)}) THEN {_inside(x, merged[(i, arm)])}" for _, arm in arms
+            f"WHEN a IN ({_members(arm)}) THEN {_inside(x, merged[(i, arm)])}" for _, arm in taken
         )
-        keys.append(f"CASE WHEN {x} IS NULL THEN NULL {key} END AS k{i}")
-        tags.append(f"CASE {tag} END AS t{i}")
-        kept.append(f"CASE {value} END AS w{i}")
+        keys.append(f"CASE WHEN {x} IS NULL THEN NULL {key} END AS k{s}")
+        tags.append(f"CASE {tag} END AS t{s}")
+        kept.append(f"CASE {value} END AS w{s}")
     values = ", ".join(f"v{i}::DOUBLE AS x{i}" for i in columns)
-    sets = ", ".join(f"(k{i}, t{i}, w{i})" for i in columns)
+    sets = ", ".join(f"(k{s}, t{s}, w{s})" for s in range(len(slots)))
 
     def first(prefix: str) -> str:
-        return f"coalesce({', '.join(f'{prefix}{i}' for i in columns)})"
+        return f"coalesce({', '.join(f'{prefix}{s}' for s in range(len(slots)))})"
 
     wanted = ", ".join(
         f"({entries.index((i, arm))}, {f!r})"

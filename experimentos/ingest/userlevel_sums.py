@@ -44,8 +44,8 @@ class ColumnSums:
     total_sq: float | None = None
     not_counts: int | None = None
     """Numbers that are negative or not whole (a guardrail's count must be neither)."""
-    top: tuple[float, ...] = ()
-    """The largest values (enough for the 99.9th percentile)."""
+    largest: float | None = None
+    """The largest number."""
     sampled: tuple[float, ...] = ()
     """Per reported percentile, a sample's quantiles a little below and a little above it: a
     window that most likely holds the exact percentile (``userlevel_queries.SAMPLED_FRACTIONS``).
@@ -63,10 +63,13 @@ class ColumnSums:
         values = {
             f.name: _plus(getattr(self, f.name), getattr(other, f.name))
             for f in fields(self)
-            if f.name not in ("top", "sampled")
+            if f.name not in ("largest", "sampled")
         }
+        tops = [x for x in (self.largest, other.largest) if x is not None]
         return ColumnSums(
-            **values, top=self.top + other.top, sampled=_widest(self.sampled, other.sampled)
+            **values,
+            largest=max(tops) if tops else None,
+            sampled=_widest(self.sampled, other.sampled),
         )
 
 
@@ -160,7 +163,7 @@ _COLUMN_ALIASES = {
     "s": "total",
     "ss": "total_sq",
     "nc": "not_counts",
-    "top": "top",
+    "mx": "largest",
     "rq": "sampled",
     "px": "pre_total",
     "pxx": "pre_total_sq",
@@ -190,7 +193,7 @@ def group_sums(row: Mapping[str, Any]) -> GroupSums:
         prefix, position = match.group(1), int(match.group(2))
         if prefix in _COLUMN_ALIASES:
             target = _COLUMN_ALIASES[prefix]
-            cell = tuple(cell or ()) if target in ("top", "sampled") else cell
+            cell = tuple(cell or ()) if target == "sampled" else cell
             columns.setdefault(position, {})[target] = cell
         elif prefix in _RATIO_ALIASES:
             ratios.setdefault(position, {})[_RATIO_ALIASES[prefix]] = cell
