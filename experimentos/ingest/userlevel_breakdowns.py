@@ -176,16 +176,18 @@ def quantiles(
             arm: tuple(dict.fromkeys(g.raw_arm or "" for g in first if label(g.raw_arm) == arm))
             for arm in arms
         }
-    everyone = tuple(dict.fromkeys(a for arm in arms for a in members[arm]))
-    members[_EVERY_ARM] = everyone
     entries = [(arm, i) for arm in arms for i in metrics.means if users[(arm, i)]]
-    capped = [i for i in metrics.means if any(users[(arm, i)] for arm in arms)]
+    # every arm with a value of column i: its counts add up from the arms' (one scan for both)
+    everyone = {
+        i: tuple(a for arm in arms if users[(arm, i)] for a in members[arm]) for i in metrics.means
+    }
+    capped = [i for i in metrics.means if everyone[i]]
     entries += [(_EVERY_ARM, i) for i in capped]
-    samples = _samples(con, relation, first, entries, members)
+    samples = _samples(con, relation, first, entries, members | {_EVERY_ARM: ()}, everyone)
     requests, windows, keys = [], [], []
     for arm, i in entries:
         if arm == _EVERY_ARM:
-            requests.append((i, everyone, (cap_level,)))
+            requests.append((i, everyone[i], (cap_level,)))
             windows.append(_window(samples[(arm, i)], len(quantile_stats.LEVELS)))
             continue
         n = users[(arm, i)]
@@ -211,11 +213,15 @@ def _samples(
     first: list[GroupSums],
     entries: list[tuple[str, int]],
     members: dict[str, tuple[str, ...] | tuple[int, ...]],
+    everyone: dict[int, tuple[str, ...] | tuple[int, ...]],
 ) -> dict[tuple[str, int], tuple[float, ...]]:
     """Per (arm, column) the sampled quantiles at ``q.SAMPLED_FRACTIONS``: the first pass's, when
     the rows are the users; else sampled from the ``per_user`` table."""
     if relation.labels:
-        found = q.sampled_windows(con, relation, [(i, members[arm]) for arm, i in entries])
+        arms = [everyone[i] if arm == _EVERY_ARM else members[arm] for arm, i in entries]
+        found = q.sampled_windows(
+            con, relation, [(i, arm) for (_, i), arm in zip(entries, arms, strict=True)]
+        )
         return dict(zip(entries, found, strict=True))
     kept = kept_groups(first)
     sums = {g.arm: g for g in merged(kept, key=lambda g: (label(g.raw_arm), ""))}

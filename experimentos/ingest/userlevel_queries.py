@@ -694,12 +694,19 @@ def _order_statistics(
     """Per request its quantiles (a tuple of Nones when the arm has no value), or None when a
     rank it needs lies outside the windows of its entry (or the entry is not in ``spans``)."""
     entries = list(spans)
+    unions = _unions(entries, spans)
+    spans = {entry: list(windows) for entry, windows in spans.items()}
+    for window, parts in unions.values():  # the parts keep the union's window too
+        for j in parts:
+            spans[entries[j]].append(window)
     merged = {entry: _disjoint(windows) for entry, windows in spans.items()}
     columns = list(dict.fromkeys(i for i, _ in entries))
-    # A row is counted once per slot: per column, entries whose arms share no label (an arm,
-    # and all arms together for the outlier cap, take two slots).
+    # A row is counted once per slot: per column, entries whose arms share no label (an entry
+    # whose arms overlap another's takes a slot of its own, unless it is a union).
     slots: list[tuple[int, list[tuple[int, Arm]]]] = []
     for k, (i, arm) in enumerate(entries):
+        if k in unions:
+            continue
         free = next(
             (
                 taken
@@ -737,8 +744,12 @@ def _order_statistics(
         if (i, arm) in spans
         for f in fractions
     )
+    derived = "".join(
+        f" UNION ALL {_union_counts(k, window, parts, merged, entries)}"
+        for k, (window, parts) in unions.items()
+    )
     sql = f"""
-        WITH grouped AS (
+        WITH grouped AS MATERIALIZED (
           SELECT {first("k")} AS k, {first("t")} AS t, {first("w")} AS w, count(*) AS c
           FROM (SELECT {", ".join([*keys, *tags, *kept])}
                 FROM (SELECT a, {values} FROM {relation.source} WHERE {relation.where}))
@@ -747,7 +758,7 @@ def _order_statistics(
           SELECT k, t, w, c, sum(c) OVER (PARTITION BY k ORDER BY t, w
                                           ROWS UNBOUNDED PRECEDING) - c AS start,
                  sum(c) OVER (PARTITION BY k) AS n
-          FROM grouped WHERE k IS NOT NULL),
+          FROM (SELECT k, t, w, c FROM grouped WHERE k IS NOT NULL{derived})),
         wanted(k, f) AS (VALUES {wanted})
         SELECT DISTINCT counted.* FROM counted JOIN wanted ON counted.k = wanted.k
           AND start <= floor((n - 1) * f) + 2 AND start + c > floor((n - 1) * f) - 1
@@ -769,6 +780,55 @@ def _order_statistics(
         picked = [_linear(counts, f) for f in fractions]
         out.append(None if any(p is None for p in picked) else tuple(picked))
     return out
+
+
+def _unions(
+    entries: list[tuple[int, Arm]], spans: dict[tuple[int, Arm], list[Window]]
+) -> dict[int, tuple[Window, list[int]]]:
+    """Entries whose arms are exactly the arms of other entries of their column (every arm
+    together, for the outlier cap) and that ask one finite window: entry → (window, parts).
+    Their counts are added up from the parts' (which keep that window too), not scanned."""
+    out: dict[int, tuple[Window, list[int]]] = {}
+    for k, (i, arm) in enumerate(entries):
+        windows = spans[(i, arm)]
+        if len(windows) != 1 or not all(map(math.isfinite, windows[0])):
+            continue
+        parts = [
+            j
+            for j, (other_i, other) in enumerate(entries)
+            if other_i == i and j != k and set(other) < set(arm)
+        ]
+        labels = [a for j in parts for a in entries[j][1]]
+        if parts and len(labels) == len(set(labels)) and set(labels) == set(arm):
+            out[k] = (windows[0], parts)
+    nested = {j for _, parts in out.values() for j in parts}
+    return {k: found for k, found in out.items() if k not in nested}
+
+
+def _union_counts(
+    k: int,
+    window: Window,
+    parts: list[int],
+    merged: dict[tuple[int, Arm], list[Window]],
+    entries: list[tuple[int, Arm]],
+) -> str:
+    """Entry k's counts from its parts' (``grouped`` rows): below its window, each value inside
+    it, above it. A part's stretch outside its windows (``w`` NULL) is below when its tag is
+    below the tag of the part's window that holds entry k's."""
+    low, high = map(_bound, window)
+    holds = []
+    for j in parts:
+        windows = merged[entries[j]]
+        stretch = next(
+            2 * n + 1 for n, (lo, hi) in enumerate(windows) if lo <= window[0] and window[1] <= hi
+        )
+        holds.append(f"WHEN {j} THEN t < {stretch}")
+    inside = f"w BETWEEN {low} AND {high}"
+    return (
+        f"SELECT {k} AS k, CASE WHEN {inside} THEN 1 WHEN w < {low} OR (w IS NULL AND "
+        f"CASE k {' '.join(holds)} END) THEN 0 ELSE 2 END AS t, CASE WHEN {inside} THEN w END "
+        f"AS w, sum(c) AS c FROM grouped WHERE k IN ({', '.join(map(str, parts))}) GROUP BY ALL"
+    )
 
 
 def _disjoint(windows: list[Window]) -> list[Window]:

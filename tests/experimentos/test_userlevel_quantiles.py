@@ -164,3 +164,37 @@ def test_the_sampled_windows_hold_the_ranks_of_a_large_arm(
     spans = {(1, ("x",)): windows}
     found = q._order_statistics(con, relation, spans, requests, fractions)
     assert [list(f) for f in found] == [_numpy(values, f) for f in fractions]
+
+
+@pytest.mark.parametrize(
+    "p90_window", [(10.0, 30.0), (10.0, 200.0)], ids=["apart", "overlapping-the-cap-window"]
+)
+def test_every_arm_together_is_counted_from_the_arms_in_the_same_scan(
+    con: duckdb.DuckDBPyConnection, p90_window: tuple[float, float]
+) -> None:
+    """The outlier cap's entry (every arm) is not scanned again: the arms keep its window too
+    and their counts add up to its own, ties and values on the window's edges included."""
+    rng = np.random.default_rng(13)
+    arms = {arm: np.round(rng.lognormal(2.0, 1.0, 30_000), 1) for arm in ("c", "t", "T")}
+    relation = _table(con, {arm: {1: v} for arm, v in arms.items()})
+    every = np.concatenate(list(arms.values()))
+    cap_window = tuple(float(x) for x in np.quantile(every, [0.998, 0.9999]))
+    requests: list = [
+        (1, ("c",), (0.5, 0.9)),
+        (1, ("t", "T"), (0.5, 0.9)),
+        (1, ("c", "t", "T"), (CAP_LEVEL, 0.9985)),
+    ]
+    spans = {
+        (1, ("c",)): [tuple(np.quantile(arms["c"], [0.48, 0.52])), p90_window],
+        (1, ("t", "T")): [(5.0, 10.0), (15.0, 40.0)],
+        (1, ("c", "t", "T")): [cap_window],
+    }
+    assert q._unions(list(spans), spans) == {2: (cap_window, [0, 1])}
+    asked = [fractions for _, _, fractions in requests]
+    found = q._order_statistics(con, relation, spans, requests, asked)
+    both = np.concatenate([arms["t"], arms["T"]])
+    assert [list(f) for f in found] == [
+        _numpy(arms["c"], (0.5, 0.9)),
+        _numpy(both, (0.5, 0.9)),
+        _numpy(every, (CAP_LEVEL, 0.9985)),
+    ]
