@@ -720,20 +720,20 @@ def _order_statistics(
         else:
             free.append((k, arm))
     keys, tags, kept = [], [], []
-    for s, (i, taken) in enumerate(slots):
+    for s, (i, taken) in enumerate(slots):  # the arm once per row, then integer keys
         x = f"x{i}"
         key = " ".join(f"WHEN a IN ({_members(arm)}) THEN {k}" for k, arm in taken)
-        tag = " ".join(
-            f"WHEN a IN ({_members(arm)}) THEN {_tag(x, merged[(i, arm)])}" for _, arm in taken
-        )
-        value = " ".join(
-            f"WHEN a IN ({_members(arm)}) THEN {_inside(x, merged[(i, arm)])}" for _, arm in taken
-        )
+        tag = " ".join(f"WHEN {k} THEN {_tag(x, merged[(i, arm)])}" for k, arm in taken)
         keys.append(f"CASE WHEN {x} IS NULL THEN NULL {key} END AS k{s}")
-        tags.append(f"CASE {tag} END AS t{s}")
-        kept.append(f"CASE {value} END AS w{s}")
+        tags.append(f"k{s}, CASE k{s} {tag} END AS t{s}, {x} AS y{s}")
+        kept.append(f"k{s}, t{s}, CASE WHEN t{s} % 2 = 1 THEN y{s} END AS w{s}")
     values = ", ".join(f"v{i}::DOUBLE AS x{i}" for i in columns)
     sets = ", ".join(f"(k{s}, t{s}, w{s})" for s in range(len(slots)))
+    rows = (
+        f"SELECT {', '.join(kept)} FROM (SELECT {', '.join(tags)} FROM "
+        f"(SELECT {', '.join([*keys, *(f'x{i}' for i in columns)])} FROM "
+        f"(SELECT a, {values} FROM {relation.source} WHERE {relation.where})))"
+    )
 
     def first(prefix: str) -> str:
         return f"coalesce({', '.join(f'{prefix}{s}' for s in range(len(slots)))})"
@@ -751,17 +751,19 @@ def _order_statistics(
     sql = f"""
         WITH grouped AS MATERIALIZED (
           SELECT {first("k")} AS k, {first("t")} AS t, {first("w")} AS w, count(*) AS c
-          FROM (SELECT {", ".join([*keys, *tags, *kept])}
-                FROM (SELECT a, {values} FROM {relation.source} WHERE {relation.where}))
-          GROUP BY GROUPING SETS ({sets})),
+          FROM ({rows}) GROUP BY GROUPING SETS ({sets})),
         counted AS (
           SELECT k, t, w, c, sum(c) OVER (PARTITION BY k ORDER BY t, w
                                           ROWS UNBOUNDED PRECEDING) - c AS start,
                  sum(c) OVER (PARTITION BY k) AS n
           FROM (SELECT k, t, w, c FROM grouped WHERE k IS NOT NULL{derived})),
-        wanted(k, f) AS (VALUES {wanted})
-        SELECT DISTINCT counted.* FROM counted JOIN wanted ON counted.k = wanted.k
-          AND start <= floor((n - 1) * f) + 2 AND start + c > floor((n - 1) * f) - 1
+        wanted(k, f) AS (VALUES {wanted}),
+        ranks AS (  -- around the ranks numpy reads, (n − 1)·f and the next, with a margin
+          SELECT wanted.k, floor((n - 1) * f) - 1 AS low, floor((n - 1) * f) + 2 AS high
+          FROM wanted JOIN (SELECT k, any_value(n) AS n FROM counted GROUP BY k) sizes
+            ON sizes.k = wanted.k)
+        SELECT DISTINCT counted.* FROM counted JOIN ranks ON counted.k = ranks.k
+          AND start <= high AND start + c > low
     """
     with bounded_memory(con):
         rows = fetch(con, sql)
@@ -856,12 +858,6 @@ def _tag(x: str, windows: list[Window]) -> str:
             f"WHEN {x} <= {_bound(hi)} THEN {2 * j + 1}",
         ]
     return f"CASE {' '.join(parts)} ELSE {2 * len(windows)} END"
-
-
-def _inside(x: str, windows: list[Window]) -> str:
-    """``x`` when it is inside a window, else NULL (only the count of its stretch is kept)."""
-    inside = " OR ".join(f"{x} BETWEEN {_bound(lo)} AND {_bound(hi)}" for lo, hi in windows)
-    return f"CASE WHEN {inside} THEN {x} END"
 
 
 def _linear(counts: list[dict[str, Any]], fraction: float) -> float | None:
