@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,10 @@ from experimentos.ingest.sniff import Head
 WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 """What Python's ``str.strip()`` removes (pandas stripped cells with it)."""
 MEMORY_LIMIT = os.environ.get("EXPERIMENTOS_DUCKDB_MEMORY", "1GB")
+SPILL_MEMORY_LIMIT = os.environ.get("EXPERIMENTOS_DUCKDB_SPILL_MEMORY", "256MB")
+"""DuckDB's memory limit for the queries whose state grows with the rows but spills to disk (a
+DISTINCT of every id's hash, the counts of every distinct value): held this low, their peak
+memory stays flat as files grow, and they run no slower (measured at 10M and 30M rows)."""
 
 
 def literal(text: str) -> str:
@@ -109,6 +114,17 @@ def connect(temp_dir: Path) -> duckdb.DuckDBPyConnection:
     )
     con.execute("SET enable_progress_bar = false")
     return con
+
+
+@contextmanager
+def bounded_memory(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Queries inside run with ``SPILL_MEMORY_LIMIT``: large hash tables spill to the temporary
+    directory instead of growing with the file."""
+    con.execute(f"SET memory_limit = {literal(SPILL_MEMORY_LIMIT)}")
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = {literal(MEMORY_LIMIT)}")
 
 
 def fetch(

@@ -170,18 +170,18 @@ def _aggregate(
     findings += assignment.assignment_findings(con, path, head, layout, metrics, first)
     distinct = q.proven_distinct(layout, first) or q.distinct_text_ids(con, csv_file, layout, first)
     if distinct and not _blank_binary_ratio_part(layout, metrics, first):
-        groups, tops = _fast_groups(con, csv_file, layout, metrics, first)
+        groups = _fast_groups(con, csv_file, layout, metrics, first)
         relation = Relation.raw(csv_file, layout, blank_labels(first))
     else:
-        groups, tops, relation = _keyed_groups(
+        groups, relation = _keyed_groups(
             con, path, head, layout, metrics, first, thresholds, findings, rule=options.repeated
         )
-    groups, caps = _capped_outliers(con, relation, layout, metrics, groups, tops, findings)
+    quantiles, p999 = breakdowns.quantiles(
+        con, relation, layout, metrics, groups, first, thresholds.alpha, cap_level=_QUANTILE
+    )
+    groups, caps = _capped_outliers(con, relation, layout, metrics, groups, p999, findings)
     counted = metrics.counted()
     name = layout.names.__getitem__
-    quantiles = breakdowns.quantiles(
-        con, relation, layout, metrics, groups, first, thresholds.alpha
-    )
     day_column, by_day = breakdowns.by_day(
         con, path, head, layout, first, keyed=bool(relation.labels), proportion=metrics.proportion
     )
@@ -285,10 +285,9 @@ def _fast_groups(
     layout: Layout,
     metrics: MetricColumns,
     first: list[GroupSums],
-) -> tuple[list[GroupSums], dict[int, list[float]]]:
+) -> list[GroupSums]:
     """Every row is a distinct user: the first pass already holds the per-arm figures."""
     kept = kept_groups(first)
-    tops = {i: [v for g in kept for v in g.column(i).top] for i in metrics.means}
     groups = merged([replace(g, users=g.rows) for g in kept], key=by_label)
     order = _sample_order(layout, csv_file.head)
     missing = [g for g in groups if (g.arm, g.segment) not in order]
@@ -297,7 +296,7 @@ def _fast_groups(
         lines = q.first_line_per_group(con, csv_file, layout, blank_labels(first))
         for (raw_arm, raw_segment), line in sorted(lines.items(), key=lambda item: item[1]):
             order.setdefault((label(raw_arm), label(raw_segment)), line)
-    return sorted(groups, key=lambda g: order.get((g.arm, g.segment), math.inf)), tops
+    return sorted(groups, key=lambda g: order.get((g.arm, g.segment), math.inf))
 
 
 def _sample_order(layout: Layout, head: Head) -> dict[tuple[str, str], float]:
@@ -328,7 +327,7 @@ def _keyed_groups(
     findings: list[Finding],
     *,
     rule: RepeatedRule,
-) -> tuple[list[GroupSums], dict[int, list[float]], Relation]:
+) -> tuple[list[GroupSums], Relation]:
     """One row per user id in a DuckDB table: crossed users out, a user's rows merged by
     ``rule`` (summed, or its first row by the date column when there is one)."""
     layout = layout.keyed()
@@ -371,7 +370,7 @@ def _keyed_groups(
         ratios=metrics.ratios,
     )
     groups = sorted(merged(rows, key=by_label), key=lambda g: g.first_line or 0)
-    return groups, q.top_values(con, relation, metrics.means, users=users), relation
+    return groups, relation
 
 
 # --------------------------------------------------------------------------- outliers
@@ -383,21 +382,22 @@ def _capped_outliers(
     layout: Layout,
     metrics: MetricColumns,
     groups: list[GroupSums],
-    tops: dict[int, list[float]],
+    p999: dict[int, float],
     findings: list[Finding],
 ) -> tuple[list[GroupSums], dict[int, float]]:
-    """Metrics whose maximum is above 10 × their 99.9th percentile → {column: that percentile},
-    and the groups with those metrics' capped sums."""
+    """Metrics whose maximum is above 10 × their 99.9th percentile (``p999``: over every arm's
+    users, numpy's linear quantile) → {column: that percentile}, and the groups with those
+    metrics' capped sums."""
     caps: dict[int, float] = {}
     largest: dict[int, float] = {}
     for i in metrics.means:
-        n = sum(g.column(i).numbers or 0 for g in groups)
-        top = sorted(tops.get(i) or [], reverse=True)
-        if not n:
+        tops = [g.column(i).largest for g in groups]
+        top = max((t for t in tops if t is not None), default=None)
+        cap = p999.get(i)
+        if top is None or cap is None or math.isnan(cap):
             continue
-        cap = _quantile(n, top)
-        if cap > 0 and top[0] > _OUTLIER_RATIO * cap:
-            caps[i], largest[i] = cap, top[0]
+        if cap > 0 and top > _OUTLIER_RATIO * cap:
+            caps[i], largest[i] = cap, top
     if not caps:
         return groups, caps
     medians, capped = q.capped_sums(con, relation, caps)
@@ -415,21 +415,6 @@ def _capped_outliers(
             )
         )
     return groups, caps
-
-
-def _quantile(n: int, top: list[float]) -> float:
-    """numpy's linear quantile (pandas' Series.quantile) of n values from the largest of them.
-
-    ``top`` is descending, so value i of the n in ascending order is ``top[n - 1 - i]``.
-    """
-    virtual = (n - 1) * _QUANTILE
-    if virtual >= n - 1:
-        return top[0]
-    below = math.floor(virtual)
-    a, b = top[n - 1 - below], top[n - 2 - below]
-    t = virtual - below
-    diff = b - a
-    return b - diff * (1 - t) if t >= 0.5 else a + diff * t
 
 
 # --------------------------------------------------------------------------- assembly

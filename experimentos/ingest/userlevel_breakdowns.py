@@ -21,7 +21,9 @@ from experimentos.ingest.userlevel_sums import (
     MetricColumns,
     arm_labels,
     blank_labels,
+    kept_groups,
     label,
+    merged,
 )
 from experimentos.model import DayCount, DimensionCell, Options, QuantileStats, Thresholds
 from experimentos.stats import quantiles as quantile_stats
@@ -152,9 +154,14 @@ def quantiles(
     groups: list[GroupSums],
     first: list[GroupSums],
     alpha: float,
-) -> tuple[QuantileStats, ...]:
+    *,
+    cap_level: float,
+) -> tuple[tuple[QuantileStats, ...], dict[int, float]]:
     """The median and p90 of each continuous metric per arm, each with the two order statistics
-    of its Woodruff interval (``stats.quantiles``): one scan of the users for every arm."""
+    of its Woodruff interval (``stats.quantiles``), and each metric's ``cap_level`` quantile over
+    every arm's users (the outlier cap): one scan of the users for all of them, exact, keeping
+    only the values in a window around each percentile that a sample points at (the first pass's
+    samples of the rows, or for merged users a scan of the ``per_user`` table)."""
     users: dict[tuple[str, int], int] = {}
     for g in groups:
         for i in metrics.means:
@@ -169,21 +176,72 @@ def quantiles(
             arm: tuple(dict.fromkeys(g.raw_arm or "" for g in first if label(g.raw_arm) == arm))
             for arm in arms
         }
-    requests, keys = [], []
-    for arm in arms:
-        for i in metrics.means:
-            n = users[(arm, i)]
-            if not n:
-                continue
-            for level in quantile_stats.LEVELS:
-                lower, upper = quantile_stats.rank_fractions(n, level, alpha)
-                requests.append((i, members[arm], (level, lower, upper)))
-                keys.append((arm, i, level, n))
-    values = q.quantiles(con, relation, requests)
-    return tuple(
+    entries = [(arm, i) for arm in arms for i in metrics.means if users[(arm, i)]]
+    # every arm with a value of column i: its counts add up from the arms' (one scan for both)
+    everyone = {
+        i: tuple(a for arm in arms if users[(arm, i)] for a in members[arm]) for i in metrics.means
+    }
+    capped = [i for i in metrics.means if everyone[i]]
+    entries += [(_EVERY_ARM, i) for i in capped]
+    samples = _samples(con, relation, first, entries, members | {_EVERY_ARM: ()}, everyone)
+    requests, windows, keys = [], [], []
+    for arm, i in entries:
+        if arm == _EVERY_ARM:
+            requests.append((i, everyone[i], (cap_level,)))
+            windows.append(_window(samples[(arm, i)], len(quantile_stats.LEVELS)))
+            continue
+        n = users[(arm, i)]
+        margin = q.WINDOW_MARGIN / 2  # the rest of the margin absorbs the sample's own error
+        for k, level in enumerate(quantile_stats.LEVELS):
+            lower, upper = quantile_stats.rank_fractions(n, level, alpha)
+            requests.append((i, members[arm], (level, lower, upper)))
+            near = level - margin <= lower and upper <= level + margin
+            windows.append(_window(samples[(arm, i)], k) if near else None)
+            keys.append((arm, i, level, n))
+    values = q.quantiles(con, relation, requests, windows)
+    per_arm, per_metric = values[: len(keys)], values[len(keys) :]  # the caps' entries come last
+    stats = tuple(
         QuantileStats(layout.names[i], arm, level, n, *map(_number, found), alpha)
-        for (arm, i, level, n), found in zip(keys, values, strict=True)
+        for (arm, i, level, n), found in zip(keys, per_arm, strict=True)
     )
+    return stats, {i: _number(found[0]) for i, found in zip(capped, per_metric, strict=True)}
+
+
+def _samples(
+    con: duckdb.DuckDBPyConnection,
+    relation: Relation,
+    first: list[GroupSums],
+    entries: list[tuple[str, int]],
+    members: dict[str, tuple[str, ...] | tuple[int, ...]],
+    everyone: dict[int, tuple[str, ...] | tuple[int, ...]],
+) -> dict[tuple[str, int], tuple[float, ...]]:
+    """Per (arm, column) the sampled quantiles at ``q.SAMPLED_FRACTIONS``: the first pass's, when
+    the rows are the users; else sampled from the ``per_user`` table."""
+    if relation.labels:
+        arms = [everyone[i] if arm == _EVERY_ARM else members[arm] for arm, i in entries]
+        found = q.sampled_windows(
+            con, relation, [(i, arm) for (_, i), arm in zip(entries, arms, strict=True)]
+        )
+        return dict(zip(entries, found, strict=True))
+    kept = kept_groups(first)
+    sums = {g.arm: g for g in merged(kept, key=lambda g: (label(g.raw_arm), ""))}
+    sums |= {g.arm: g for g in merged(kept, key=lambda g: (_EVERY_ARM, ""))}
+    return {(arm, i): sums[arm].column(i).sampled if arm in sums else () for arm, i in entries}
+
+
+_EVERY_ARM = "\0every arm"
+"""The key of the outlier cap's entry: every arm's users together."""
+
+
+def _window(sampled: tuple[float, ...], k: int) -> tuple[float, float] | None:
+    """The value range that most likely holds a percentile: the sampled quantiles of window k of
+    ``q.SAMPLED_FRACTIONS`` (None: no window, every value is counted)."""
+    if len(sampled) <= 2 * k + 1:
+        return None
+    low, high = sampled[2 * k], sampled[2 * k + 1]
+    if low is None or high is None or not math.isfinite(low) or not math.isfinite(high):
+        return None
+    return float(low), float(high)
 
 
 def _number(value: float | None) -> float:

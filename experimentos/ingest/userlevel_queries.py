@@ -33,6 +33,7 @@ from experimentos.ingest.duckdb_csv import (
     FALSE_LIST,
     TRUE_LIST,
     CsvFile,
+    bounded_memory,
     execute,
     fetch,
     literal,
@@ -42,6 +43,7 @@ from experimentos.ingest.numbers import NumberFormat
 from experimentos.ingest.sniff import HEAD_BYTES, Head
 from experimentos.ingest.userlevel_sums import GroupSums, group_sums
 from experimentos.model import RepeatedRule
+from experimentos.stats import quantiles as quantile_stats
 
 __all__ = ["Head", "Layout", "Relation"]
 
@@ -53,6 +55,19 @@ _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 """A number as pandas' parser reads it (ASCII digits, no thousands separators)."""
 _INTEGER = re.compile(r"-?\d{1,18}")
 EMPTY_PRIMARY = "pm"
+SAMPLE_SIZE = 50_000
+"""Values a reservoir keeps to guess where a percentile lies (its rank error, about
+√(q(1−q)/50,000) ≤ 0.23%, is a fifth of ``WINDOW_MARGIN``)."""
+WINDOW_MARGIN = 0.01
+CAP_WINDOW = (0.998, 0.9999)
+"""Around the 99.9th percentile (the outlier cap) the sample's rank error is √(0.001/50,000) ≈
+0.014%: the window reaches seven times that below it and 0.09% (twenty times) above."""
+SAMPLED_FRACTIONS = (
+    *(f for level in quantile_stats.LEVELS for f in (level - WINDOW_MARGIN, level + WINDOW_MARGIN)),
+    *CAP_WINDOW,
+)
+"""Per reported percentile, then for the outlier cap, the two fractions whose sampled values
+bound the window of the exact pass (``quantiles``)."""
 _MAX_BITMAP_BITS = 1 << 26
 _MIN_BITMAP_BITS = 1 << 16
 
@@ -278,9 +293,7 @@ def first_pass(
 ) -> list[GroupSums]:
     """Per raw label × segment × "primary empty": everything the fast path and the column rules
     need (the segment is a group key only when the file has one)."""
-    most_rows = size_bytes // max(len(layout.names), 1) + 1
-    keep = math.ceil(0.001 * most_rows) + 3  # enough largest values for the 99.9th percentile
-    aggregates = ["count(*) AS rows", *_column_aggregates(layout, keep)]
+    aggregates = ["count(*) AS rows", *_column_aggregates(layout)]
     for k, (_, x, y) in enumerate(layout.ratios):
         if layout.kinds[x] != "text" and layout.kinds[y] != "text":
             aggregates += ratio_aggregates(k, _raw_value(layout, x), _raw_value(layout, y))
@@ -294,7 +307,7 @@ def first_pass(
     return [group_sums(row) for row in fetch(con, sql)]
 
 
-def _column_aggregates(layout: Layout, keep: int) -> list[str]:
+def _column_aggregates(layout: Layout) -> list[str]:
     out = []
     for i in layout.metric_columns:
         kind, name = layout.kinds[i], layout.names[i]
@@ -314,11 +327,20 @@ def _column_aggregates(layout: Layout, keep: int) -> list[str]:
         if layout.is_guardrail(i):
             out.append(f"count_if({not_a_count(i)}) AS nc{i}")
         elif not is_pre_period(name):
-            out.append(f"max(v{i}, {keep}) AS top{i}")
+            out += [f"max(v{i}) AS mx{i}", sampled_quantiles(f"v{i}", i)]
             pre = layout.index(pre_period_of(name))
             if pre is not None and layout.kinds[pre] in ("num", "any"):
                 out += _pair_aggregates(i, pre)
     return out
+
+
+def sampled_quantiles(value: str, alias: int | str, where: str = "") -> str:
+    """A sample's quantiles at ``SAMPLED_FRACTIONS`` (bounded memory, whatever the rows)."""
+    fractions = ", ".join(map(repr, SAMPLED_FRACTIONS))
+    condition = f" FILTER (WHERE {where})" if where else ""
+    return (
+        f"reservoir_quantile({value}::DOUBLE, [{fractions}], {SAMPLE_SIZE}){condition} AS rq{alias}"
+    )
 
 
 def _numeric_aggregates(i: int) -> list[str]:
@@ -400,7 +422,8 @@ def distinct_text_ids(
         f"SELECT count(h) AS ids FROM (SELECT DISTINCT CASE WHEN {plain} THEN hash({u}) END "
         f"AS h FROM {csv_file.read()})"
     )
-    (row,) = fetch(con, sql)
+    with bounded_memory(con):
+        (row,) = fetch(con, sql)
     return row["ids"] == sum(g.rows for g in first)
 
 
@@ -560,7 +583,7 @@ def per_arm(
     aggregates = ["min(first_line) AS first_line", "count(*) AS users"]
     aggregates += [f"sum(b{i}) AS t{i}" for i in binary]
     for i in numeric:
-        aggregates += _numeric_aggregates(i)
+        aggregates += [*_numeric_aggregates(i), f"max(v{i}) AS mx{i}"]
     for i, pre in pairs.items():
         aggregates += _pair_aggregates(i, pre)
     for k, (x, y) in ratios.items():  # per_user holds a 0/1 column as b, a number as v
@@ -573,17 +596,6 @@ def per_arm(
         f"WHERE {relation.where} GROUP BY {keys}",
     )
     return [group_sums(row) for row in relation.labelled(rows)]
-
-
-def top_values(
-    con: duckdb.DuckDBPyConnection, relation: Relation, columns: tuple[int, ...], *, users: int
-) -> dict[int, list[float]]:
-    if not columns:
-        return {}
-    keep = math.ceil(0.001 * users) + 3
-    select = ", ".join(f"max(v{i}, {keep}) AS top{i}" for i in columns)
-    (row,) = fetch(con, f"SELECT {select} FROM {relation.source} WHERE {relation.where}")
-    return {i: row[f"top{i}"] or [] for i in columns}
 
 
 def capped_sums(
@@ -611,40 +623,260 @@ def capped_sums(
     return medians, [group_sums(row) for row in groups]
 
 
+Arm = tuple[str, ...] | tuple[int, ...]
+Window = tuple[float, float]
+
+
+def sampled_windows(
+    con: duckdb.DuckDBPyConnection, relation: Relation, entries: list[tuple[int, Arm]]
+) -> list[tuple[float, ...]]:
+    """For each (column i, arm) a sample's quantiles at ``SAMPLED_FRACTIONS`` over the arm's
+    users in ``relation`` (one scan, bounded memory); () for an arm without a value."""
+    if not entries:
+        return []
+    select = ", ".join(
+        sampled_quantiles(f"v{i}", k, f"a IN ({_members(arm)})")
+        for k, (i, arm) in enumerate(entries)
+    )
+    with bounded_memory(con):
+        (row,) = fetch(con, f"SELECT {select} FROM {relation.source} WHERE {relation.where}")
+    return [tuple(row[f"rq{k}"] or ()) for k in range(len(entries))]
+
+
+def _members(arm: Arm) -> str:
+    return ", ".join(str(a) if isinstance(a, int) else literal(a) for a in arm)
+
+
 def quantiles(
     con: duckdb.DuckDBPyConnection,
     relation: Relation,
-    requests: list[tuple[int, tuple[str, ...] | tuple[int, ...], tuple[float, ...]]],
+    requests: list[tuple[int, Arm, tuple[float, ...]]],
+    windows: list[Window | None] | None = None,
 ) -> list[list[float | None]]:
     """For each request (column i, the raw labels or arm codes of one arm, fractions): column i's
-    ``quantile_cont`` at each fraction over that arm's users — one scan for every arm and column.
-    Fractions are clipped to [0, 1]; an arm with no value gives NULLs."""
+    quantiles at each fraction over that arm's users, as numpy's default (linear) ``quantile``
+    computes them. Fractions are clipped to [0, 1]; an arm with no value gives NULLs.
+
+    Exact in bounded memory: one scan counts each arm's values of column i below, inside and
+    above the request's window (``windows``, a value range that should hold its quantiles: from
+    a sample, ``sampled_windows``) and keeps only the distinct values inside it with their
+    counts. The ranks the fractions ask for are found among those counts; a rank that falls
+    outside the window (the sample misled) is read by a second scan with no window: the counts
+    of every distinct value, which DuckDB spills to disk when they outgrow its memory.
+    """
     if not requests:
         return []
-    # One aggregate per column and arm, with every fraction asked of it: each holds the arm's
-    # values once, however many levels are asked.
-    merged: dict[tuple[int, tuple[str, ...] | tuple[int, ...]], list[float]] = {}
-    where: list[tuple[int, int]] = []  # request k → (aggregate, offset of its first fraction)
-    for i, arm, fractions in requests:
-        asked = merged.setdefault((i, arm), [])
-        where.append((list(merged).index((i, arm)), len(asked)))
-        asked.extend(min(max(float(f), 0.0), 1.0) for f in fractions)
-    aggregates = []
-    for k, ((i, arm), fractions) in enumerate(merged.items()):
-        members = ", ".join(str(a) if isinstance(a, int) else literal(a) for a in arm)
-        aggregates.append(
-            f"quantile_cont(v{i}::DOUBLE, [{', '.join(map(repr, fractions))}]) "
-            f"FILTER (WHERE a IN ({members})) AS q{k}"
+    asked = [tuple(min(max(float(f), 0.0), 1.0) for f in fractions) for _, _, fractions in requests]
+    entries = list(dict.fromkeys((i, arm) for i, arm, _ in requests))
+    spans: dict[tuple[int, Arm], list[Window]] = {entry: [] for entry in entries}
+    for (i, arm, _), window in zip(requests, windows or [None] * len(requests), strict=True):
+        spans[(i, arm)].append(window or (-math.inf, math.inf))
+    found = _order_statistics(con, relation, spans, requests, asked)
+    missed = {
+        (i, arm) for (i, arm, _), values in zip(requests, found, strict=True) if values is None
+    }
+    if missed:
+        full = {entry: [(-math.inf, math.inf)] for entry in entries if entry in missed}
+        again = _order_statistics(con, relation, full, requests, asked)
+        found = [a if f is None else f for f, a in zip(found, again, strict=True)]
+    return [
+        list(f) if f is not None else [None] * len(a) for f, a in zip(found, asked, strict=True)
+    ]
+
+
+def _order_statistics(
+    con: duckdb.DuckDBPyConnection,
+    relation: Relation,
+    spans: dict[tuple[int, Arm], list[Window]],
+    requests: list[tuple[int, Arm, tuple[float, ...]]],
+    asked: list[tuple[float, ...]],
+) -> list[tuple[float | None, ...] | None]:
+    """Per request its quantiles (a tuple of Nones when the arm has no value), or None when a
+    rank it needs lies outside the windows of its entry (or the entry is not in ``spans``)."""
+    entries = list(spans)
+    unions = _unions(entries, spans)
+    spans = {entry: list(windows) for entry, windows in spans.items()}
+    for window, parts in unions.values():  # the parts keep the union's window too
+        for j in parts:
+            spans[entries[j]].append(window)
+    merged = {entry: _disjoint(windows) for entry, windows in spans.items()}
+    columns = list(dict.fromkeys(i for i, _ in entries))
+    # A row is counted once per slot: per column, entries whose arms share no label (an entry
+    # whose arms overlap another's takes a slot of its own, unless it is a union).
+    slots: list[tuple[int, list[tuple[int, Arm]]]] = []
+    for k, (i, arm) in enumerate(entries):
+        if k in unions:
+            continue
+        free = next(
+            (
+                taken
+                for j, taken in slots
+                if j == i and not any(set(arm) & set(other) for _, other in taken)
+            ),
+            None,
         )
-    (row,) = fetch(
-        con, f"SELECT {', '.join(aggregates)} FROM {relation.source} WHERE {relation.where}"
+        if free is None:
+            slots.append((i, [(k, arm)]))
+        else:
+            free.append((k, arm))
+    keys, tags, kept = [], [], []
+    for s, (i, taken) in enumerate(slots):  # the arm once per row, then integer keys
+        x = f"x{i}"
+        key = " ".join(f"WHEN a IN ({_members(arm)}) THEN {k}" for k, arm in taken)
+        tag = " ".join(f"WHEN {k} THEN {_tag(x, merged[(i, arm)])}" for k, arm in taken)
+        keys.append(f"CASE WHEN {x} IS NULL THEN NULL {key} END AS k{s}")
+        tags.append(f"k{s}, CASE k{s} {tag} END AS t{s}, {x} AS y{s}")
+        kept.append(f"k{s}, t{s}, CASE WHEN t{s} % 2 = 1 THEN y{s} END AS w{s}")
+    values = ", ".join(f"v{i}::DOUBLE AS x{i}" for i in columns)
+    sets = ", ".join(f"(k{s}, t{s}, w{s})" for s in range(len(slots)))
+    rows = (
+        f"SELECT {', '.join(kept)} FROM (SELECT {', '.join(tags)} FROM "
+        f"(SELECT {', '.join([*keys, *(f'x{i}' for i in columns)])} FROM "
+        f"(SELECT a, {values} FROM {relation.source} WHERE {relation.where})))"
     )
-    out = []
-    for (k, offset), (_, _, fractions) in zip(where, requests, strict=True):
-        values = row[f"q{k}"]
-        n = len(fractions)
-        out.append(list(values[offset : offset + n]) if values else [None] * n)
+
+    def first(prefix: str) -> str:
+        return f"coalesce({', '.join(f'{prefix}{s}' for s in range(len(slots)))})"
+
+    wanted = ", ".join(
+        f"({entries.index((i, arm))}, {f!r})"
+        for (i, arm, _), fractions in zip(requests, asked, strict=True)
+        if (i, arm) in spans
+        for f in fractions
+    )
+    derived = "".join(
+        f" UNION ALL {_union_counts(k, window, parts, merged, entries)}"
+        for k, (window, parts) in unions.items()
+    )
+    sql = f"""
+        WITH grouped AS MATERIALIZED (
+          SELECT {first("k")} AS k, {first("t")} AS t, {first("w")} AS w, count(*) AS c
+          FROM ({rows}) GROUP BY GROUPING SETS ({sets})),
+        counted AS (
+          SELECT k, t, w, c, sum(c) OVER (PARTITION BY k ORDER BY t, w
+                                          ROWS UNBOUNDED PRECEDING) - c AS start,
+                 sum(c) OVER (PARTITION BY k) AS n
+          FROM (SELECT k, t, w, c FROM grouped WHERE k IS NOT NULL{derived})),
+        wanted(k, f) AS (VALUES {wanted}),
+        ranks AS (  -- around the ranks numpy reads, (n − 1)·f and the next, with a margin
+          SELECT wanted.k, floor((n - 1) * f) - 1 AS low, floor((n - 1) * f) + 2 AS high
+          FROM wanted JOIN (SELECT k, any_value(n) AS n FROM counted GROUP BY k) sizes
+            ON sizes.k = wanted.k)
+        SELECT DISTINCT counted.* FROM counted JOIN ranks ON counted.k = ranks.k
+          AND start <= high AND start + c > low
+    """
+    with bounded_memory(con):
+        rows = fetch(con, sql)
+    by_entry: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_entry.setdefault(row["k"], []).append(row)
+    out: list[tuple[float | None, ...] | None] = []
+    for (i, arm, _), fractions in zip(requests, asked, strict=True):
+        if (i, arm) not in spans:
+            out.append(None)
+            continue
+        counts = by_entry.get(entries.index((i, arm)), [])
+        if not counts:
+            out.append(tuple(None for _ in fractions))
+            continue
+        picked = [_linear(counts, f) for f in fractions]
+        out.append(None if any(p is None for p in picked) else tuple(picked))
     return out
+
+
+def _unions(
+    entries: list[tuple[int, Arm]], spans: dict[tuple[int, Arm], list[Window]]
+) -> dict[int, tuple[Window, list[int]]]:
+    """Entries whose arms are exactly the arms of other entries of their column (every arm
+    together, for the outlier cap) and that ask one finite window: entry → (window, parts).
+    Their counts are added up from the parts' (which keep that window too), not scanned."""
+    out: dict[int, tuple[Window, list[int]]] = {}
+    for k, (i, arm) in enumerate(entries):
+        windows = spans[(i, arm)]
+        if len(windows) != 1 or not all(map(math.isfinite, windows[0])):
+            continue
+        parts = [
+            j
+            for j, (other_i, other) in enumerate(entries)
+            if other_i == i and j != k and set(other) < set(arm)
+        ]
+        labels = [a for j in parts for a in entries[j][1]]
+        if parts and len(labels) == len(set(labels)) and set(labels) == set(arm):
+            out[k] = (windows[0], parts)
+    nested = {j for _, parts in out.values() for j in parts}
+    return {k: found for k, found in out.items() if k not in nested}
+
+
+def _union_counts(
+    k: int,
+    window: Window,
+    parts: list[int],
+    merged: dict[tuple[int, Arm], list[Window]],
+    entries: list[tuple[int, Arm]],
+) -> str:
+    """Entry k's counts from its parts' (``grouped`` rows): below its window, each value inside
+    it, above it. A part's stretch outside its windows (``w`` NULL) is below when its tag is
+    below the tag of the part's window that holds entry k's."""
+    low, high = map(_bound, window)
+    holds = []
+    for j in parts:
+        windows = merged[entries[j]]
+        stretch = next(
+            2 * n + 1 for n, (lo, hi) in enumerate(windows) if lo <= window[0] and window[1] <= hi
+        )
+        holds.append(f"WHEN {j} THEN t < {stretch}")
+    inside = f"w BETWEEN {low} AND {high}"
+    return (
+        f"SELECT {k} AS k, CASE WHEN {inside} THEN 1 WHEN w < {low} OR (w IS NULL AND "
+        f"CASE k {' '.join(holds)} END) THEN 0 ELSE 2 END AS t, CASE WHEN {inside} THEN w END "
+        f"AS w, sum(c) AS c FROM grouped WHERE k IN ({', '.join(map(str, parts))}) GROUP BY ALL"
+    )
+
+
+def _disjoint(windows: list[Window]) -> list[Window]:
+    """The union of ``windows`` as disjoint ranges in ascending order."""
+    out: list[Window] = []
+    for lo, hi in sorted(windows):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _bound(x: float) -> str:
+    return f"'{x}'::DOUBLE" if math.isinf(x) else repr(float(x))
+
+
+def _tag(x: str, windows: list[Window]) -> str:
+    """Which stretch of the line ``x`` is in: 0 below the first window, 1 inside it, 2 between it
+    and the next, …, 2·len(windows) above the last (the tags order the stretches)."""
+    parts = []
+    for j, (lo, hi) in enumerate(windows):
+        parts += [
+            f"WHEN {x} < {_bound(lo)} THEN {2 * j}",
+            f"WHEN {x} <= {_bound(hi)} THEN {2 * j + 1}",
+        ]
+    return f"CASE {' '.join(parts)} ELSE {2 * len(windows)} END"
+
+
+def _linear(counts: list[dict[str, Any]], fraction: float) -> float | None:
+    """numpy's linear quantile at ``fraction`` from the counted stretches around its ranks
+    (None when one of the two order statistics it needs is not a value inside a window)."""
+    n = counts[0]["n"]
+    virtual = (n - 1) * fraction
+    below = math.floor(virtual)
+    ranks = (below, min(below + 1, n - 1))
+    values = []
+    for rank in ranks:
+        row = next((r for r in counts if r["start"] <= rank < r["start"] + r["c"]), None)
+        if row is None or row["t"] % 2 == 0:
+            return None
+        values.append(row["w"])
+    a, b = values
+    t = virtual - below
+    diff = b - a
+    return b - diff * (1 - t) if t >= 0.5 else a + diff * t
 
 
 # --------------------------------------------------------------------------- SRM breakdown

@@ -44,8 +44,13 @@ class ColumnSums:
     total_sq: float | None = None
     not_counts: int | None = None
     """Numbers that are negative or not whole (a guardrail's count must be neither)."""
-    top: tuple[float, ...] = ()
-    """The largest values (enough for the 99.9th percentile)."""
+    largest: float | None = None
+    """The largest number."""
+    sampled: tuple[float, ...] = ()
+    """Per reported percentile, a sample's quantiles a little below and a little above it: a
+    window that most likely holds the exact percentile (``userlevel_queries.SAMPLED_FRACTIONS``).
+    Merged groups keep the lowest of the lower ends and the highest of the upper ends, so the
+    window still holds the merged rows' percentile (it lies between the groups' own)."""
     pre_total: float | None = None
     """Σx, Σx² of the column's ``pre_`` covariate and Σxy, over rows with a value of column i."""
     pre_total_sq: float | None = None
@@ -58,9 +63,23 @@ class ColumnSums:
         values = {
             f.name: _plus(getattr(self, f.name), getattr(other, f.name))
             for f in fields(self)
-            if f.name != "top"
+            if f.name not in ("largest", "sampled")
         }
-        return ColumnSums(**values, top=self.top + other.top)
+        tops = [x for x in (self.largest, other.largest) if x is not None]
+        return ColumnSums(
+            **values,
+            largest=max(tops) if tops else None,
+            sampled=_widest(self.sampled, other.sampled),
+        )
+
+
+def _widest(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, ...]:
+    """Windows (lower, upper, lower, upper, …) that hold both ``a``'s and ``b``'s."""
+    if not a or not b:
+        return a or b
+    return tuple(
+        min(x, y) if k % 2 == 0 else max(x, y) for k, (x, y) in enumerate(zip(a, b, strict=True))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +163,8 @@ _COLUMN_ALIASES = {
     "s": "total",
     "ss": "total_sq",
     "nc": "not_counts",
-    "top": "top",
+    "mx": "largest",
+    "rq": "sampled",
     "px": "pre_total",
     "pxx": "pre_total_sq",
     "pxy": "cross_total",
@@ -173,7 +193,7 @@ def group_sums(row: Mapping[str, Any]) -> GroupSums:
         prefix, position = match.group(1), int(match.group(2))
         if prefix in _COLUMN_ALIASES:
             target = _COLUMN_ALIASES[prefix]
-            cell = tuple(cell or ()) if target == "top" else cell
+            cell = tuple(cell or ()) if target == "sampled" else cell
             columns.setdefault(position, {})[target] = cell
         elif prefix in _RATIO_ALIASES:
             ratios.setdefault(position, {})[_RATIO_ALIASES[prefix]] = cell

@@ -138,11 +138,21 @@ def test_a_refused_table_has_no_arms_and_the_control_asked_for() -> None:
 
 
 def test_merged_groups_add_their_sums_and_keep_a_null_sum_null() -> None:
-    a = GroupSums("Control ", rows=3, first_line=5, columns={1: ColumnSums(numbers=2, total=4.0)})
-    b = GroupSums("control", rows=2, first_line=2, columns={1: ColumnSums(numbers=0, top=(9.0,))})
+    windows = {"sampled": (1.0, 2.0, 5.0, 6.0)}
+    a = GroupSums(
+        "Control ", rows=3, first_line=5, columns={1: ColumnSums(numbers=2, total=4.0, **windows)}
+    )
+    b = GroupSums(
+        "control",
+        rows=2,
+        first_line=2,
+        columns={1: ColumnSums(numbers=0, largest=9.0, sampled=(1.5, 2.5, 4.0, 5.5))},
+    )
     (group,) = merged([a, b], key=by_label)
     assert (group.arm, group.rows, group.first_line) == ("control", 5, 2)
-    assert group.column(1) == ColumnSums(numbers=2, total=4.0, top=(9.0,))
+    # the sampled windows widen to hold both groups': lowest lower ends, highest upper ends
+    expected = ColumnSums(numbers=2, total=4.0, largest=9.0, sampled=(1.0, 2.5, 4.0, 6.0))
+    assert group.column(1) == expected
     assert group.column(1).total_sq is None and group.column(7) == ColumnSums()
 
 

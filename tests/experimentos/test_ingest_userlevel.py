@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import math
 import subprocess
 import sys
 import uuid
@@ -614,13 +613,3 @@ def test_duckdb_errors_never_escape(content: bytes, outcome: str) -> None:
         assert got == {}
     else:
         assert (outcome, codes, got) == ("missing_primary", ["missing_primary"], {})
-
-
-def test_quantile_from_the_largest_values_is_pandas_quantile() -> None:
-    from experimentos.ingest.userlevel import _quantile
-
-    rng = np.random.default_rng(3)
-    for n in (1, 2, 3, 999, 1000, 1001, 12_345):
-        values = rng.lognormal(2, 2, n)
-        top = sorted(values, reverse=True)[: math.ceil(0.001 * n) + 3]
-        assert _quantile(n, top) == pd.Series(values).quantile(0.999)
