@@ -11,9 +11,10 @@ This is how Statsig and GrowthBook test percentile metrics (gbstats' ``QuantileS
 variance from ``(quantile_upper − quantile_lower) / (2z)``). The relative difference t/c − 1
 takes its interval from the delta method, as the means do.
 
-The order statistics come from DuckDB's ``quantile_cont`` at the rank fractions (linear
-interpolation between neighbours, position (n − 1)·f), the same rule as the estimate and as
-numpy's default ``quantile``. A rank fraction outside [0, 1] (an arm too small for the p90, say)
+The order statistics are read at the rank fractions with linear interpolation between
+neighbours, position (n − 1)·f — the same rule as the estimate and as numpy's default
+``quantile``: for a CSV by an exact windowed scan (``ingest.userlevel_breakdowns``), for a
+warehouse by ``percentile_cont``. A rank fraction outside [0, 1] (an arm too small for the p90, say)
 leaves the quantile without an interval: reported, not tested.
 """
 
