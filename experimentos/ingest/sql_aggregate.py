@@ -174,7 +174,15 @@ def per_user(src: sa.Subquery, plan: QueryPlan) -> sa.Select[tuple[object, ...]]
         most = func.max(rows.c[f"b{i}"])
         merged.append((most if i == plan.primary else func.coalesce(most, 0)).label(f"b{i}"))
     merged += [func.sum(rows.c[f"v{i}"]).label(f"v{i}") for i in plan.numeric]
+    for j in range(arm_bits(plan)):  # the arm code's bits, for :func:`per_group`'s GROUP BY
+        ones = sorted({code for _, code in plan.codes if code >> j & 1})
+        merged.append(func.min(rows.c.a).in_(ones).label(f"a_{j}"))
     return sa.select(*merged).group_by(rows.c.u)
+
+
+def arm_bits(plan: QueryPlan) -> int:
+    """How many bits the arm codes have (0: the arms are labels)."""
+    return max((code for _, code in plan.codes), default=0).bit_length()
 
 
 def distinct_units(src: sa.Subquery, plan: QueryPlan) -> Selectable:
@@ -210,7 +218,7 @@ def analysis(
     else:
         users = kept_rows(src, plan, raw_segment=True)
     summary = user_summary(users, means, requests or (), ranked).cte("summary")
-    groups = per_group(users, plan, summary, means, split_arms(plan, requests)).cte("groups")
+    groups = per_group(users, plan, summary, means).cte("groups")
     joined = summary.outerjoin(groups, sa.true())
     if not ranked or not ranked.entries:
         return sa.select(summary, groups).select_from(joined)
@@ -218,17 +226,6 @@ def analysis(
     return sa.select(summary, groups, quantiles).select_from(
         summary.join(quantiles, sa.true()).outerjoin(groups, sa.true())
     )
-
-
-MAX_SPLIT_ARMS = 8
-"""Up to this many arm codes, :func:`per_group` over merged units groups by segment alone."""
-
-
-def split_arms(plan: QueryPlan, requests: Sequence[Request] | None) -> tuple[int, ...]:
-    """The arm codes :func:`analysis`' per-group rows are split by (see :func:`per_group`): over
-    merged units (no ``requests``) with at most :data:`MAX_SPLIT_ARMS` codes; else none."""
-    codes = sorted({code for _, code in plan.codes})
-    return tuple(codes) if requests is None and len(codes) <= MAX_SPLIT_ARMS else ()
 
 
 def user_summary(
@@ -262,55 +259,20 @@ def user_summary(
 
 
 def per_group(
-    users: sa.CTE | sa.Subquery,
-    plan: QueryPlan,
-    summary: sa.CTE,
-    means: Sequence[int],
-    arms: Sequence[int] = (),
+    users: sa.CTE | sa.Subquery, plan: QueryPlan, summary: sa.CTE, means: Sequence[int]
 ) -> Selectable:
     """Per arm × segment of the units in one variant: ``userlevel_sums`` aliases, and per mean
     column Σ min(x, cap) and Σ min(x, cap)² at its p99.9 (``summary``'s ``cap{i}``).
 
-    With ``arms`` (the arm codes) the rows are per segment only, each alias once per arm k with
-    the suffix ``_k`` (:func:`by_arm` splits them): over merged units (a CTE, of which PostgreSQL
-    knows no group count) a GROUP BY arm × segment is estimated at 40,000 groups and sorted
-    (10M units: a 450 MB sort on disk); grouped by the segment alone it is a hash aggregate."""
-    if not arms:
-        out = [users.c.a, users.c.g, *_group_columns(users.c, plan, summary, means)]
-        where = users.c.nv == 1
-        return sa.select(*out).select_from(users).where(where).group_by(users.c.a, users.c.g)
-    out = [users.c.g]
-    for k in arms:
-        inside = users.c.a == sa.literal(k, Integer)
-        columns = {col.key: case((inside, col)) for col in users.c}
-        out += [
-            column.label(f"{column.name}_{k}")
-            for column in _group_columns(columns, plan, summary, means, inside)
-        ]
-    return sa.select(*out).select_from(users).where(users.c.nv == 1).group_by(users.c.g)
-
-
-def by_arm(row: dict[str, object], arms: Sequence[int]) -> list[dict[str, object]]:
-    """:func:`per_group`'s row of one segment as one row per arm with units in it."""
-    out = []
-    for k in arms:
-        suffix = f"_{k}"
-        if not row.get(f"users{suffix}"):
-            continue
-        cells = {key[: -len(suffix)]: v for key, v in row.items() if key.endswith(suffix)}
-        out.append(cells | {"a": k, "g": row["g"]})
-    return out
-
-
-def _group_columns(
-    c: sa.ColumnCollection | dict[str, sa.ColumnElement],
-    plan: QueryPlan,
-    summary: sa.CTE,
-    means: Sequence[int],
-    inside: sa.ColumnElement | None = None,
-) -> list[sa.ColumnElement]:
-    """:func:`per_group`'s aggregates over columns ``c`` (``inside``: the rows counted)."""
-    out = [(func.count() if inside is None else _count_if(inside)).label("users")]
+    Over :func:`per_user`'s units the groups are keyed by the arm code's bits (booleans) and the
+    segment: PostgreSQL knows no statistics of a CTE's columns and estimates 200 values for an
+    integer or text one but 2 for a boolean, so that arm × segment (40,000 groups estimated)
+    was sorted — at 10M units a 450 MB sort on disk — where bits × segment (≤ 3,200 groups for
+    up to 15 arm codes) is a hash aggregate of a few kB."""
+    c = users.c
+    bits = [c[f"a_{j}"] for j in range(arm_bits(plan)) if f"a_{j}" in c]
+    keys = [*bits, c.g] if bits else [c.a, c.g]
+    out = [func.min(c.a).label("a") if bits else c.a, c.g, func.count().label("users")]
     out += [func.sum(c[f"b{i}"]).label(f"t{i}") for i in plan.binary]
     for i in plan.numeric:
         v = c[f"v{i}"]
@@ -343,7 +305,7 @@ def _group_columns(
         cap = sa.select(summary.c[f"cap{i}"]).scalar_subquery()
         capped = case((v > cap, cap), else_=v)
         out += [func.sum(capped).label(f"cs{i}"), func.sum(capped * capped).label(f"css{i}")]
-    return out
+    return sa.select(*out).select_from(users).where(c.nv == 1).group_by(*keys)
 
 
 def percentiles(users: sa.Subquery, requests: Sequence[Request]) -> Selectable:

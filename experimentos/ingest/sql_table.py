@@ -218,7 +218,6 @@ def _read(
         ]
     else:
         rows = fetch(agg.analysis(src, plan, metrics.means))
-    split = agg.split_arms(plan, None) if ids["units"] != ids["rows"] else ()
     counts = rows[0] | {"users": rows[0]["units"]}
     findings += sql_findings.user_findings(layout, counts, thresholds)
     arm_of = (lambda a: labels[a - 1]) if codes else (lambda a: a)
@@ -237,7 +236,8 @@ def _read(
                     {k: v for k, v in r.items() if k not in uncapped}
                     | {"a": arm_of(r["a"]), "g": r["g"] or ""}
                 )
-                for r in _group_rows(rows, split)
+                for r in rows
+                if r["a"] is not None
             ],
             key=by_label,
         ),
@@ -275,13 +275,6 @@ def _read(
             for k, arm, i, level, count in keys
         ),
     )
-
-
-def _group_rows(rows: list[dict[str, Any]], arms: Sequence[int]) -> list[dict[str, Any]]:
-    """The analysis's rows as one per arm × segment (``a``, ``g``, the aliases)."""
-    if arms:
-        return [cells for r in rows for cells in agg.by_arm(r, arms)]
-    return [r for r in rows if r["a"] is not None]
 
 
 def _kept_numbers(raw: list[dict[str, Any]], means: Sequence[int]) -> dict[tuple[str, int], int]:
