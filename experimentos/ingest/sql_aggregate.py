@@ -24,9 +24,12 @@ text ids a sort of ~4 s, where the per-unit merge is a hash aggregate of 15-20 s
   depend on each arm's unit count: PostgreSQL takes a percentile's fraction from a subquery, so
   they are computed from the counts in the same statement (:class:`Ranked`); DuckDB wants a
   constant, so :func:`percentiles` then runs as a statement of its own, merging the rows again.
+  The per-arm × segment groups of the merged units are keyed by the arm code's bits (see
+  :func:`per_group`), a hash aggregate rather than a sort on disk.
 
 Only standard SQL is used (CASE, WITH … AS MATERIALIZED, percentile_cont … WITHIN GROUP), which
-PostgreSQL 12+ and DuckDB both run.
+PostgreSQL 12+ and DuckDB both run; on PostgreSQL alone (``multi``) the fractions of one column
+over the same units are one ``percentile_cont(ARRAY[…])`` call.
 """
 
 from __future__ import annotations
