@@ -28,22 +28,37 @@ S`` each N is also run on a second table where a share S of the users have a sec
 per-unit merge then runs). Not a test; CI never runs it.
 
 Measured (PostgreSQL 15, work_mem 4 MB, 2 cores shared with other work, so ±40% between runs:
-an earlier run had a2 at 25-34 s at 10M) with ``--repeat 1 --repeated 0.01``:
+a2 at 10M has ranged from 14 to 38 s) with ``--repeated 0.01``; before (``--repeat 1``) → after
+(``--repeat 2``, medians):
 
-    rows         repeated  a      a2      a2_     ours    ÷a2   ÷a2_  ÷a    peak RSS  fetched
-    1,000,000    0%        0.10   1.44    1.54    2.51    1.74  1.63  25.6  148 MB    109
-    1,000,000    1%        0.10   1.43    1.53    4.49    3.14  2.93  46.5  149 MB    109
-    10,000,000   0%        0.89   14.09   15.85   14.74   1.05  0.93  16.6  148 MB    109
-    10,000,000   1%        0.86   14.38   16.60   35.09   2.44  2.11  40.8  149 MB    109
+    rows        rep  a2 before→after  ours before→after  ÷a2 before→after  peak RSS     fetched
+    1,000,000   0%   1.44 → 1.59      2.51 → 2.11        1.74 → 1.32       148 → 109 MB  109
+    1,000,000   1%   1.43 → 1.47      4.49 → 4.03        3.14 → 2.75       149 → 108 MB  109
+    10,000,000  0%   14.09 → 18.13    14.74 → 13.82      1.05 → 0.76       148 → 108 MB  109
+    10,000,000  1%   14.38 → 18.91    35.09 → 36.83      2.44 → 1.95       149 → 109 MB  109
 
-Statements at 10M, one row per unit: raw_summary 1.5 s, distinct_units 3.3 s, analysis 8.6 s (a
-parallel per-group pass, then the p99.9, medians and p90s sorts); ~2.3 s of "ours" is the
-command's start (imports) and report, which is why 1M is further from a2 than 10M. With 1% of
-units on two rows the analysis merges rows per unit (28-45 s at 10M, against a2's 14-25 s: the
-same per-unit sort, then more sorts for the per-arm percentiles, and the per-arm × segment
-groups sorted on disk because PostgreSQL cannot estimate the CTE's groups); that one statement is
-the closest to the 60 s default timeout (--query-timeout raises it). Before this layout
-(four statements each re-running the per-unit GROUP BY): 1M 16-20 s, 10M 183 s.
+The goal (÷a2 ≤ 1.2) is met with one row per unit, NOT with 1% of units on two rows (1.95).
+Server CPU of the analysis statement alone at 10M, 1% repeated, without parallel workers (less
+noisy than wall time here): 31.3 s before → 25.8 s after, a2 17.2 s. The two changes: the
+per-arm × segment groups of the merged units keyed by the arm code's bits (a hash aggregate,
+where PostgreSQL's estimate of 40,000 groups had made it a 450 MB sort on disk: 10 → 5 s under
+EXPLAIN ANALYZE) and each column's percentiles over the same units as one
+``percentile_cont(ARRAY[…])`` (1.8 s of CPU per 10M-value sort, against 2.6 s for calls sharing
+the sort, which PostgreSQL keeps for re-reading). What is left above a2 at 10M, 1%: the per-unit
+merge itself (15.6 s of CPU into a materialised CTE; 13.3 s with the raw segment instead of
+lower(trim()) per row, 11.6 s without a segment), the CTE's three reads and the percentile
+sorts a2 does not do, the uniqueness check (3.3 s) and raw summary (2 s), and the command's
+start (~2.3 s, imports). Tried and not kept: the groups split into one column set per arm (its
+CASE per column cost 9.8 s, more than the sort), raising hash_mem_multiplier (the per-unit merge
+then turns into a spilling hash aggregate, no net gain), merging only the units on several rows
+(finding them is a GROUP BY … HAVING of 6-11 s, as dear as the merge).
+
+Statements at 10M, one row per unit: raw_summary 1.9 s, distinct_units 3.3 s, analysis 7.3 s; ~2.3
+s of "ours" is the command's start (imports) and report, which is why 1M is further from a2 than
+10M. With 1% of units on two rows the analysis merges rows per unit (23 s at 10M); that one
+statement is the closest to the 60 s default timeout (--query-timeout raises it). Before the
+one-statement layout (four statements each re-running the per-unit GROUP BY): 1M 16-20 s, 10M
+183 s.
 """
 
 from __future__ import annotations

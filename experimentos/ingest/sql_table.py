@@ -72,7 +72,8 @@ def stats_table(
 
     ``ranks_in_sql``: the database takes a percentile's fraction from a subquery (PostgreSQL; not
     DuckDB), so that when units have several rows their percentiles are read in the statement
-    that merges them, not in a second one that merges them again."""
+    that merges them, not in a second one that merges them again; and several fractions as one
+    array (``percentile_cont(ARRAY[…])``, one sort read once per column and arm)."""
     names = tuple(normalise_header(n) for n in raw)
     primary = normalise_header(options.primary or USER_LEVEL_PRIMARY)
     if findings := header_findings(list(raw)):
@@ -197,7 +198,7 @@ def _read(
     if ids["units"] == ids["rows"]:  # every unit on one row: no per-unit merge, one statement
         n = _kept_numbers(raw, metrics.means)
         requests, keys = _requests(n, arms, metrics.means, code, alpha)
-        rows = fetch(agg.analysis(src, plan, metrics.means, requests))
+        rows = fetch(agg.analysis(src, plan, metrics.means, requests, multi=ranks_in_sql))
         quantile_row = rows[0]
     elif ranks_in_sql:  # the percentiles' ranks from each arm's units, in the same statement
         entries = [
@@ -210,7 +211,7 @@ def _read(
             tuple((i, arm if code is None else code[arm], q) for i, arm, q in entries),
             float(norm_isf(alpha / 2)),
         )
-        rows = fetch(agg.analysis(src, plan, metrics.means, ranked=ranked))
+        rows = fetch(agg.analysis(src, plan, metrics.means, ranked=ranked, multi=True))
         quantile_row = rows[0]
         units = [int(quantile_row[f"an{k}"] or 0) for k in range(len(entries))]
         keys = [

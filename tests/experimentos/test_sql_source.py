@@ -35,7 +35,8 @@ _SKIPPED = {"experiment", "health", "novelty"}
 
 def _rows(kind: str, n: int = 3000, seed: int = 7) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    arm = rng.choice(["control", "treatment"], n)
+    arms = ["control", "treatment", "treatment_b"] if "three" in kind else ["control", "treatment"]
+    arm = rng.choice(arms, n)
     lift = np.where(arm == "treatment", 1.0, 0.0)
     df = pd.DataFrame({"user_id": np.arange(n), "variant": arm})
     df["converted"] = (rng.random(n) < 0.10 + 0.02 * lift).astype(int)
@@ -46,16 +47,16 @@ def _rows(kind: str, n: int = 3000, seed: int = 7) -> pd.DataFrame:
     if kind in ("ratio", "all"):
         df["clicks"] = rng.poisson(3 + lift, n)
         df["sessions"] = rng.poisson(6, n) + 1
-    if kind in ("segments", "all"):
+    if kind in ("segments", "all", "crossed_outlier", "three_crossed"):
         df["segment"] = rng.choice(["ios", "web", "android"], n)
         df["guardrail_errors"] = rng.poisson(0.3, n)
-    if kind in ("crossed", "all"):
+    if kind in ("crossed", "all", "crossed_outlier", "three_crossed"):
         extra = df.sample(40, random_state=seed).copy()  # 20 repeated, 20 crossed
         extra.loc[extra.index[:20], "variant"] = np.where(
             extra.loc[extra.index[:20], "variant"] == "control", "treatment", "control"
         )
         df = pd.concat([df, extra], ignore_index=True)
-    if kind == "outlier":
+    if kind in ("outlier", "crossed_outlier"):
         df.loc[5, "revenue"] = 1e6
     return df.sort_values(["variant", *(["segment"] if "segment" in df else [])], kind="stable")
 
@@ -105,6 +106,8 @@ CASES = {
     "units_in_several_variants": ("crossed", Options()),
     "outlier_cap": ("outlier", Options()),
     "everything": ("all", Options(ratios=(RatioSpec("ctr", "clicks", "sessions"),))),
+    "several_rows_per_unit_with_an_outlier": ("crossed_outlier", Options()),
+    "three_arms_several_rows_per_unit": ("three_crossed", Options()),
 }
 
 
