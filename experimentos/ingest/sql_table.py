@@ -30,10 +30,12 @@ from experimentos.ingest.columns import (
     find_column,
     is_pre_period,
     normalise_header,
+    not_a_metric,
     pre_period_of,
 )
 from experimentos.ingest.stats_table import GroupStats, StatsTable, refused
 from experimentos.ingest.userlevel import CAPPED_SUFFIX, arm_stats
+from experimentos.ingest.userlevel_columns import missing_metrics_finding, untested_finding
 from experimentos.ingest.userlevel_queries import Layout
 from experimentos.ingest.userlevel_sums import (
     GroupSums,
@@ -43,7 +45,14 @@ from experimentos.ingest.userlevel_sums import (
     label,
     merged,
 )
-from experimentos.model import Finding, Options, QuantileStats, SourceInfo, Thresholds
+from experimentos.model import (
+    Finding,
+    MetricKind,
+    Options,
+    QuantileStats,
+    SourceInfo,
+    Thresholds,
+)
 from experimentos.stats import quantiles as quantile_stats
 from experimentos.stats.distributions import norm_isf
 
@@ -87,7 +96,7 @@ def stats_table(
     roles = {names.index(user): "user", names.index(variant): "arm"}
     if "segment" in names:
         roles.setdefault(names.index("segment"), "segment")
-    kinds = _kinds(fetch, src, names, roles)
+    kinds, sample = _kinds(fetch, src, names, roles)
     ratios = tuple(
         (spec.name, names.index(spec.numerator), names.index(spec.denominator))
         for spec in options.ratios
@@ -95,23 +104,56 @@ def stats_table(
     )
     named = tuple(spec.name for spec in options.guardrails or () if spec.name in names)
     segment = next((i for i, r in roles.items() if r == "segment"), None)
-    layout = Layout(
-        names,
-        kinds,
-        names.index(user),
-        names.index(variant),
-        segment,
-        primary,  # type: ignore[arg-type]
-        ratios=ratios,
-        named_guardrails=named,
+    layout = _without_non_metrics(
+        Layout(
+            names,
+            kinds,
+            names.index(user),
+            names.index(variant),
+            segment,
+            primary,  # type: ignore[arg-type]
+            ratios=ratios,
+            named_guardrails=named,
+        ),
+        sample,
+        metrics=options.metrics,
     )
     return _read(fetch, src, layout, source, options, thresholds, ranks_in_sql)
 
 
+def _without_non_metrics(
+    layout: Layout, sample: list[dict[str, Any]], *, metrics: tuple[str, ...] | None
+) -> Layout:
+    """The layout with every column that is not an outcome read as text (never aggregated) and
+    the reason in ``Layout.skipped``, by the CSV reader's rules (identifiers, dates, calendar
+    periods…, judged on the sampled rows), so that both say the same columns were not tested."""
+    names = layout.names
+    primary = layout.index(layout.primary)
+    kept = {primary, *(i for _, x, y in layout.ratios for i in (x, y))}
+    kinds, skipped = list(layout.kinds), list(layout.skipped)
+    for i, name in enumerate(names):
+        if kinds[i] in ("user", "arm", "segment") or i in kept or layout.is_guardrail(i):
+            continue
+        if is_pre_period(name):
+            continue
+        if metrics is not None:
+            why = None if name in metrics else "not named in metrics"
+        elif kinds[i] == "date":
+            why = "date or timestamp"
+        else:
+            cells = ["" if r[name] is None else str(r[name]) for r in sample]
+            why = not_a_metric(name, cells, position=i)
+        if why:
+            kinds[i] = "text"
+            skipped.append((name, why))
+    return replace(layout, kinds=tuple(kinds), skipped=tuple(skipped))
+
+
 def _kinds(
     fetch: Fetch, src: sa.Subquery, raw: Sequence[str], roles: dict[int, str]
-) -> tuple[str, ...]:
-    """Each column's role, or ``bool``/``num``/``text``/``empty`` by its values' Python type."""
+) -> tuple[tuple[str, ...], list[dict[str, Any]]]:
+    """Each column's role, or ``bool``/``num``/``text``/``empty`` by its values' Python type;
+    and the sampled rows."""
     rows = fetch(agg.sample(src, SAMPLE_ROWS))
     kinds = []
     for i, name in enumerate(raw):
@@ -123,7 +165,7 @@ def _kinds(
             found = fetch(agg.first_value(src, name))
             value = found[0][name] if found else None
         kinds.append(_kind(value))
-    return tuple(kinds)
+    return tuple(kinds), rows
 
 
 def _kind(value: object) -> str:
@@ -169,7 +211,8 @@ def _read(
         or (k == "num" and summary[f"ne{i}"] and summary[f"z{i}"] == summary[f"ne{i}"])
     )
     numeric = tuple(i for i in numbers if i not in binary and summary[f"ne{i}"])
-    if p is None or p not in binary:
+    primary_kind = _primary_kind(layout, p, binary, numeric, named=options.primary is not None)
+    if primary_kind is None:
         return refused(source, [_no_primary(layout, binary)], primary=layout.primary)
     metrics = _metrics(layout, binary, numeric)
     labels = sorted({label(r["ra"]) for r in raw} - {""})
@@ -187,7 +230,15 @@ def _read(
         ratios=tuple((k, x, y) for k, (x, y) in metrics.ratios.items()),
         codes=codes,
     )
-    findings = checks.ratio_findings(layout, metrics, options)
+    findings = [
+        f
+        for f in (
+            untested_finding(layout, metrics),
+            missing_metrics_finding(layout, options.metrics),
+        )
+        if f
+    ]
+    findings += checks.ratio_findings(layout, metrics, options)
     findings += sql_findings.cell_findings(layout, metrics, summary)
     code = {name: k + 1 for k, name in enumerate(labels)} if codes else None
     alpha = thresholds.alpha
@@ -275,6 +326,7 @@ def _read(
             )
             for k, arm, i, level, count in keys
         ),
+        primary_kind=primary_kind,
     )
 
 
@@ -327,6 +379,19 @@ def _metrics(layout: Layout, binary: tuple[int, ...], numeric: tuple[int, ...]) 
         k: (x, y) for k, (_, x, y) in enumerate(layout.ratios) if x in measured and y in measured
     }
     return MetricColumns(primary, binary, numeric, guardrails, means, pairs, ratios)
+
+
+def _primary_kind(
+    layout: Layout, p: int | None, binary: tuple[int, ...], numeric: tuple[int, ...], *, named: bool
+) -> MetricKind | None:
+    """A 0/1 primary, or — when the options name it, as for a CSV — a continuous one (a mean);
+    None when the query has no such column."""
+    if p is None:
+        return None
+    if p in binary:
+        return "proportion"
+    usable = p in numeric and not layout.is_guardrail(p) and not is_pre_period(layout.names[p])
+    return "mean" if named and usable else None
 
 
 def _ordered(groups: list[GroupSums], options: Options) -> list[GroupSums]:

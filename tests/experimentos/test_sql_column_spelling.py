@@ -63,3 +63,58 @@ def test_mixed_case_columns_equal_the_csv(options: Options, tmp_path: Path) -> N
     sales = {m.name: m for m in from_db.secondary}["gross sales"].comparison
     expected = df.groupby("Promotion")["Gross Sales"].mean()
     assert math.isclose(sales.abs_lift, expected["B"] - expected["A"], rel_tol=1e-9)
+
+
+def test_a_named_continuous_primary_and_the_untested_columns_equal_the_csv(
+    tmp_path: Path,
+) -> None:
+    """Store-level rows as a marketing export has them: several weeks per store, a continuous
+    primary named by the option, an id and a calendar column that are not outcomes."""
+    rng = np.random.default_rng(5)
+    stores = np.repeat(np.arange(300), 4)
+    promotion = np.repeat(rng.choice([1, 2, 3], 300), 4)
+    df = pd.DataFrame(
+        {
+            "MarketID": stores // 30,
+            "LocationID": stores,
+            "Promotion": promotion,
+            "week": np.tile([1, 2, 3, 4], 300),
+            "Gross Sales": rng.gamma(4.0, 50.0, len(stores)) + 8.0 * (promotion == 2),
+        }
+    )
+    csv = tmp_path / "stores.csv"
+    df.to_csv(csv, index=False)
+    with duckdb.connect(str(tmp_path / "w.db")) as db:
+        db.register("frame", df)
+        db.execute("CREATE TABLE stores AS SELECT * FROM frame")
+    options = Options(
+        user_column="locationid", variant_column="promotion", primary="gross sales", control="1"
+    )
+    thresholds = load_thresholds()
+    from_csv = analyse_file(csv, options=options, thresholds=thresholds)
+    from_db = analyse_query(
+        f"duckdb:///{tmp_path / 'w.db'}",
+        "SELECT * FROM stores",
+        options=options,
+        thresholds=thresholds,
+    )
+    assert len(from_db.primary) == len(from_csv.primary) == 2
+    methods = {m.comparison.method for m in (*from_db.primary, *from_csv.primary)}
+    assert methods == {"welch t-test"}  # a mean primary on both paths
+
+    def untested(analysis):
+        return [f.message for f in analysis.health.findings if f.code == "columns_not_tested"]
+
+    assert untested(from_db) == untested(from_csv)
+    assert untested(from_db) == [
+        "2 columns not tested as metrics: marketid (identifier), week (calendar period)."
+    ]
+    per_store = df.groupby(["LocationID", "Promotion"])["Gross Sales"].sum().reset_index()
+    means = per_store.groupby("Promotion")["Gross Sales"].mean()
+    by_arm = {m.arm: m for m in from_db.primary}
+    for arm in ("2", "3"):
+        theirs = {m.arm: m for m in from_csv.primary}[arm].comparison
+        mine = by_arm[arm].comparison
+        assert math.isclose(mine.abs_lift, means[int(arm)] - means[1], rel_tol=1e-9)
+        assert mine.abs_ci == pytest.approx(theirs.abs_ci, rel=1e-9)
+        assert mine.p_value == pytest.approx(theirs.p_value, rel=1e-9)
