@@ -290,6 +290,47 @@ def _message(response: httpx.Response) -> str:
     return text.strip().rstrip(".")[:200]
 
 
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """Where a platform is and how it is asked: what its client needs besides the key."""
+
+    platform: str
+    key_variable: str
+    url_variable: str
+    default_url: str
+    key_kind: str
+    """What the key is, for the line when it is missing (e.g. "a readonly secret key")."""
+    key_hint: str
+    pace: tuple[int, float]
+    """At most this many requests in this many seconds."""
+
+
+def open_client(
+    connection: Connection,
+    environ: Mapping[str, str],
+    headers: Callable[[str], Mapping[str, str]],
+    *,
+    transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    timeout: float | None = None,
+) -> Client:
+    """The platform's client, its key (put in the request by ``headers``) and base URL read from
+    ``environ``; PlatformError when the key is not set."""
+    c = connection
+    key = required_key(environ, c.key_variable, c.platform, c.key_kind)
+    base_url = (environ.get(c.url_variable) or c.default_url).rstrip("/")
+    return Client(
+        platform=c.platform,
+        base_url=base_url,
+        headers={**headers(key), "Accept": "application/json"},
+        key_hint=c.key_hint,
+        pace=shared_pace(c.platform, base_url, *c.pace),
+        transport=transport,
+        sleep=sleep,
+        **({"timeout": timeout} if timeout else {}),
+    )
+
+
 def required_key(environ: Mapping[str, str], variable: str, platform: str, what: str) -> str:
     key = (environ.get(variable) or "").strip()
     if not key:

@@ -19,7 +19,7 @@ import httpx
 
 from experimentos.model import Finding
 from experimentos.platforms.base import (
-    Client,
+    Connection,
     ExperimentSummary,
     PlatformError,
     PlatformKind,
@@ -28,8 +28,7 @@ from experimentos.platforms.base import (
     PlatformResults,
     VariantStats,
     number,
-    required_key,
-    shared_pace,
+    open_client,
     slug,
 )
 
@@ -39,6 +38,9 @@ KEY_VARIABLE, URL_VARIABLE = "GROWTHBOOK_API_KEY", "GROWTHBOOK_API_URL"
 KEY_HINT = "set GROWTHBOOK_API_KEY to a readonly secret key (GrowthBook → Settings → API Keys)"
 PACE = (60, 60.0)
 """GrowthBook Cloud allows 60 requests a minute."""
+CONNECTION = Connection(
+    PLATFORM, KEY_VARIABLE, URL_VARIABLE, DEFAULT_URL, "a readonly secret key", KEY_HINT, PACE
+)
 PAGE_SIZE, MAX_PAGES = 100, 50
 SNAPSHOT_POLL_SECONDS, SNAPSHOT_MAX_WAIT_SECONDS = 5.0, 600.0
 
@@ -54,18 +56,14 @@ class GrowthBook:
         sleep: Callable[[float], None] = time.sleep,
         timeout: float | None = None,
     ) -> None:
-        key = required_key(environ, KEY_VARIABLE, PLATFORM, "a readonly secret key")
-        base_url = (environ.get(URL_VARIABLE) or DEFAULT_URL).rstrip("/")
         self.sleep = sleep
-        self.client = Client(
-            platform=PLATFORM,
-            base_url=base_url,
-            headers={"Authorization": f"Bearer {key}", "Accept": "application/json"},
-            key_hint=KEY_HINT,
-            pace=shared_pace(PLATFORM, base_url, *PACE),
+        self.client = open_client(
+            CONNECTION,
+            environ,
+            lambda key: {"Authorization": f"Bearer {key}"},
             transport=transport,
             sleep=sleep,
-            **({"timeout": timeout} if timeout else {}),
+            timeout=timeout,
         )
 
     def close(self) -> None:

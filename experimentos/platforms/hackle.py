@@ -16,12 +16,11 @@ from typing import Any
 import httpx
 
 from experimentos.platforms.base import (
-    Client,
+    Connection,
     ExperimentSummary,
     PlatformError,
     PlatformResults,
-    required_key,
-    shared_pace,
+    open_client,
 )
 
 PLATFORM = "Hackle"
@@ -30,6 +29,9 @@ KEY_VARIABLE, URL_VARIABLE = "HACKLE_ADMIN_KEY", "HACKLE_API_URL"
 KEY_HINT = "set HACKLE_ADMIN_KEY to an admin API key (Hackle dashboard → MCP Integration)"
 PACE = (60, 60.0)
 """No documented limit: one request a second."""
+CONNECTION = Connection(
+    PLATFORM, KEY_VARIABLE, URL_VARIABLE, DEFAULT_URL, "an admin API key", KEY_HINT, PACE
+)
 PAGE_SIZE, MAX_PAGES = 100, 50
 ENVIRONMENT = "PRODUCTION"
 NO_RESULTS_API = (
@@ -77,17 +79,13 @@ class Hackle:
         sleep: Callable[[float], None] = time.sleep,
         timeout: float | None = None,
     ) -> None:
-        key = required_key(environ, KEY_VARIABLE, PLATFORM, "an admin API key")
-        base_url = (environ.get(URL_VARIABLE) or DEFAULT_URL).rstrip("/")
-        self.client = Client(
-            platform=PLATFORM,
-            base_url=base_url,
-            headers={"X-HACKLE-ADMIN-API-KEY": key, "Accept": "application/json"},
-            key_hint=KEY_HINT,
-            pace=shared_pace(PLATFORM, base_url, *PACE),
+        self.client = open_client(
+            CONNECTION,
+            environ,
+            lambda key: {"X-HACKLE-ADMIN-API-KEY": key},
             transport=transport,
             sleep=sleep,
-            **({"timeout": timeout} if timeout else {}),
+            timeout=timeout,
         )
 
     def close(self) -> None:

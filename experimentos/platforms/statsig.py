@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from experimentos.platforms.base import (
-    Client,
+    Connection,
     ExperimentSummary,
     PlatformError,
     PlatformLift,
@@ -25,8 +25,7 @@ from experimentos.platforms.base import (
     PlatformResults,
     VariantStats,
     number,
-    required_key,
-    shared_pace,
+    open_client,
     slug,
 )
 
@@ -39,6 +38,9 @@ KEY_HINT = (
 )
 PACE = (90, 10.0)
 """Under Statsig's ~100 requests per 10 seconds."""
+CONNECTION = Connection(
+    PLATFORM, KEY_VARIABLE, URL_VARIABLE, DEFAULT_URL, "a Console API key", KEY_HINT, PACE
+)
 PAGE_SIZE, MAX_PAGES = 100, 50
 CONFIDENCE = 95
 
@@ -87,21 +89,13 @@ class Statsig:
         sleep: Callable[[float], None] = time.sleep,
         timeout: float | None = None,
     ) -> None:
-        key = required_key(environ, KEY_VARIABLE, PLATFORM, "a Console API key")
-        base_url = (environ.get(URL_VARIABLE) or DEFAULT_URL).rstrip("/")
-        self.client = Client(
-            platform=PLATFORM,
-            base_url=base_url,
-            headers={
-                "STATSIG-API-KEY": key,
-                "STATSIG-API-VERSION": "20240601",
-                "Accept": "application/json",
-            },
-            key_hint=KEY_HINT,
-            pace=shared_pace(PLATFORM, base_url, *PACE),
+        self.client = open_client(
+            CONNECTION,
+            environ,
+            lambda key: {"STATSIG-API-KEY": key, "STATSIG-API-VERSION": "20240601"},
             transport=transport,
             sleep=sleep,
-            **({"timeout": timeout} if timeout else {}),
+            timeout=timeout,
         )
 
     def close(self) -> None:
