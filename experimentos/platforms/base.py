@@ -331,6 +331,39 @@ def open_client(
     )
 
 
+class ProviderBase:
+    """What every provider shares: its client, opened from ``connection`` and the environment
+    with the key in the headers ``headers(key)`` gives, and closed with it."""
+
+    connection: Connection
+
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout: float | None = None,
+    ) -> None:
+        self.platform = self.connection.platform
+        self.sleep = sleep
+        self.client = open_client(
+            self.connection,
+            environ,
+            self.headers,
+            transport=transport,
+            sleep=sleep,
+            timeout=timeout,
+        )
+
+    @staticmethod
+    def headers(key: str) -> dict[str, str]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.client.close()
+
+
 def required_key(environ: Mapping[str, str], variable: str, platform: str, what: str) -> str:
     key = (environ.get(variable) or "").strip()
     if not key:

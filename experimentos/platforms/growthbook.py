@@ -11,11 +11,8 @@ delta-method sd (approximate). GrowthBook writes missing or non-finite values as
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
-
-import httpx
 
 from experimentos.model import Finding
 from experimentos.platforms.base import (
@@ -26,9 +23,9 @@ from experimentos.platforms.base import (
     PlatformLift,
     PlatformMetric,
     PlatformResults,
+    ProviderBase,
     VariantStats,
     number,
-    open_client,
     slug,
 )
 
@@ -45,29 +42,12 @@ PAGE_SIZE, MAX_PAGES = 100, 50
 SNAPSHOT_POLL_SECONDS, SNAPSHOT_MAX_WAIT_SECONDS = 5.0, 600.0
 
 
-class GrowthBook:
-    platform = PLATFORM
+class GrowthBook(ProviderBase):
+    connection = CONNECTION
 
-    def __init__(
-        self,
-        environ: Mapping[str, str],
-        *,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        timeout: float | None = None,
-    ) -> None:
-        self.sleep = sleep
-        self.client = open_client(
-            CONNECTION,
-            environ,
-            lambda key: {"Authorization": f"Bearer {key}"},
-            transport=transport,
-            sleep=sleep,
-            timeout=timeout,
-        )
-
-    def close(self) -> None:
-        self.client.close()
+    @staticmethod
+    def headers(key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
 
     # ----------------------------------------------------------------- listing
 

@@ -9,18 +9,15 @@ schema is not published, so listing reads it tolerantly.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
-
-import httpx
 
 from experimentos.platforms.base import (
     Connection,
     ExperimentSummary,
     PlatformError,
     PlatformResults,
-    open_client,
+    ProviderBase,
 )
 
 PLATFORM = "Hackle"
@@ -68,28 +65,12 @@ def summary(item: Mapping[str, Any]) -> ExperimentSummary:
     return ExperimentSummary(str(key), str(name), str(status))
 
 
-class Hackle:
-    platform = PLATFORM
+class Hackle(ProviderBase):
+    connection = CONNECTION
 
-    def __init__(
-        self,
-        environ: Mapping[str, str],
-        *,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        timeout: float | None = None,
-    ) -> None:
-        self.client = open_client(
-            CONNECTION,
-            environ,
-            lambda key: {"X-HACKLE-ADMIN-API-KEY": key},
-            transport=transport,
-            sleep=sleep,
-            timeout=timeout,
-        )
-
-    def close(self) -> None:
-        self.client.close()
+    @staticmethod
+    def headers(key: str) -> dict[str, str]:
+        return {"X-HACKLE-ADMIN-API-KEY": key}
 
     def list_experiments(self, search: str | None = None) -> list[ExperimentSummary]:
         found: list[ExperimentSummary] = []

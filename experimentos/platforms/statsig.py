@@ -10,11 +10,8 @@ The spec's example payload is snake_case while its schema is camelCase: both are
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
-
-import httpx
 
 from experimentos.platforms.base import (
     Connection,
@@ -23,9 +20,9 @@ from experimentos.platforms.base import (
     PlatformLift,
     PlatformMetric,
     PlatformResults,
+    ProviderBase,
     VariantStats,
     number,
-    open_client,
     slug,
 )
 
@@ -78,28 +75,12 @@ def arm_stats(variant: str, n: int, mean: float, se: float) -> VariantStats:
     return VariantStats(variant, n, mean * n, (n - 1) * sd * sd + n * mean * mean)
 
 
-class Statsig:
-    platform = PLATFORM
+class Statsig(ProviderBase):
+    connection = CONNECTION
 
-    def __init__(
-        self,
-        environ: Mapping[str, str],
-        *,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        timeout: float | None = None,
-    ) -> None:
-        self.client = open_client(
-            CONNECTION,
-            environ,
-            lambda key: {"STATSIG-API-KEY": key, "STATSIG-API-VERSION": "20240601"},
-            transport=transport,
-            sleep=sleep,
-            timeout=timeout,
-        )
-
-    def close(self) -> None:
-        self.client.close()
+    @staticmethod
+    def headers(key: str) -> dict[str, str]:
+        return {"STATSIG-API-KEY": key, "STATSIG-API-VERSION": "20240601"}
 
     def list_experiments(self, **filters: str) -> list[ExperimentSummary]:
         found, page = [], 1
