@@ -45,9 +45,11 @@ def render_help(*, unknown: str | None = None) -> list[Block]:
             "• `/experiment history [text]` — this channel's experiments and verdicts\n"
             "• `/experiment show EXP-n` · `/experiment memo EXP-n` — re-post the card, upload the memo\n"
             "• `/experiment backlog` — proposed experiments by RICE score\n"
-            "• `/experiment refresh EXP-n` — run the charter's saved SQL query and post the next look\n"
+            "• `/experiment refresh EXP-n` — read the charter's saved source (SQL query or "
+            "platform experiment) and post the next look\n"
             "• `/experiment pull growthbook EXP_KEY` (or `statsig EXP_ID`) — the platform's "
-            "results as a card (Hackle: drop its exported CSV)\n"
+            "results as a card; without a key, its running experiments (Hackle: drop its "
+            "exported CSV)\n"
             "• `/experiment status EXP-n launched|held|rolled-back|running|completed [reason]` — "
             "record the decision (against the verdict, with the reason)"
         ),

@@ -179,3 +179,26 @@ async def test_a_statsig_pull_posts_the_card_a_csv_of_the_same_numbers_gets(
     (uploaded,) = await cards_in(bot, ts)
     assert comparable(pulled, drop_platform_lines=True) == comparable(uploaded)
     assert STATSIG_KEY not in json.dumps([c.args for c in standin.calls], default=str)
+
+
+async def test_pull_without_a_key_lists_the_running_experiments(
+    bot: RunningBot, standin: SlackStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = statsig(draw_arms(), api_key=STATSIG_KEY)
+    monkeypatch.setenv("STATSIG_CONSOLE_KEY", STATSIG_KEY)
+    monkeypatch.setenv("STATSIG_API_URL", server.url)
+    try:
+        await bot.command("pull statsig", response_id="list")
+        await standin.wait_for(lambda: any("active experiments" in t for t in responses(standin)))
+        await bot.idle()
+    finally:
+        server.stop()
+    [listing] = [t for t in responses(standin) if "active experiments" in t]
+    lines = listing.split("\n")
+    # the stand-in holds 150 active experiments over two pages: 20 shown, the rest counted
+    assert lines[0].startswith("*Statsig: 150 active experiments*")
+    assert len([line for line in lines if line.startswith("• `")]) == 20
+    assert lines[-1] == "…and 130 more: `experimentos experiments statsig` lists all."
+    pages = [c.query.get("page") for c in server.calls if c.path == "/console/v1/experiments"]
+    assert pages == ["1", "2"]
+    assert not top_level_cards(standin) and STATSIG_KEY not in listing

@@ -6,6 +6,7 @@ look. Failures are one ephemeral line; the API key never leaves the worker's cal
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
@@ -23,17 +24,23 @@ from bot.runner import AnalysisFailed
 from bot.services import Services
 from bot.stored_looks import card_context
 from bot.uploads import Upload, publish
+from experimentos.errors import ExperimentError
 from experimentos.model import Options
 from experimentos.platforms import DISPLAY, PLATFORMS, VARIABLES, platform_environ
 from experimentos.platforms.hackle import NO_RESULTS_API
-from experimentos.usecases import plan_look, record_look
+from experimentos.usecases import list_platform_experiments, plan_look, record_look
 
 logger = logging.getLogger(__name__)
 
 USAGE = (
     "Usage: `/experiment pull growthbook EXP_KEY` (or `statsig EXP_ID`; GrowthBook also takes "
-    "`phase=N` and `dimension=ID`)."
+    "`phase=N` and `dimension=ID`); `/experiment pull growthbook` alone lists its running "
+    "experiments and their keys."
 )
+LISTED = 20
+"""At most this many experiments in the list (the command line's ``experiments`` lists all)."""
+RUNNING = {"growthbook": "running", "statsig": "active"}
+"""Each platform's word for an experiment that is collecting data."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,8 +63,10 @@ class PullRefused(Exception):
 def parse_pull(args: str) -> Pull:
     """``growthbook exp_1 phase=0 dimension=country`` → Pull; PullRefused with one line."""
     words = args.split()
-    if len(words) < 2 or words[0].lower() not in PLATFORMS:
+    if not words or words[0].lower() not in PLATFORMS:
         raise PullRefused(USAGE)
+    if len(words) == 1:
+        return Pull(words[0].lower(), "", {})  # no key: list the platform's experiments
     platform, key, fetch = words[0].lower(), words[1], {}
     for word in words[2:]:
         name, _, value = word.partition("=")
@@ -103,8 +112,45 @@ async def run_pull(
             "bot's environment.",
         )
         return
+    if not pull.key:
+        await _say(respond, f":hourglass: Listing {DISPLAY[pull.platform]}'s experiments…")
+        services.spawn(_list(respond, pull.platform))
+        return
     await _say(respond, f":hourglass: Pulling `{esc(pull.key)}` from {DISPLAY[pull.platform]}…")
     services.spawn(_pull(services, client, respond, command, pull))
+
+
+async def _list(respond: AsyncRespond, platform: str) -> None:
+    """The platform's running experiments with their keys, one ephemeral message (the HTTP
+    calls run in a thread: they are blocking)."""
+    try:
+        found = await asyncio.to_thread(
+            list_platform_experiments,
+            platform,
+            environ=platform_environ(platform, os.environ),
+            status=RUNNING[platform],
+        )
+    except ExperimentError as error:
+        await _say(respond, f":warning: {esc(error.message)}")
+        return
+    except Exception as error:
+        await _say(respond, f":warning: {_failure(Pull(platform, '', {}), error)}")
+        return
+    name = DISPLAY[platform]
+    if not found:
+        await _say(respond, f"{name} has no {RUNNING[platform]} experiment.")
+        return
+    lines = [f"• `{esc(e.key)}` {esc(e.name)}" for e in found[:LISTED]]
+    more = (
+        f"\n…and {len(found) - LISTED} more: `experimentos experiments {platform}` lists all."
+        if len(found) > LISTED
+        else ""
+    )
+    await _say(
+        respond,
+        f"*{name}: {len(found)} {RUNNING[platform]} experiment{'s' if len(found) != 1 else ''}* "
+        f"(pull one with `/experiment pull {platform} KEY`)\n" + "\n".join(lines) + more,
+    )
 
 
 async def _pull(
