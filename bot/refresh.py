@@ -23,11 +23,11 @@ from bot.render.card import card_text, render_card
 from bot.render.format import esc
 from bot.runner import AnalysisFailed
 from bot.services import Services
-from bot.source_access import refusal
+from bot.source_access import platform_refusal, refusal
 from bot.stored_looks import card_context
 from bot.uploads import Upload, publish
 from experimentos.model import Options
-from experimentos.platforms import DISPLAY, VARIABLES, platform_environ
+from experimentos.platforms import platform_environ
 from experimentos.store import ExperimentRecord
 from experimentos.usecases import plan_look, record_look
 
@@ -85,14 +85,9 @@ def prepare(
     environ = os.environ if environ is None else environ
     if charter.source_platform:
         platform = charter.source_platform.partition(":")[0]
-        keys = platform_environ(platform, environ)
-        key_variable = VARIABLES[platform][0]
-        if key_variable not in keys:
-            raise RefreshRefused(
-                f"{DISPLAY[platform]} is not connected: set `{key_variable}` in the bot's "
-                f"environment, then refresh `{ref}` again."
-            )
-        return Refresh(team_id, experiment, user, "", keys)
+        if (missing := platform_refusal(platform, environ)) is not None:
+            raise RefreshRefused(f"{missing[:-1]}, then refresh `{ref}` again.")
+        return Refresh(team_id, experiment, user, "", platform_environ(platform, environ))
     if (refused := refusal(charter.source_env, environ)) is not None:
         raise RefreshRefused(f"`{ref}` not refreshed: {esc(refused)}")
     url = environ.get(charter.source_env, "").strip()

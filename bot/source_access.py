@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from experimentos.platforms import DISPLAY, VARIABLES
+
 SOURCES_VARIABLE = "EXPERIMENTOS_SOURCES"
 """Comma- or space-separated names of the variables holding warehouse URLs, e.g. WAREHOUSE_URL."""
 
@@ -29,3 +31,12 @@ def refusal(name: str, environ: Mapping[str, str]) -> str | None:
         f"{name} is not a data source this bot may read: its operator lists the variables "
         f"that hold warehouse URLs in {SOURCES_VARIABLE} (README: Saved sources)."
     )
+
+
+def platform_refusal(platform: str, environ: Mapping[str, str]) -> str | None:
+    """None when the platform's API key is set in ``environ``, else the mrkdwn line saying which
+    variable to set (``/experiment pull`` and a platform charter source both need it)."""
+    variable = VARIABLES[platform][0]
+    if environ.get(variable):
+        return None
+    return f"{DISPLAY[platform]} is not connected: set `{variable}` in the bot's environment."

@@ -27,3 +27,13 @@ def test_the_readme_section_the_refusal_points_to_exists() -> None:
     [section] = re.findall(r"README: ([^)]+)\)", str(refusal("X", {})))
     headings = {line.lstrip("#").strip() for line in README.read_text().splitlines()}
     assert section in headings
+
+
+def test_a_platform_is_connected_by_its_key_variable() -> None:
+    from bot.source_access import platform_refusal
+
+    assert platform_refusal("statsig", {"STATSIG_CONSOLE_KEY": "console-1"}) is None
+    line = platform_refusal("growthbook", {"STATSIG_CONSOLE_KEY": "console-1"})
+    assert line == (
+        "GrowthBook is not connected: set `GROWTHBOOK_API_KEY` in the bot's environment."
+    )

@@ -22,11 +22,12 @@ from bot.render.card import card_text, render_card
 from bot.render.format import esc
 from bot.runner import AnalysisFailed
 from bot.services import Services
+from bot.source_access import platform_refusal
 from bot.stored_looks import card_context
 from bot.uploads import Upload, publish
 from experimentos.errors import ExperimentError
 from experimentos.model import Options
-from experimentos.platforms import DISPLAY, PLATFORMS, VARIABLES, platform_environ
+from experimentos.platforms import DISPLAY, PLATFORMS, platform_environ
 from experimentos.platforms.hackle import NO_RESULTS_API
 from experimentos.usecases import list_platform_experiments, plan_look, record_look
 
@@ -104,13 +105,8 @@ async def run_pull(
             " here.",
         )
         return
-    key_variable = VARIABLES[pull.platform][0]
-    if not os.environ.get(key_variable):
-        await _say(
-            respond,
-            f":warning: {DISPLAY[pull.platform]} is not connected: set `{key_variable}` in the "
-            "bot's environment.",
-        )
+    if (missing := platform_refusal(pull.platform, os.environ)) is not None:
+        await _say(respond, f":warning: {missing}")
         return
     if not pull.key:
         await _say(respond, f":hourglass: Listing {DISPLAY[pull.platform]}'s experiments…")
@@ -134,7 +130,7 @@ async def _list(respond: AsyncRespond, platform: str) -> None:
         await _say(respond, f":warning: {esc(error.message)}")
         return
     except Exception as error:
-        await _say(respond, f":warning: {_failure(Pull(platform, '', {}), error)}")
+        await _say(respond, f":warning: {_failure(f'{DISPLAY[platform]} list', error)}")
         return
     name = DISPLAY[platform]
     if not found:
@@ -186,7 +182,7 @@ async def _pull(
         await _say(respond, f":warning: {esc(failed.message)}")
         return
     except Exception as error:
-        await _say(respond, f":warning: {_failure(pull, error)}")
+        await _say(respond, f":warning: {_failure(f'`{esc(pull.key)}` pull', error)}")
         return
     try:
         posted = await client.chat_postMessage(channel=channel, text=card_text(analysis))
@@ -208,7 +204,7 @@ async def _pull(
         card_ts = await publish(client, where, thread_ts, card_text(analysis), blocks)
         await services.store.set_analysis_message(team, record.id, card_ts)
     except Exception as error:
-        await _say(respond, f":warning: {_failure(pull, error)}")
+        await _say(respond, f":warning: {_failure(f'`{esc(pull.key)}` pull', error)}")
         return
     await respond(
         text=f"`{esc(pull.key)}` pulled from {DISPLAY[pull.platform]}: "
@@ -218,11 +214,12 @@ async def _pull(
     )
 
 
-def _failure(pull: Pull, error: BaseException) -> str:
+def _failure(what: str, error: BaseException) -> str:
+    """``what`` (mrkdwn, e.g. "`exp_1` pull") failed: one line with an error id in the logs."""
     error_id = new_error_id()
-    log_failure(logger, error, error_id, f"pull of {pull.ref}")
+    log_failure(logger, error, error_id, what)
     said = user_message(error) or GENERIC
-    return f"`{esc(pull.key)}` not pulled: {esc(said)} (error id `{error_id}`)"
+    return f"{what} failed: {esc(said)} (error id `{error_id}`)"
 
 
 async def _say(respond: AsyncRespond, line: str) -> None:
