@@ -224,13 +224,21 @@ def aggregated_files(draw):
 def test_extreme_numbers_give_a_result_or_an_experiment_error():
     seen: Counter[str] = Counter()
 
-    @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    # derandomize: the share measured is a property of the examples drawn; over 20 random seeds
+    # it ranged 45–79 %, so a random draw could fall under the bound now and then. A fixed draw
+    # makes the bound a reproducible check rather than a coin that fails one run in many.
+    @settings(
+        max_examples=80,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+        derandomize=True,
+    )
     @given(aggregated_files(), st.sampled_from(["holm", "bonferroni", "bh"]))
     def run(data, correction):
         seen[_survives(data, Options(correction=correction))] += 1
 
     run()
-    # Readable files all: none is rejected; 60–80 % measure (the rest carry a garbage cell or a
+    # Readable files all: none is rejected; 45–80 % measure (the rest carry a garbage cell or a
     # sample ratio mismatch and are Blocked).
     _assert_shares(seen, rejected_at_most=0.0, measured_at_least=0.4)
 
