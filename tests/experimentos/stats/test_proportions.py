@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from scipy import optimize, stats
 from statsmodels.stats import proportion as sm_proportion
@@ -249,6 +249,10 @@ def _restricted_z(x_t: int, n_t: int, x_c: int, n_c: int, delta: float) -> float
 
 @SETTINGS
 @given(small_pairs(min_users=10), st.sampled_from([0.01, 0.05, 0.1]))
+@example(
+    pair=(ProportionStats(users=194, conversions=193), ProportionStats(users=10, conversions=1)),
+    alpha=0.01,
+)
 def test_score_p_and_intervals_match_statsmodels(pair, alpha):
     """p-value: statsmodels ``test_proportions_2indep(method="score")`` (its sample 1 is the
     treatment). Relative lift: ``confint_proportions_2indep(method="score", compare="ratio")``
@@ -279,10 +283,21 @@ def test_score_p_and_intervals_match_statsmodels(pair, alpha):
         assert _restricted_z(*counts, high) == pytest.approx(-z_crit, abs=1e-5)
     assert low <= ours.abs_lift <= high
     if control.conversions and treatment.conversions:
+        # Each bound of the relative lift is where statsmodels' own score test of that ratio
+        # gives ∓Φ⁻¹(1 − α/2). Its closed-form interval solves the same equation through a
+        # cubic's roots and loses digits at extreme rates (at 1/10 against 193/194, α = 0.01,
+        # its lower bound sits 2.4e-6 off in z, 1.5e-6 relative), so it is checked more loosely.
+        for bound, target in zip(ours.rel_ci, (z_crit, -z_crit), strict=True):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                at_bound = sm_proportion.test_proportions_2indep(
+                    *counts, method="score", compare="ratio", value=bound + 1
+                )
+            assert at_bound.statistic == pytest.approx(target, abs=1e-7)
         ratio = sm_proportion.confint_proportions_2indep(
             *counts, method="score", compare="ratio", alpha=alpha
         )
-        assert np.array(ours.rel_ci) + 1 == pytest.approx(ratio, rel=1e-6, abs=1e-9)
+        assert np.array(ours.rel_ci) + 1 == pytest.approx(ratio, rel=1e-4, abs=1e-9)
 
 
 @SETTINGS
