@@ -31,6 +31,7 @@ from experimentos.analysis.look_plan import (
     default_name,
     merge_charter,
     options_for,
+    source_stem,
     users_in_look,
     with_this_look,
 )
@@ -324,7 +325,7 @@ async def analyse_and_record_by_name(
     are StoreUnavailable naming ``url``."""
     from experimentos.store import LookCountChanged, fields_from_analysis, reported_as_unavailable
 
-    name = options.name or path.name.removesuffix(".csv")
+    name = options.name or source_stem(path.name)
     with reported_as_unavailable(url, doing="read"):
         existing = await store.find_experiment_by_name(CLI_TEAM, CLI_CHANNEL, name)
     options = dataclasses.replace(options, name=name)

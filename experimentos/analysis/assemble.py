@@ -9,6 +9,7 @@ from experimentos import ingest
 from experimentos.analysis import decision_rules as decision
 from experimentos.analysis import risk_aware
 from experimentos.analysis.health import check_health, with_findings
+from experimentos.analysis.look_plan import source_stem
 from experimentos.analysis.metric_results import (
     always_valid_note,
     continuous_primary,
@@ -173,7 +174,7 @@ def _used(thresholds: Thresholds, correction: str) -> Thresholds:
 
 def _info(data: ExperimentData, options: Options) -> ExperimentInfo:
     source = data.source
-    name = options.name or source.file_name.rsplit("/", 1)[-1].removesuffix(".csv")
+    name = options.name or source_stem(source.file_name)
     return ExperimentInfo(
         name=name,
         file_name=source.file_name,

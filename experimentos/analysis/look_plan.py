@@ -28,9 +28,30 @@ COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 prose ("checkout conversion") describes the metric and leaves the file's default."""
 
 
+_WILDCARDS = frozenset("*?[")
+_EXTENSIONS = (".csv", ".parquet", ".sql")
+
+
+def source_stem(file_name: str) -> str:
+    """The name an experiment gets from where its data came from, when none is given: a file's
+    name without its folder and extension (``exports/checkout.csv`` → ``checkout``), a pattern's
+    last folder without wildcards (``exports/checkout/*.parquet`` → ``checkout``), a query's
+    database (``query on postgresql://…/analytics`` → ``analytics``)."""
+    if file_name.startswith("query on "):
+        file_name = file_name.split("?", 1)[0]
+    parts = [part for part in file_name.replace("\\", "/").split("/") if part]
+    literal = [part for part in parts if not _WILDCARDS & set(part)]
+    if parts and literal[-1:] != parts[-1:]:  # a pattern: its last folder, else as written
+        return (literal[-1] if literal else parts[-1]).strip()
+    stem = parts[-1] if parts else ""
+    for extension in _EXTENSIONS:
+        if stem.casefold().endswith(extension):
+            return stem[: -len(extension)].strip()
+    return stem.strip()
+
+
 def default_name(options: Options, file_name: str) -> str:
-    stem = file_name.rsplit("/", 1)[-1].removesuffix(".csv").strip()
-    return (options.name or stem or "Untitled experiment")[:200]
+    return (options.name or source_stem(file_name) or "Untitled experiment")[:200]
 
 
 # --------------------------------------------------------------------------- charter ← message

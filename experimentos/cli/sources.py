@@ -6,6 +6,7 @@ platform's results, the API key from the environment."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from experimentos.errors import ExperimentError
@@ -84,6 +85,7 @@ def analyse_source(
             query = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise ExperimentError(f"cannot read the query file {path}: {error}.") from None
+        options = dataclasses.replace(options, name=options.name or path.stem)
     if args.query_timeout is not None and args.query_timeout <= 0:
         raise ExperimentError("--query-timeout must be a positive number of seconds.")
     return analyse_query(

@@ -4,6 +4,7 @@ read-only SELECT is refused in one line. Parquet files equal the CSV too (DuckDB
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import uuid
@@ -207,6 +208,19 @@ def test_a_statement_timeout_is_one_line_without_the_password(warehouse, capsys)
     assert "statement timeout" in err
 
 
+@needs_postgres
+@pytest.mark.postgres
+def test_a_query_file_names_the_experiment(warehouse, tmp_path: Path, capsys) -> None:
+    url, write = warehouse
+    query_file = tmp_path / "checkout_v2.sql"
+    query_file.write_text(write(_rows("mean", n=300)), encoding="utf-8")
+    assert main(["analyze", "--source", url, "--query", str(query_file), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["experiment"]["name"] == "checkout_v2"
+    query = query_file.read_text(encoding="utf-8")
+    assert main(["analyze", "--source", url, "--query", query, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["experiment"]["name"] == sa.make_url(url).database
+
+
 def test_an_unreachable_source_is_one_line(capsys) -> None:
     code = main(
         ["analyze", "--source", "postgresql://u:hunter2@127.0.0.1:1/x", "--query", "SELECT 1"]
@@ -231,6 +245,11 @@ def test_parquet_equals_csv(tmp_path: Path) -> None:
     )
     assert from_csv.primary
     _assert_same(from_csv.to_dict(), from_parquet.to_dict())
+    # Named as a CSV is, without its extension; a pattern by its folder, not "*.parquet".
+    assert from_csv.experiment.name == "results"
+    assert from_parquet.experiment.name == tmp_path.name
+    one = analyse_parquet(str(tmp_path / "part0.parquet"), options=options, thresholds=thresholds)
+    assert one.experiment.name == "part0"
 
 
 @needs_postgres
