@@ -138,6 +138,21 @@ class Scheduler:
     def jobs(self) -> list[Any]:
         return self._apscheduler.get_jobs() if self._apscheduler else []
 
+    def health(self) -> dict[str, Any]:
+        """What ``/healthz`` says of the schedule: whether it runs, how many experiments it
+        refreshes, when it next fires, and how this process's latest runs ended — as counts, since
+        an outcome's line names channels and experiments."""
+        upcoming = [job.next_run_time for job in self.jobs() if job.id != SYNC_JOB]
+        runs = collections.Counter(_run_kind(outcome) for *_, outcome in self.finished)
+        return {
+            "enabled": self.settings.scheduler,
+            "running": self.running,
+            "scheduled_experiments": len(self._schedules),
+            "digest": self._digest.describe() if self._digest else None,
+            "next_run": min(upcoming).isoformat() if upcoming else None,
+            "latest_runs": {kind: runs[kind] for kind in RUN_KINDS},
+        }
+
     async def workspace(self) -> str | None:
         """The bot's team id, asked of Slack once (``auth.test``); None when Slack cannot say."""
         if self.team_id is None:
@@ -302,6 +317,17 @@ class Scheduler:
             await work
         except Exception:
             logger.exception("a scheduled run failed")
+
+
+RUN_KINDS = ("posted", "failed", "skipped", "claimed_elsewhere")
+
+
+def _run_kind(outcome: str | None) -> str:
+    """A run's outcome line as one of :data:`RUN_KINDS`."""
+    if outcome is None:
+        return "claimed_elsewhere"
+    head = outcome.split(maxsplit=1)[0].rstrip(":")
+    return head if head in RUN_KINDS else "failed"
 
 
 def _due(text: str | None, now: datetime) -> datetime | None:

@@ -143,12 +143,14 @@ def _header_lists(request: web.Request) -> dict[str, list[str]]:
 
 
 async def _health(request: web.Request) -> web.Response:
-    services = request.app[RUNTIME].services
+    runtime = request.app[RUNTIME]
+    services = runtime.services
     return web.json_response(
         {
             "status": "ok",
             "workers_ready": services.runner.ready,
             "jobs_in_flight": services.jobs_in_flight,
+            "scheduler": runtime.scheduler.health(),
         }
     )
 

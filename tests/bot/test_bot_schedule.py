@@ -39,7 +39,7 @@ from slack_standin import SlackStandIn
 from bot.render.charter_modal import CALLBACK_CHARTER
 from bot.render.digest import DigestLine, digest_message
 from bot.render.limits import MAX_MESSAGE_BLOCKS, problems
-from bot.scheduler import DIGEST, LOOK, Scheduler, look_job_id
+from bot.scheduler import DIGEST, DIGEST_JOB, LOOK, Scheduler, look_job_id
 from experimentos.config import load_thresholds
 from experimentos.model import Options
 from experimentos.store import HistoryStore, create_engine_from_url
@@ -138,10 +138,19 @@ async def settled(bots: list[RunningBot], kind: str, subject: str, due: datetime
         await bot.idle()
 
 
+async def schedule_health(bot: RunningBot) -> dict[str, Any]:
+    """What the bot's ``/healthz`` says of its scheduler, over HTTP."""
+    async with bot.session.get(bot.url + "/healthz") as response:
+        assert response.status == 200
+        return (await response.json())["scheduler"]
+
+
 async def test_a_due_look_runs_once_with_two_apps(
     two_apps: list[RunningBot], standin: SlackStandIn, source: pd.DataFrame
 ) -> None:
     first, second = two_apps
+    idle = await schedule_health(first)
+    assert (idle["running"], idle["scheduled_experiments"], idle["next_run"]) == (False, 0, None)
     for bot in two_apps:
         await scheduler(bot).start()
     minute = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -162,6 +171,13 @@ async def test_a_due_look_runs_once_with_two_apps(
     await scheduler(second).sync()  # what the other process's periodic sync does
     tomorrow = minute + timedelta(days=1)  # the same minute tomorrow: the next fire of both
     assert [scheduler(bot).next_fire(experiment.id) for bot in two_apps] == [tomorrow] * 2
+    health = await schedule_health(second)
+    assert (health["running"], health["scheduled_experiments"]) == (True, 1)
+    assert health["digest"] == "weekly on Mon at 09:00 UTC"  # EXPERIMENTOS_DIGEST's default
+    fired = (DIGEST_JOB, look_job_id(experiment.id))
+    next_runs = [j.next_run_time for j in scheduler(second).jobs() if j.id in fired]
+    assert len(next_runs) == 2
+    assert health["next_run"] == min(next_runs).isoformat() <= tomorrow.isoformat()
 
     # Both processes' jobs fire now, within the grace after today's due minute: APScheduler runs
     # them, each computes the due time and claims it; one wins.
@@ -190,6 +206,11 @@ async def test_a_due_look_runs_once_with_two_apps(
     assert len(await store.analyses_for(standin.team_id, experiment.id)) == 2
     runs = await store.scheduled_runs(LOOK, str(experiment.id))
     assert [(r.due_at, r.outcome is not None) for r in runs] == [(minute, True), (tomorrow, True)]
+    latest = [(await schedule_health(bot))["latest_runs"] for bot in two_apps]
+    assert (
+        sum(r["posted"] for r in latest) == 2 and sum(r["claimed_elsewhere"] for r in latest) == 2
+    )
+    assert all(r["failed"] == 0 for r in latest)
     assert {r.claimed_by for r in runs} <= {scheduler(bot).name for bot in two_apps}
 
 
@@ -220,6 +241,8 @@ async def test_a_failing_scheduled_look_posts_one_line(
     assert "\n" not in line.text and outcome.startswith("failed: `EXP-1` not refreshed")
     [run] = await store.scheduled_runs(LOOK, str(experiment.id))
     assert run.outcome == outcome
+    latest = [(await schedule_health(bot))["latest_runs"] for bot in two_apps]
+    assert sorted((r["failed"], r["claimed_elsewhere"]) for r in latest) == [(0, 1), (1, 0)]
     assert not await store.analyses_for(standin.team_id, experiment.id)
 
 
