@@ -167,6 +167,9 @@ def aggregated_csv(arms: list[Arm]) -> str:
 
 # --------------------------------------------------------------------------- GrowthBook
 
+GB_KEY = "secret_readonly_slack_test"
+"""The GrowthBook API key the bot's environment holds in its tests (never to be shown)."""
+
 
 def _gb_statistics(arm: Arm) -> dict[str, Any]:
     return {
@@ -175,17 +178,22 @@ def _gb_statistics(arm: Arm) -> dict[str, Any]:
         "met_revenue": SampleMeanStatistic(
             n=arm.n, sum=float(arm.revenue.sum()), sum_squares=float((arm.revenue**2).sum())
         ),
-        "fact__rpo": RatioStatistic(
-            n=arm.n,
-            m_statistic=SampleMeanStatistic(
-                n=arm.n, sum=float(arm.revenue.sum()), sum_squares=float((arm.revenue**2).sum())
-            ),
-            d_statistic=SampleMeanStatistic(
-                n=arm.n, sum=float(arm.orders.sum()), sum_squares=float((arm.orders**2).sum())
-            ),
-            m_d_sum_of_products=float((arm.revenue * arm.orders).sum()),
-        ),
+        "fact__rpo": revenue_per_order(arm),
     }
+
+
+def revenue_per_order(arm: Arm) -> RatioStatistic:
+    """The arm's revenue per order as gbstats' ratio statistic (Σ, Σ² and the cross sum)."""
+    return RatioStatistic(
+        n=arm.n,
+        m_statistic=SampleMeanStatistic(
+            n=arm.n, sum=float(arm.revenue.sum()), sum_squares=float((arm.revenue**2).sum())
+        ),
+        d_statistic=SampleMeanStatistic(
+            n=arm.n, sum=float(arm.orders.sum()), sum_squares=float((arm.orders**2).sum())
+        ),
+        m_d_sum_of_products=float((arm.revenue * arm.orders).sum()),
+    )
 
 
 GB_METRIC_NAMES = {

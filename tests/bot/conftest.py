@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from harness import RunningBot, settings_for, sqlite_url, start_bot, stop_bot
+from platform_standins import GB_KEY, StandIn, draw_arms, growthbook
 from slack_standin import SlackStandIn
 
 from bot.runner import make_executor
@@ -43,3 +44,13 @@ async def bot(
     )
     yield running
     await stop_bot(running)
+
+
+@pytest.fixture
+def gb(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
+    """A GrowthBook stand-in serving :func:`draw_arms`, and the bot's environment pointing at it."""
+    server = growthbook(draw_arms(), api_key=GB_KEY)
+    monkeypatch.setenv("GROWTHBOOK_API_KEY", GB_KEY)
+    monkeypatch.setenv("GROWTHBOOK_API_URL", server.url)
+    yield server
+    server.stop()

@@ -10,23 +10,13 @@ from typing import Any
 
 import pytest
 from harness import CHANNEL, RunningBot, cards_in, form_values, texts_of
-from platform_standins import draw_arms, growthbook
+from platform_standins import GB_KEY, draw_arms
 from slack_standin import SlackStandIn
 
 from bot.render.charter_modal import CALLBACK_CHARTER
 from bot.scheduler import LOOK
 
-GB_KEY = "secret_readonly_refresh_test"
 SOURCE = "growthbook:exp_abc123"
-
-
-@pytest.fixture
-def gb(monkeypatch: pytest.MonkeyPatch):
-    server = growthbook(draw_arms(), api_key=GB_KEY)
-    monkeypatch.setenv("GROWTHBOOK_API_KEY", GB_KEY)
-    monkeypatch.setenv("GROWTHBOOK_API_URL", server.url)
-    yield server
-    server.stop()
 
 
 async def new_charter(bot: RunningBot, standin: SlackStandIn, **fields: Any) -> str:

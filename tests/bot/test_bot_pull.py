@@ -10,22 +10,11 @@ import re
 from typing import Any
 
 import pytest
-from gbstats.models.statistics import RatioStatistic, SampleMeanStatistic
 from harness import CHANNEL, RunningBot, cards_in
-from platform_standins import aggregated_csv, draw_arms, growthbook, statsig
+from platform_standins import GB_KEY, aggregated_csv, draw_arms, revenue_per_order, statsig
 from slack_standin import SlackStandIn
 
-GB_KEY = "secret_readonly_slack_test"
 STATSIG_KEY = "console-slack-test-key"
-
-
-@pytest.fixture
-def gb(monkeypatch: pytest.MonkeyPatch):
-    server = growthbook(draw_arms(), api_key=GB_KEY)
-    monkeypatch.setenv("GROWTHBOOK_API_KEY", GB_KEY)
-    monkeypatch.setenv("GROWTHBOOK_API_URL", server.url)
-    yield server
-    server.stop()
 
 
 def the_numbers_as_csv() -> bytes:
@@ -35,16 +24,7 @@ def the_numbers_as_csv() -> bytes:
     lines = aggregated_csv(arms).strip().split("\n")
     lines[0] += ",revenue_per_order_sum,revenue_per_order_sum_sq,revenue_per_order_n"
     for i, arm in enumerate(arms, start=1):
-        ratio = RatioStatistic(
-            n=arm.n,
-            m_statistic=SampleMeanStatistic(
-                n=arm.n, sum=float(arm.revenue.sum()), sum_squares=float((arm.revenue**2).sum())
-            ),
-            d_statistic=SampleMeanStatistic(
-                n=arm.n, sum=float(arm.orders.sum()), sum_squares=float((arm.orders**2).sum())
-            ),
-            m_d_sum_of_products=float((arm.revenue * arm.orders).sum()),
-        )
+        ratio = revenue_per_order(arm)
         sd = math.sqrt(ratio.variance)
         total = ratio.mean * arm.n
         lines[i] += f",{total!r},{(arm.n - 1) * sd * sd + ratio.mean**2 * arm.n!r},{arm.n}"
