@@ -6,14 +6,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from sql_frames import csv_and_duckdb
 
-from experimentos.config import load_thresholds
 from experimentos.model import Options
-from experimentos.usecases import analyse_file, analyse_query
 
 
 def _spelled(n: int = 2000, seed: int = 3) -> pd.DataFrame:
@@ -43,19 +41,7 @@ def _spelled(n: int = 2000, seed: int = 3) -> pd.DataFrame:
 )
 def test_mixed_case_columns_equal_the_csv(options: Options, tmp_path: Path) -> None:
     df = _spelled()
-    csv = tmp_path / "results.csv"
-    df.to_csv(csv, index=False)
-    with duckdb.connect(str(tmp_path / "w.db")) as db:
-        db.register("frame", df)
-        db.execute("CREATE TABLE results AS SELECT * FROM frame")
-    thresholds = load_thresholds()
-    from_csv = analyse_file(csv, options=options, thresholds=thresholds)
-    from_db = analyse_query(
-        f"duckdb:///{tmp_path / 'w.db'}",
-        "SELECT * FROM results",
-        options=options,
-        thresholds=thresholds,
-    )
+    from_csv, from_db = csv_and_duckdb(df, tmp_path, options)
     assert from_csv.verdict.kind == from_db.verdict.kind
     [mine], [theirs] = from_db.primary, from_csv.primary
     assert (mine.control.n, mine.treatment.n) == (theirs.control.n, theirs.treatment.n)
@@ -82,22 +68,10 @@ def test_a_named_continuous_primary_and_the_untested_columns_equal_the_csv(
             "Gross Sales": rng.gamma(4.0, 50.0, len(stores)) + 8.0 * (promotion == 2),
         }
     )
-    csv = tmp_path / "stores.csv"
-    df.to_csv(csv, index=False)
-    with duckdb.connect(str(tmp_path / "w.db")) as db:
-        db.register("frame", df)
-        db.execute("CREATE TABLE stores AS SELECT * FROM frame")
     options = Options(
         user_column="locationid", variant_column="promotion", primary="gross sales", control="1"
     )
-    thresholds = load_thresholds()
-    from_csv = analyse_file(csv, options=options, thresholds=thresholds)
-    from_db = analyse_query(
-        f"duckdb:///{tmp_path / 'w.db'}",
-        "SELECT * FROM stores",
-        options=options,
-        thresholds=thresholds,
-    )
+    from_csv, from_db = csv_and_duckdb(df, tmp_path, options, table="stores")
     assert len(from_db.primary) == len(from_csv.primary) == 2
     methods = {m.comparison.method for m in (*from_db.primary, *from_csv.primary)}
     assert methods == {"welch t-test"}  # a mean primary on both paths

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from sql_frames import csv_and_duckdb
 
 from experimentos.cli.commands import main
 from experimentos.config import load_thresholds
@@ -315,21 +316,8 @@ def test_respelled_labels_equal_csv(
 
 @pytest.mark.parametrize("kind", ["all", "cuped"], ids=["merged_per_unit", "one_row_per_unit"])
 def test_duckdb_file_equals_csv(kind: str, tmp_path: Path) -> None:
-    df = _rows(kind, n=2000)
-    csv = tmp_path / "results.csv"
-    df.to_csv(csv, index=False)
-    with duckdb.connect(str(tmp_path / "w.db")) as db:
-        db.register("frame", df)
-        db.execute("CREATE TABLE results AS SELECT * FROM frame")
     options = Options(ratios=(RatioSpec("ctr", "clicks", "sessions"),))
-    thresholds = load_thresholds()
-    from_csv = analyse_file(csv, options=options, thresholds=thresholds)
-    from_db = analyse_query(
-        f"duckdb:///{tmp_path / 'w.db'}",
-        "SELECT * FROM results",
-        options=options,
-        thresholds=thresholds,
-    )
+    from_csv, from_db = csv_and_duckdb(_rows(kind, n=2000), tmp_path, options)
     assert from_csv.primary
     _assert_same(from_csv.to_dict(), from_db.to_dict())
 
