@@ -4,6 +4,7 @@ the first look, recorded decisions. The card escapes them for mrkdwn, the memo f
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,12 +17,30 @@ FIELD_LABELS = {
     "planned_looks": "planned looks",
     "target_sample_size": "target sample size",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One charter field an edit changed (``field`` is the Charter's attribute name)."""
+
+    field: str
+    old: Any
+    new: Any
+    recorded: bool
+    """A locked field changed after looks started: kept in the experiment's charter changes."""
+
+
 OUTCOME_LABELS = {"launched": "Launched", "held": "Held", "rolled-back": "Rolled back"}
 VERDICT_LABELS = {"launch": "Launch", "hold": "Hold", "rollback": "Rollback"}
 
 
 def when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def number_text(value: float) -> str:
+    """A threshold or share as typed (``0.2``, ``60``), with the digits to read it back exactly."""
+    return f"{value:.12g}"
 
 
 def guardrail_text(guardrail: CharterGuardrail | Mapping[str, Any]) -> str:
@@ -35,16 +54,16 @@ def guardrail_text(guardrail: CharterGuardrail | Mapping[str, Any]) -> str:
     if g.higher_is_better:
         parts.append("higher-is-better")
     if g.worsened_pp is not None:
-        parts.append(f"worsened={g.worsened_pp:g}")
+        parts.append(f"worsened={number_text(g.worsened_pp)}")
     if g.severe_pp is not None:
-        parts.append(f"severe={g.severe_pp:g}")
+        parts.append(f"severe={number_text(g.severe_pp)}")
     if g.margin_rel is not None:
-        parts.append(f"margin={g.margin_rel * 100:g}%")
+        parts.append(f"margin={number_text(g.margin_rel * 100)}%")
     return " ".join(parts)
 
 
 def split_text(split: Sequence[float] | None) -> str:
-    return "/".join(f"{share:g}" for share in split) if split else "equal"
+    return "/".join(number_text(share) for share in split) if split else "equal"
 
 
 def value_text(field: str, value: Any) -> str:

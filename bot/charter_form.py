@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
+from bot.audit import guardrail_text, number_text, split_text
 from bot.source_access import refusal
 from experimentos.charter import ENV_NAME, PLATFORM_SOURCE, Charter, CharterGuardrail, Rice
 from experimentos.config import load_thresholds
@@ -95,6 +96,35 @@ def parse_charter_form(
     except ValueError as error:  # the charter's own checks, should a rule above miss one
         return None, {"name": str(error)}
     return charter, {}
+
+
+def charter_form_texts(charter: Charter) -> dict[str, str]:
+    """The form's value for each field of a stored charter (block id → text; unset fields are
+    left out), written so that :func:`parse_charter_form` reads them back to the same charter."""
+    rice = charter.rice
+    texts = {
+        "name": charter.name,
+        "owner": charter.owner,
+        "hypothesis": charter.hypothesis,
+        "segment": charter.target_segment,
+        "primary": charter.primary_metric,
+        "guardrails": "\n".join(guardrail_text(g) for g in charter.guardrails),
+        "split": split_text(charter.expected_split) if charter.expected_split else None,
+        "looks": charter.planned_looks,
+        "method": charter.method,
+        "target": charter.target_sample_size,
+        "start": charter.start_date and charter.start_date.isoformat(),
+        "end": charter.end_date and charter.end_date.isoformat(),
+        "reach": rice and number_text(rice.reach),
+        "impact": rice and number_text(rice.impact),
+        "confidence": rice and number_text(rice.confidence * 100),
+        "effort": rice and number_text(rice.effort),
+        "source_env": charter.source_env,
+        "source_query": charter.source_query,
+        "source_platform": charter.source_platform,
+        "refresh_schedule": charter.refresh_schedule,
+    }
+    return {block_id: str(text) for block_id, text in texts.items() if text}
 
 
 def _source(

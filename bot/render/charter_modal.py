@@ -1,8 +1,11 @@
-"""``/experiment new``: the charter modal, and the charter message posted in the channel."""
+"""``/experiment new`` and ``edit``: the charter modal, and the charter message posted in the
+channel."""
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
 
 from slack_sdk.models.blocks import (
     Block,
@@ -25,6 +28,9 @@ from experimentos.charter import CharterGuardrail, ExperimentRecord
 from experimentos.schedule import ScheduleError, parse_schedule
 
 CALLBACK_CHARTER = "charter_new"
+CALLBACK_CHARTER_EDIT = "charter_edit"
+MAX_INPUT_LENGTH = 3000
+"""The most a plain-text input holds (Slack's own limit)."""
 METHOD_LABELS = {
     "always-valid": "Always-valid (peek at any time)",
     "group-sequential": "Group-sequential (planned looks)",
@@ -36,30 +42,63 @@ VALUE = "value"
 
 def charter_modal(*, channel_id: str, user_id: str) -> View:
     """The modal ``/experiment new`` opens; the channel rides along in ``private_metadata``."""
-    fields: list[Block] = [
-        _text("name", "Name", placeholder="Checkout v2", optional=False, max_length=200),
+    return View(
+        type="modal",
+        callback_id=CALLBACK_CHARTER,
+        title="New experiment",
+        submit="Create",
+        close="Cancel",
+        private_metadata=json.dumps({"c": channel_id}),
+        blocks=_form({"owner": user_id}),
+    )
+
+
+def charter_edit_modal(experiment: ExperimentRecord, texts: Mapping[str, str]) -> View:
+    """The same form for ``/experiment edit``, each field holding ``texts`` (the stored charter as
+    the form writes it). The experiment's number and channel ride along in ``private_metadata``:
+    nothing secret, and the submission checks both against the history again."""
+    return View(
+        type="modal",
+        callback_id=CALLBACK_CHARTER_EDIT,
+        title=f"Edit {experiment.ref}",
+        submit="Save",
+        close="Cancel",
+        private_metadata=json.dumps({"c": experiment.channel_id, "n": experiment.number}),
+        blocks=_form(texts),
+    )
+
+
+def _form(initial: Mapping[str, str]) -> list[Block]:
+    """The charter's inputs; ``initial`` holds each field's starting value by block id."""
+    method = initial.get("method")
+    methods = [Option(value=value, label=label) for value, label in METHOD_LABELS.items()]
+    return [
+        _text("name", "Name", initial, placeholder="Checkout v2", optional=False, max_length=200),
         InputBlock(
             block_id="owner",
             label="Owner",
-            element=UserSelectElement(action_id=VALUE, initial_user=user_id),
+            element=UserSelectElement(action_id=VALUE, initial_user=initial.get("owner")),
             optional=True,
         ),
         _text(
             "hypothesis",
             "Hypothesis",
+            initial,
             multiline=True,
             placeholder="If we shorten checkout, conversion rises, because fewer people drop out.",
         ),
-        _text("segment", "Target segment", placeholder="New users on web"),
+        _text("segment", "Target segment", initial, placeholder="New users on web"),
         _text(
             "primary",
             "Primary metric",
+            initial,
             placeholder="conversions",
             hint="The CSV column of the 0/1 metric that decides (e.g. conversions, retention_7).",
         ),
         _text(
             "guardrails",
             "Guardrails",
+            initial,
             multiline=True,
             placeholder="guardrail_refund worsened=0.2 severe=0.5\ncheckout_rate higher-is-better margin=1%",
             hint="One per line: name [higher-is-better] [worsened=0.1] [severe=0.3] [margin=1%]. "
@@ -68,12 +107,14 @@ def charter_modal(*, channel_id: str, user_id: str) -> View:
         _text(
             "split",
             "Expected split",
+            initial,
             placeholder="50/50",
             hint="Percent per arm, control first; adds up to 100.",
         ),
         _number(
             "looks",
             "Planned looks",
+            initial,
             whole=True,
             low=1,
             high=20,
@@ -85,9 +126,8 @@ def charter_modal(*, channel_id: str, user_id: str) -> View:
             element=StaticSelectElement(
                 action_id=VALUE,
                 placeholder="Decided by the plan",
-                options=[
-                    Option(value=value, label=label) for value, label in METHOD_LABELS.items()
-                ],
+                options=methods,
+                initial_option=next((o for o in methods if o.value == method), None),
             ),
             hint="Empty: group-sequential when looks are planned, else always-valid (peek at any "
             "time). Fixed horizon: one analysis, a warning at every later look.",
@@ -96,21 +136,28 @@ def charter_modal(*, channel_id: str, user_id: str) -> View:
         _number(
             "target",
             "Target sample size",
+            initial,
             whole=True,
             low=1,
             hint="Users in all arms together; each look's information fraction is users so far ÷ this.",
         ),
-        _date("start", "Start date"),
-        _date("end", "End date"),
-        _number("reach", "RICE reach", hint="Users affected per quarter."),
+        _date("start", "Start date", initial),
+        _date("end", "End date", initial),
+        _number("reach", "RICE reach", initial, hint="Users affected per quarter."),
         _number(
-            "impact", "RICE impact", hint="0.25 minimal · 0.5 low · 1 medium · 2 high · 3 massive."
+            "impact",
+            "RICE impact",
+            initial,
+            hint="0.25 minimal · 0.5 low · 1 medium · 2 high · 3 massive.",
         ),
-        _number("confidence", "RICE confidence (%)", high=100, hint="80 means 80% confident."),
-        _number("effort", "RICE effort", hint="Person-months."),
+        _number(
+            "confidence", "RICE confidence (%)", initial, high=100, hint="80 means 80% confident."
+        ),
+        _number("effort", "RICE effort", initial, hint="Person-months."),
         _text(
             "source_env",
             "Data source variable",
+            initial,
             placeholder="WAREHOUSE_URL",
             hint="The NAME of the bot's environment variable holding the database URL "
             "(postgresql://… or duckdb:///…); the URL itself is never stored or shown.",
@@ -119,6 +166,7 @@ def charter_modal(*, channel_id: str, user_id: str) -> View:
         _text(
             "source_query",
             "Data source query",
+            initial,
             multiline=True,
             placeholder="SELECT user_id, variant, converted FROM analytics.checkout_v2_users",
             hint="One read-only SELECT returning one row per user; /experiment refresh EXP-n "
@@ -127,6 +175,7 @@ def charter_modal(*, channel_id: str, user_id: str) -> View:
         _text(
             "source_platform",
             "Or a platform experiment",
+            initial,
             placeholder="growthbook:exp_abc123",
             hint="Instead of a query: growthbook:EXP_KEY or statsig:EXP_ID. Each refresh "
             "analyses the platform's latest results (its API key stays in the bot's environment).",
@@ -135,6 +184,7 @@ def charter_modal(*, channel_id: str, user_id: str) -> View:
         _text(
             "refresh_schedule",
             "Refresh schedule",
+            initial,
             placeholder="weekdays 09:00",
             hint="Optional, in UTC: daily 09:00 · weekdays 09:00 · weekly mon 09:00 · or a "
             "crontab (0 9 * * 1-5). The bot refreshes the data source then and posts the look "
@@ -142,29 +192,28 @@ def charter_modal(*, channel_id: str, user_id: str) -> View:
             max_length=100,
         ),
     ]
-    return View(
-        type="modal",
-        callback_id=CALLBACK_CHARTER,
-        title="New experiment",
-        submit="Create",
-        close="Cancel",
-        private_metadata=json.dumps({"c": channel_id}),
-        blocks=fields,
-    )
 
 
 def _text(
     block_id: str,
     label: str,
+    initial: Mapping[str, str],
     *,
     placeholder: str | None = None,
     hint: str | None = None,
     multiline: bool = False,
     optional: bool = True,
-    max_length: int = 3000,
+    max_length: int = MAX_INPUT_LENGTH,
 ) -> InputBlock:
+    """A text input; a stored value longer than the input allows (a guardrails line from a CSV
+    message) is cut to it, since Slack refuses to open a form that holds more."""
+    value = initial.get(block_id)
     element = PlainTextInputElement(
-        action_id=VALUE, placeholder=placeholder, multiline=multiline, max_length=max_length
+        action_id=VALUE,
+        placeholder=placeholder,
+        multiline=multiline,
+        max_length=max_length,
+        initial_value=value[:max_length] if value else None,
     )
     return InputBlock(block_id=block_id, label=label, element=element, hint=hint, optional=optional)
 
@@ -172,22 +221,33 @@ def _text(
 def _number(
     block_id: str,
     label: str,
+    initial: Mapping[str, str],
     *,
     whole: bool = False,
     low: float | None = None,
     high: float | None = None,
     hint: str | None = None,
 ) -> InputBlock:
+    """A number input. Slack refuses to open a form whose value is out of the input's bounds, so
+    a stored value beyond them (50 looks planned on the command line) drops the bounds: the
+    form's parser then names the rule under the field."""
+    value = initial.get(block_id)
+    bounds = (-math.inf if low is None else low, math.inf if high is None else high)
+    if value is not None and not bounds[0] <= float(value) <= bounds[1]:
+        low = high = None
     element = NumberInputElement(
-        action_id=VALUE, is_decimal_allowed=not whole, min_value=low, max_value=high
+        action_id=VALUE,
+        is_decimal_allowed=not whole,
+        min_value=low,
+        max_value=high,
+        initial_value=value,
     )
     return InputBlock(block_id=block_id, label=label, element=element, hint=hint, optional=True)
 
 
-def _date(block_id: str, label: str) -> InputBlock:
-    return InputBlock(
-        block_id=block_id, label=label, element=DatePickerElement(action_id=VALUE), optional=True
-    )
+def _date(block_id: str, label: str, initial: Mapping[str, str]) -> InputBlock:
+    element = DatePickerElement(action_id=VALUE, initial_date=initial.get(block_id))
+    return InputBlock(block_id=block_id, label=label, element=element, optional=True)
 
 
 # --------------------------------------------------------------------------- the message

@@ -13,7 +13,7 @@ from experimentos.power_args import USAGE
 
 HELP_TEXT = (
     "ExperimentOS: drop an experiment's results CSV in a channel, or use /experiment power, new, "
-    "history, show, memo, backlog or status."
+    "edit, history, show, memo, backlog or status."
 )
 
 
@@ -42,6 +42,8 @@ def render_help(*, unknown: str | None = None) -> list[Block]:
             "next look at that experiment.\n"
             "• `/experiment new` — plan an experiment (charter: hypothesis, metrics, guardrails, "
             "split, planned looks, RICE); CSVs in its thread are analysed against it\n"
+            "• `/experiment edit EXP-n` — fix its charter in the same form; the thread is told what "
+            "changed, and changes of locked fields after the first look are recorded\n"
             "• `/experiment history [text]` — this channel's experiments and verdicts\n"
             "• `/experiment show EXP-n` · `/experiment memo EXP-n` — re-post the card, upload the memo\n"
             "• `/experiment backlog` — proposed experiments by RICE score\n"

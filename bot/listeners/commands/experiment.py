@@ -14,6 +14,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.listeners.commands.backlog import run_backlog
+from bot.listeners.commands.edit import run_edit
 from bot.listeners.commands.help import run_help
 from bot.listeners.commands.history import run_history
 from bot.listeners.commands.memo import run_memo
@@ -35,6 +36,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "show": run_show,
     "memo": run_memo,
     "new": run_new,
+    "edit": run_edit,
     "backlog": run_backlog,
     "status": run_status,
     "refresh": run_refresh,
