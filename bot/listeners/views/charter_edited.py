@@ -1,3 +1,5 @@
+"""A submitted charter edit (``/experiment edit``): validated, saved, and told in the thread."""
+
 from __future__ import annotations
 
 from typing import Any
