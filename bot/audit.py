@@ -17,6 +17,8 @@ FIELD_LABELS = {
     "planned_looks": "planned looks",
     "target_sample_size": "target sample size",
 }
+OUTCOME_LABELS = {"launched": "Launched", "held": "Held", "rolled-back": "Rolled back"}
+VERDICT_LABELS = {"launch": "Launch", "hold": "Hold", "rollback": "Rollback"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +30,6 @@ class FieldChange:
     new: Any
     recorded: bool
     """A locked field changed after looks started: kept in the experiment's charter changes."""
-
-
-OUTCOME_LABELS = {"launched": "Launched", "held": "Held", "rolled-back": "Rolled back"}
-VERDICT_LABELS = {"launch": "Launch", "hold": "Hold", "rollback": "Rollback"}
 
 
 def when(moment: datetime) -> str:
