@@ -22,7 +22,7 @@ from statsmodels.stats.proportion import test_proportions_2indep as two_proporti
 from experimentos import analyze, ingest
 from experimentos.cli.commands import main
 from experimentos.errors import OptionError
-from experimentos.model import Analysis, Finding, Options
+from experimentos.model import Analysis, Finding
 from experimentos.options import build_options, parse_message_options
 
 # --------------------------------------------------------------------------- the files
@@ -229,13 +229,6 @@ def test_a_column_that_does_not_track_the_variant_says_nothing() -> None:
     frame = pd.read_csv(io.StringIO(text))
     frame["landing_page"] = np.where(np.arange(len(frame)) % 3 == 0, "mobile", "desktop")
     assert not found(analysed(frame.to_csv(index=False)), "assignment_mismatch")
-
-
-@pytest.mark.skipif(not Path("/tmp/real/ab_data3.csv").exists(), reason="public export absent")
-def test_public_export_whose_page_tracks_the_group_exactly() -> None:
-    data = Path("/tmp/real/ab_data3.csv").read_bytes()
-    analysis = analyze(data, file_name="ab_data3.csv", options=Options(primary="subscribed"))
-    assert not found(analysis, "assignment_mismatch")
 
 
 # --------------------------------------------------------------------------- the option
