@@ -253,6 +253,27 @@ def test_parquet_equals_csv(tmp_path: Path) -> None:
     assert one.experiment.name == "part0"
 
 
+def test_hive_partitioned_parquet_equals_csv(tmp_path: Path) -> None:
+    """Parquet written partitioned by variant (``variant=control/…``): the files hold no variant
+    column, DuckDB reads it from the folder names, and the analysis is the CSV's."""
+    df = _rows("all", n=2000)
+    csv = tmp_path / "results.csv"
+    df.to_csv(csv, index=False)
+    folder = tmp_path / "checkout"
+    with duckdb.connect() as db:
+        db.register("frame", df)
+        db.execute(f"COPY frame TO '{folder}' (FORMAT parquet, PARTITION_BY (variant))")
+    assert sorted(p.name for p in folder.iterdir()) == ["variant=control", "variant=treatment"]
+    options = Options(ratios=(RatioSpec("ctr", "clicks", "sessions"),))
+    thresholds = load_thresholds()
+    from_csv = analyse_file(csv, options=options, thresholds=thresholds)
+    from_parquet = analyse_parquet(
+        str(folder / "*" / "*.parquet"), options=options, thresholds=thresholds
+    )
+    assert from_csv.primary and from_parquet.experiment.name == "checkout"
+    _assert_same(from_csv.to_dict(), from_parquet.to_dict())
+
+
 @needs_postgres
 @pytest.mark.postgres
 def test_a_query_without_the_default_primary_names_its_0_1_columns(warehouse) -> None:
