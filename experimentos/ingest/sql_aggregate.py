@@ -66,6 +66,11 @@ class QueryPlan:
     codes: tuple[tuple[str, int], ...] = ()
     """Raw variant label (as text) → arm code, for the labels that are not blank once trimmed;
     empty: the arm is the normalised label itself (too many raw labels for a CASE)."""
+    bytewise_units: bool = False
+    """Text unit ids are grouped and counted byte by byte (``COLLATE "C"``, PostgreSQL): the same
+    groups as the column's own collation when it is deterministic (and as a CSV's exact ids when
+    it is not), without the locale's string comparisons in the sorts — at 10M ids on an ICU
+    ``en-US`` column, ``count(DISTINCT unit)`` 3.8 → 1.6 s."""
 
 
 def source(query: str, columns: Sequence[str], names: Sequence[str] | None = None) -> sa.Subquery:
@@ -81,6 +86,12 @@ def source(query: str, columns: Sequence[str], names: Sequence[str] | None = Non
     return sa.select(
         *(inner.c[column].label(name) for column, name in zip(columns, names, strict=True))
     ).subquery("src")
+
+
+def _unit(src: sa.Subquery, plan: QueryPlan) -> sa.ColumnElement:
+    """The unit id as rows are grouped by it (see ``QueryPlan.bytewise_units``)."""
+    unit = src.c[plan.columns[plan.user]]
+    return cast(unit, String).collate("C") if plan.bytewise_units else unit
 
 
 def _label(expr: sa.ColumnElement) -> sa.ColumnElement:
@@ -164,7 +175,7 @@ def kept_rows(src: sa.Subquery, plan: QueryPlan, *, raw_segment: bool = False) -
         segment = func.coalesce(cast(col(plan.segment), String), "")
     else:
         segment = func.coalesce(_label(col(plan.segment)), "")
-    values = [col(plan.user).label("u"), _arm(src, plan).label("a"), segment.label("g")]
+    values = [_unit(src, plan).label("u"), _arm(src, plan).label("a"), segment.label("g")]
     values += [sa.literal(1, Integer).label("nv"), sa.literal(1, Integer).label("nrows")]
     values += [cast(col(i), Integer).label(f"b{i}") for i in plan.binary]
     values += [cast(col(i), Double).label(f"v{i}") for i in plan.numeric]
@@ -199,9 +210,8 @@ def arm_bits(plan: QueryPlan) -> int:
 
 def distinct_units(src: sa.Subquery, plan: QueryPlan) -> Selectable:
     """One row: the query's rows and its distinct unit ids (equal: no unit has two rows)."""
-    user = src.c[plan.columns[plan.user]]
     return sa.select(
-        func.count().label("rows"), func.count(sa.distinct(user)).label("units")
+        func.count().label("rows"), func.count(sa.distinct(_unit(src, plan))).label("units")
     ).select_from(src)
 
 

@@ -118,7 +118,18 @@ def stats_table(
         sample,
         metrics=options.metrics,
     )
-    return _read(fetch, src, layout, source, options, thresholds, ranks_in_sql)
+    ids = (r[user] for r in sample)
+    text_ids = isinstance(next((i for i in ids if i is not None), None), str)
+    return _read(
+        fetch,
+        src,
+        layout,
+        source,
+        options,
+        thresholds,
+        ranks_in_sql,
+        bytewise=ranks_in_sql and text_ids,
+    )
 
 
 def _without_non_metrics(
@@ -186,10 +197,14 @@ def _read(
     options: Options,
     thresholds: Thresholds,
     ranks_in_sql: bool,
+    *,
+    bytewise: bool = False,
 ) -> StatsTable:
     names, kinds = layout.names, layout.kinds
     p = layout.index(layout.primary)
-    plan = agg.QueryPlan(names, layout.user, layout.variant, layout.segment, p, kinds=kinds)
+    plan = agg.QueryPlan(
+        names, layout.user, layout.variant, layout.segment, p, kinds=kinds, bytewise_units=bytewise
+    )
     numbers = [i for i, k in enumerate(kinds) if k == "num"]
     raw = fetch(
         agg.raw_summary(

@@ -211,6 +211,49 @@ def test_a_statement_timeout_is_one_line_without_the_password(warehouse, capsys)
 
 @needs_postgres
 @pytest.mark.postgres
+@pytest.mark.parametrize("repeated", [False, True], ids=["one_row_per_unit", "merged_per_unit"])
+def test_text_unit_ids_are_compared_exactly_whatever_the_column_collation(
+    repeated: bool, warehouse, tmp_path: Path
+) -> None:
+    """Unit ids in a column whose collation ignores case (a nondeterministic ICU collation):
+    'u7' and 'U7' are two units, as in a CSV, not one unit seen in both variants."""
+    url, write = warehouse
+    df = _rows("crossed" if repeated else "mean")
+    first = df.drop_duplicates("user_id")  # each unit's first row: its own arm
+    rank = first.groupby("variant").cumcount()  # 0, 1, … within each arm
+    case = first["variant"].map({"control": "u", "treatment": "U"})
+    ids = dict(zip(first["user_id"], case + rank.astype(str), strict=True))
+    df["user_id"] = df["user_id"].map(ids)
+    csv = tmp_path / "results.csv"
+    df.to_csv(csv, index=False)
+    query = write(df)
+    table = query.removeprefix("SELECT * FROM ")
+    schema = table.split(".")[0]
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f"CREATE COLLATION {schema}.nocase "
+                "(provider = icu, locale = 'und-u-ks-level2', deterministic = false)"
+            )
+        )
+        conn.execute(
+            sa.text(f"ALTER TABLE {table} ALTER COLUMN user_id TYPE text COLLATE {schema}.nocase")
+        )
+        same = conn.execute(sa.text(f"SELECT count(DISTINCT user_id) FROM {table}")).scalar()
+    engine.dispose()
+    assert same < df["user_id"].nunique()  # the column's own collation merges u7 and U7
+    thresholds = load_thresholds()
+    from_csv = analyse_file(csv, options=Options(), thresholds=thresholds)
+    from_sql = analyse_query(url, query, options=Options(), thresholds=thresholds)
+    assert from_csv.primary
+    _assert_same(from_csv.to_dict(), from_sql.to_dict())
+    codes = sorted(f.code for f in from_csv.health.findings)
+    assert sorted(f.code for f in from_sql.health.findings) == codes
+
+
+@needs_postgres
+@pytest.mark.postgres
 def test_a_query_file_names_the_experiment(warehouse, tmp_path: Path, capsys) -> None:
     url, write = warehouse
     query_file = tmp_path / "checkout_v2.sql"
