@@ -118,13 +118,15 @@ def analyse_platform(
     phase: int | None = None,
     dimension: str | None = None,
     snapshot: bool = False,
+    snapshot_wait_s: float | None = None,
     results_file: Path | None = None,
 ) -> Analysis:
     """The Analysis of an experiment on a platform, ``ref`` as ``growthbook:EXP_KEY``,
     ``statsig:EXP_ID`` or ``hackle:EXP_KEY``, its API key and URL read from ``environ``
     (default: the process environment).
 
-    GrowthBook takes a ``phase``, a ``dimension`` and a fresh ``snapshot``. Hackle has no results
+    GrowthBook takes a ``phase``, a ``dimension`` and a fresh ``snapshot`` (waited for up to
+    ``snapshot_wait_s``, default 10 minutes). Hackle has no results
     API: its ``results_file`` (a dashboard CSV export) is read as an aggregated CSV, the name from
     the admin API when a key is set. Findings say where the platform's figures and ours differ.
     Raises ExperimentError (PlatformError: one line naming the platform, never the key).
@@ -141,7 +143,13 @@ def analyse_platform(
         return _analyse_hackle(key, results_file, options, thresholds, environ, target_users)
     provider = platforms.provider(name, environ)
     try:
-        results = provider.fetch_results(key, phase=phase, dimension=dimension, snapshot=snapshot)
+        results = provider.fetch_results(
+            key,
+            phase=phase,
+            dimension=dimension,
+            snapshot=snapshot,
+            snapshot_wait_s=snapshot_wait_s,
+        )
     finally:
         provider.close()
     options = dataclasses.replace(

@@ -49,9 +49,9 @@ def render_help(*, unknown: str | None = None) -> list[Block]:
             "• `/experiment backlog` — proposed experiments by RICE score\n"
             "• `/experiment refresh EXP-n` — read the charter's saved source (SQL query or "
             "platform experiment) and post the next look\n"
-            "• `/experiment pull growthbook EXP_KEY` (or `statsig EXP_ID`) — the platform's "
-            "results as a card; without a key, its running experiments (Hackle: drop its "
-            "exported CSV)\n"
+            "• `/experiment pull growthbook EXP_KEY [fresh]` (or `statsig EXP_ID`) — the "
+            "platform's results as a card (`fresh`: GrowthBook analyses anew first); without a "
+            "key, its running experiments (Hackle: drop its exported CSV)\n"
             "• `/experiment status EXP-n launched|held|rolled-back|running|completed [reason]` — "
             "record the decision (against the verdict, with the reason)"
         ),

@@ -93,12 +93,17 @@ class GrowthBook(ProviderBase):
         phase: int | None = None,
         dimension: str | None = None,
         snapshot: bool = False,
+        snapshot_wait_s: float | None = None,
         **_: Any,
     ) -> PlatformResults:
+        """The latest results; with ``snapshot``, a fresh analysis first, waited for up to
+        ``snapshot_wait_s`` (default :data:`SNAPSHOT_MAX_WAIT_SECONDS`; past it, one line: the
+        snapshot goes on in GrowthBook)."""
         experiment = self._experiment(key)
         exp_id = str(experiment.get("id") or key)
         if snapshot:
-            self._refresh(exp_id, phase, dimension)
+            wait_s = SNAPSHOT_MAX_WAIT_SECONDS if snapshot_wait_s is None else snapshot_wait_s
+            self._refresh(exp_id, phase, dimension, wait_s=wait_s)
         params = {}
         if phase is not None:
             params["phase"] = str(phase)
@@ -120,8 +125,10 @@ class GrowthBook(ProviderBase):
         result = body.get("result") or {}
         return parse_results(key, experiment, result, dimension=dimension)
 
-    def _refresh(self, exp_id: str, phase: int | None, dimension: str | None) -> None:
-        """POST a snapshot and wait (bounded) until it succeeds."""
+    def _refresh(
+        self, exp_id: str, phase: int | None, dimension: str | None, *, wait_s: float
+    ) -> None:
+        """POST a snapshot and wait, up to ``wait_s``, until it succeeds."""
         payload: dict[str, Any] = {"triggeredBy": "manual", "dimension": dimension or ""}
         if phase is not None:
             payload["phase"] = phase
@@ -146,10 +153,10 @@ class GrowthBook(ProviderBase):
                     f"GrowthBook's snapshot {snapshot_id} failed: see the experiment's results "
                     "page in GrowthBook for the query error."
                 )
-            if waited >= SNAPSHOT_MAX_WAIT_SECONDS:
+            if waited >= wait_s:
                 raise PlatformError(
-                    f"GrowthBook's snapshot {snapshot_id} was still running after "
-                    f"{SNAPSHOT_MAX_WAIT_SECONDS:g} s: pull again later without a fresh snapshot."
+                    f"GrowthBook's snapshot {snapshot_id} was still running after {wait_s:g} s "
+                    "and goes on there: pull again in a few minutes without a fresh snapshot."
                 )
             self.sleep(SNAPSHOT_POLL_SECONDS)
             waited += SNAPSHOT_POLL_SECONDS

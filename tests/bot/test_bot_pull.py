@@ -14,6 +14,8 @@ from harness import CHANNEL, RunningBot, cards_in
 from platform_standins import GB_KEY, aggregated_csv, draw_arms, revenue_per_order, statsig
 from slack_standin import SlackStandIn
 
+from bot.listeners.commands import pull
+
 STATSIG_KEY = "console-slack-test-key"
 
 
@@ -134,6 +136,52 @@ async def test_pull_failures_are_one_ephemeral_line(
     for call in standin.calls_to("response_url"):
         assert call.args.get("response_type") == "ephemeral"
         assert "secret_wrong" not in str(call.args) and "\n" not in str(call.args.get("text"))
+
+
+async def test_a_fresh_pull_runs_a_growthbook_snapshot_first(
+    bot: RunningBot, standin: SlackStandIn, gb
+) -> None:
+    """``fresh``: GrowthBook's snapshot is started and polled (running, then success: one 5 s
+    wait) before the results are read and the card posted."""
+    status, _ = await bot.command("pull growthbook exp_abc123 fresh")
+    assert status == 200
+    await standin.wait_for(lambda: top_level_cards(standin))
+    await bot.idle()
+    calls = [(c.method, c.path) for c in gb.calls]
+    snapshot = calls.index(("POST", "/v1/experiments/exp_abc123/snapshot"))
+    polls = [i for i, c in enumerate(calls) if c == ("GET", "/v1/snapshots/snp_new")]
+    results = calls.index(("GET", "/v1/experiments/exp_abc123/results"))
+    assert snapshot < polls[0] and len(polls) == 2 and polls[-1] < results
+    (card,) = top_level_cards(standin)
+    assert "Launch" in card.blocks[0]["text"]["text"]
+
+
+async def test_a_fresh_pull_still_running_is_one_line(
+    bot: RunningBot, standin: SlackStandIn, gb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A snapshot still running when the wait is over: one ephemeral line, no card; the snapshot
+    goes on in GrowthBook and a later pull reads it."""
+    monkeypatch.setattr(pull, "FRESH_WAIT_S", 0.0)
+    await bot.command("pull growthbook exp_abc123 fresh", response_id="fresh")
+    await standin.wait_for(lambda: any("still running" in t for t in responses(standin)))
+    await bot.idle()
+    [line] = [t for t in responses(standin) if "still running" in t]
+    assert "snp_new" in line and "without a fresh snapshot" in line and "\n" not in line
+    assert not top_level_cards(standin)
+    assert ("GET", "/v1/experiments/exp_abc123/results") not in [
+        (c.method, c.path) for c in gb.calls
+    ]
+
+
+def test_fresh_is_a_growthbook_pull_option_only() -> None:
+    assert pull.parse_pull("growthbook exp_1 fresh phase=0").fetch == {
+        "snapshot": True,
+        "snapshot_wait_s": pull.FRESH_WAIT_S,
+        "phase": 0,
+    }
+    for args in ("statsig exp_1 fresh", "growthbook exp_1 fresh=yes"):
+        with pytest.raises(pull.PullRefused, match="is not a pull option"):
+            pull.parse_pull(args)
 
 
 async def test_a_statsig_pull_posts_the_card_a_csv_of_the_same_numbers_gets(

@@ -35,9 +35,12 @@ logger = logging.getLogger(__name__)
 
 USAGE = (
     "Usage: `/experiment pull growthbook EXP_KEY` (or `statsig EXP_ID`; GrowthBook also takes "
-    "`phase=N` and `dimension=ID`); `/experiment pull growthbook` alone lists its running "
-    "experiments and their keys."
+    "`phase=N`, `dimension=ID` and `fresh`: a new analysis first); `/experiment pull "
+    "growthbook` alone lists its running experiments and their keys."
 )
+FRESH_WAIT_S = 90.0
+"""How long a ``fresh`` pull waits for GrowthBook's new snapshot: inside the analysis worker's
+120 s. A longer one goes on in GrowthBook, and the next pull without ``fresh`` reads it."""
 LISTED = 20
 """At most this many experiments in the list (the command line's ``experiments`` lists all)."""
 RUNNING = {"growthbook": "running", "statsig": "active"}
@@ -76,6 +79,8 @@ def parse_pull(args: str) -> Pull:
             fetch["phase"] = int(value)
         elif platform == "growthbook" and name == "dimension" and value:
             fetch["dimension"] = value
+        elif platform == "growthbook" and name == "fresh" and not value:
+            fetch |= {"snapshot": True, "snapshot_wait_s": FRESH_WAIT_S}
         else:
             raise PullRefused(f"`{esc(word)}` is not a pull option. {USAGE}")
     return Pull(platform, key, fetch)
