@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol
+from urllib.parse import quote
 
 import httpx
 
@@ -393,3 +394,9 @@ def slug(text: str) -> str:
             out.append("_")
             last = "_"
     return "".join(out).strip("_") or "metric"
+
+
+def path_segment(value: str) -> str:
+    """A key or id as one URL path segment: ``/``, ``?``, ``#``, ``..`` and spaces escaped, so
+    a key typed in Slack or on the command line names an experiment and never another path."""
+    return quote(value, safe="") if value not in (".", "..") else quote(value).replace(".", "%2E")

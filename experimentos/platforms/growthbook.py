@@ -26,6 +26,7 @@ from experimentos.platforms.base import (
     ProviderBase,
     VariantStats,
     number,
+    path_segment,
     slug,
 )
 
@@ -81,7 +82,9 @@ class GrowthBook(ProviderBase):
             if not matches:
                 raise PlatformError(_unknown(key))
             return matches[0]
-        body = self.client.request("GET", f"/v1/experiments/{key}", errors={404: _unknown(key)})
+        body = self.client.request(
+            "GET", f"/v1/experiments/{path_segment(key)}", errors={404: _unknown(key)}
+        )
         return body.get("experiment") or {}
 
     # ----------------------------------------------------------------- results
@@ -117,7 +120,7 @@ class GrowthBook(ProviderBase):
         )
         body = self.client.request(
             "GET",
-            f"/v1/experiments/{exp_id}/results",
+            f"/v1/experiments/{path_segment(exp_id)}/results",
             params=params,
             errors={400: no_results, 404: no_results},
         )
@@ -134,7 +137,7 @@ class GrowthBook(ProviderBase):
             payload["phase"] = phase
         body = self.client.request(
             "POST",
-            f"/v1/experiments/{exp_id}/snapshot",
+            f"/v1/experiments/{path_segment(exp_id)}/snapshot",
             json=payload,
             errors={404: _unknown(exp_id)},
         )
@@ -144,7 +147,10 @@ class GrowthBook(ProviderBase):
         waited = 0.0
         while True:
             status = (
-                self.client.request("GET", f"/v1/snapshots/{snapshot_id}").get("snapshot") or {}
+                self.client.request("GET", f"/v1/snapshots/{path_segment(str(snapshot_id))}").get(
+                    "snapshot"
+                )
+                or {}
             ).get("status", "")
             if status == "success":
                 return

@@ -23,6 +23,7 @@ from experimentos.platforms.base import (
     ProviderBase,
     VariantStats,
     number,
+    path_segment,
     slug,
 )
 
@@ -109,9 +110,9 @@ class Statsig(ProviderBase):
             "snake_case, as in its Statsig URL)."
         )
         experiment = (
-            self.client.request("GET", f"/console/v1/experiments/{key}", errors={404: unknown}).get(
-                "data"
-            )
+            self.client.request(
+                "GET", f"/console/v1/experiments/{path_segment(key)}", errors={404: unknown}
+            ).get("data")
             or {}
         )
         groups = [g for g in experiment.get("groups") or [] if isinstance(g, dict) and g.get("id")]
@@ -140,7 +141,7 @@ class Statsig(ProviderBase):
                 params["date"] = date
             body = self.client.request(
                 "GET",
-                f"/console/v1/experiments/{key}/pulse_results",
+                f"/console/v1/experiments/{path_segment(key)}/pulse_results",
                 params=params,
                 errors={404: no_results, 400: no_results},
             )

@@ -211,6 +211,26 @@ def test_growthbook_fresh_snapshot_is_posted_and_polled(gb, gb_env):
     assert next(c for c in gb.calls if c.path.endswith("/results")).query == {"phase": "0"}
 
 
+@pytest.mark.parametrize(
+    "key", ["exp_abc123/../../v1/experiments", "exp_abc123?x=1", "..", "a b#c"]
+)
+def test_a_key_is_one_path_segment_never_another_path(key, gb, gb_env, sg, sg_env):
+    """A key typed in Slack or on the command line is escaped as one segment of the URL path:
+    the platform is asked for an experiment of that name (404: one line), never another path."""
+    with pytest.raises(ExperimentError, match="no experiment"):
+        analyse_platform(f"growthbook:{key}", options=Options(), environ=gb_env)
+    with pytest.raises(ExperimentError, match="Statsig"):
+        analyse_platform(f"statsig:{key}", options=Options(), environ=sg_env)
+    # GrowthBook looks a key that is not an id (exp_…) up as a tracking key, in the query
+    for server, prefix in ((gb, "/v1/experiments"), (sg, "/console/v1/experiments")):
+        keyed = [c for c in server.calls if c.path != prefix]
+        assert all(c.path.startswith(prefix + "/") for c in keyed)
+        assert all(c.path.count("/") == prefix.count("/") + 1 and not c.query for c in keyed)
+    assert any(c.path != "/console/v1/experiments" for c in sg.calls)
+    if key.startswith("exp_"):
+        assert any(c.path != "/v1/experiments" for c in gb.calls)
+
+
 def test_growthbook_errors_are_one_line_naming_the_platform_never_the_key(gb, gb_env, caplog):
     caplog.set_level(logging.DEBUG)
     wrong = {**gb_env, "GROWTHBOOK_API_KEY": "secret_wrong_key"}
