@@ -2,29 +2,73 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import os
 import tempfile
 import time
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import pytest
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 from slack_standin import SlackStandIn
 
 from bot.settings import BotSettings
 from bot.web import RUNTIME, Runtime, create_web_app
-from experimentos.store import HistoryStore
+from experimentos.store import HistoryStore, create_engine_from_url
 
 SIGNING_SECRET = "standin-signing-secret-0123456789"
 CHANNEL = "C0EXPERIMENTS"
 USER = "U0ANALYST"
 
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+
 _event_ids = itertools.count(1)
+
+
+@contextlib.asynccontextmanager
+async def fresh_schema(prefix: str) -> AsyncIterator[dict[str, Any]]:
+    """Engine options (``HistoryStore.open(TEST_DATABASE_URL, **options)``) putting a test's
+    tables in a schema of their own on the real PostgreSQL, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine_from_url(TEST_DATABASE_URL)
+    async with admin.begin() as connection:
+        await connection.exec_driver_sql(f'CREATE SCHEMA "{name}"')
+    try:
+        yield {"connect_args": {"server_settings": {"search_path": name}}}
+    finally:
+        async with admin.begin() as connection:
+            await connection.exec_driver_sql(f'DROP SCHEMA "{name}" CASCADE')
+        await admin.dispose()
+
+
+@contextlib.asynccontextmanager
+async def shared_history(
+    kind: str, directory: Path | str, *, count: int = 1, prefix: str = "bot_test"
+) -> AsyncIterator[tuple[str, list[HistoryStore]]]:
+    """(URL, ``count`` history stores on it), as that many bot processes open one history: a
+    SQLite file in ``directory``, or with ``kind`` "postgresql" a fresh schema on the real
+    PostgreSQL (the test is skipped when TEST_DATABASE_URL names none)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if kind == "sqlite":
+            url, options = sqlite_url(directory), {}
+        else:
+            if not TEST_DATABASE_URL.startswith("postgres"):
+                pytest.skip("TEST_DATABASE_URL names no PostgreSQL server: its case is skipped")
+            url = TEST_DATABASE_URL
+            options = await stack.enter_async_context(fresh_schema(prefix))
+        stores = [await HistoryStore.open(url, **options) for _ in range(count)]
+        for store in stores:
+            stack.push_async_callback(store.close)
+        yield url, stores
 
 
 def sqlite_url(directory: Path | str) -> str:

@@ -22,7 +22,7 @@ from harness import (
     form_values,
     mrkdwn_texts,
     settings_for,
-    sqlite_url,
+    shared_history,
     start_bot,
     stop_bot,
     texts_of,
@@ -31,7 +31,7 @@ from harness import (
 from slack_standin import Message, SlackStandIn
 
 from bot.render.charter_modal import CALLBACK_CHARTER, CALLBACK_CHARTER_EDIT
-from experimentos.store import Charter, HistoryStore, create_engine_from_url
+from experimentos.store import Charter, HistoryStore
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 VARIABLE = "EXPOS_TEST_EDIT_SOURCE"
@@ -77,26 +77,8 @@ def allowed_source(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[HistoryStore]:
     """The history: a SQLite file, or a fresh schema on the real PostgreSQL, dropped afterwards."""
-    if request.param == "sqlite":
-        opened = await HistoryStore.open(sqlite_url(tmp_path))
+    async with shared_history(request.param, tmp_path, prefix="bot_edit") as (_, [opened]):
         yield opened
-        await opened.close()
-        return
-    if not TEST_DATABASE_URL.startswith("postgres"):
-        pytest.skip("TEST_DATABASE_URL names no PostgreSQL server: the PostgreSQL case skipped")
-    name = f"bot_edit_{uuid.uuid4().hex[:12]}"
-    admin = create_engine_from_url(TEST_DATABASE_URL)
-    async with admin.begin() as connection:
-        await connection.exec_driver_sql(f'CREATE SCHEMA "{name}"')
-    options = {"connect_args": {"server_settings": {"search_path": name}}}
-    opened = await HistoryStore.open(TEST_DATABASE_URL, **options)
-    try:
-        yield opened
-    finally:
-        await opened.close()
-        async with admin.begin() as connection:
-            await connection.exec_driver_sql(f'DROP SCHEMA "{name}" CASCADE')
-        await admin.dispose()
 
 
 @pytest.fixture

@@ -7,16 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from typing import Any
 
 import pytest
-from harness import CHANNEL, RunningBot, cards_in, settings_for, start_bot, stop_bot, texts_of
+from harness import (
+    CHANNEL,
+    RunningBot,
+    cards_in,
+    fresh_schema,
+    settings_for,
+    start_bot,
+    stop_bot,
+    texts_of,
+)
 from slack_standin import SlackStandIn
 
-from experimentos.store import HistoryStore, create_engine_from_url
+from experimentos.store import HistoryStore
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 pytestmark = [
@@ -33,16 +41,8 @@ LAUNCH = b"variant,users,conversions\ncontrol,10000,1000\ntreatment,10000,1200\n
 @pytest.fixture
 async def schema() -> AsyncIterator[dict[str, Any]]:
     """Engine options putting every table of one test in a fresh schema, dropped afterwards."""
-    name = f"bot_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine_from_url(TEST_DATABASE_URL)
-    async with admin.begin() as connection:
-        await connection.exec_driver_sql(f'CREATE SCHEMA "{name}"')
-    try:
-        yield {"connect_args": {"server_settings": {"search_path": name}}}
-    finally:
-        async with admin.begin() as connection:
-            await connection.exec_driver_sql(f'DROP SCHEMA "{name}" CASCADE')
-        await admin.dispose()
+    async with fresh_schema("bot_test") as options:
+        yield options
 
 
 @pytest.fixture

@@ -7,16 +7,24 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
+from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import CHANNEL, RunningBot, file_share_event, settings_for, start_bot, stop_bot
+from harness import (
+    CHANNEL,
+    RunningBot,
+    file_share_event,
+    settings_for,
+    shared_history,
+    start_bot,
+    stop_bot,
+)
 from slack_standin import SlackStandIn
 
-from experimentos.store import HistoryStore, create_engine_from_url
+from experimentos.store import HistoryStore
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 TWO_ARMS = b"variant,users,conversions\ncontrol,10000,1000\ntreatment,10000,1200\n"
@@ -79,32 +87,15 @@ async def test_one_message_under_three_event_ids_at_once_gives_one_card(
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def two_stores(
-    request: pytest.FixtureRequest, database_url: str
+    request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[list[HistoryStore]]:
     """Two history stores on one database, as two bot processes open it: a SQLite file, or a
     fresh schema of TEST_DATABASE_URL (skipped when that is not PostgreSQL)."""
-    if request.param == "sqlite":
-        stores = [await HistoryStore.open(database_url) for _ in range(2)]
+    async with shared_history(request.param, tmp_path, count=2, prefix="bot_redelivery") as (
+        _,
+        stores,
+    ):
         yield stores
-        for store in stores:
-            await store.close()
-        return
-    if not TEST_DATABASE_URL.startswith(("postgres", "postgresql")):
-        pytest.skip("TEST_DATABASE_URL is not set to a PostgreSQL URL")
-    name = f"bot_redelivery_{uuid.uuid4().hex[:12]}"
-    admin = create_engine_from_url(TEST_DATABASE_URL)
-    async with admin.begin() as connection:
-        await connection.exec_driver_sql(f'CREATE SCHEMA "{name}"')
-    schema = {"connect_args": {"server_settings": {"search_path": name}}}
-    stores = [await HistoryStore.open(TEST_DATABASE_URL, **schema) for _ in range(2)]
-    try:
-        yield stores
-    finally:
-        for store in stores:
-            await store.close()
-        async with admin.begin() as connection:
-            await connection.exec_driver_sql(f'DROP SCHEMA "{name}" CASCADE')
-        await admin.dispose()
 
 
 async def test_copies_at_once_to_two_bot_processes_sharing_a_store_give_one_card(

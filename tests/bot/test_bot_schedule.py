@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,7 @@ from harness import (
     cards_in,
     form_values,
     settings_for,
-    sqlite_url,
+    shared_history,
     start_bot,
     stop_bot,
     texts_of,
@@ -42,7 +41,7 @@ from bot.render.limits import MAX_MESSAGE_BLOCKS, problems
 from bot.scheduler import DIGEST, DIGEST_JOB, LOOK, Scheduler, look_job_id
 from experimentos.config import load_thresholds
 from experimentos.model import Options
-from experimentos.store import HistoryStore, create_engine_from_url
+from experimentos.store import HistoryStore
 from experimentos.usecases import analyse_and_record_by_name
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -75,29 +74,8 @@ async def shared(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[tuple[str, list[HistoryStore]]]:
     """(database URL, two stores on it): one SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        url = sqlite_url(tmp_path)
-        stores = [await HistoryStore.open(url) for _ in range(2)]
-        yield url, stores
-        for store in stores:
-            await store.close()
-        return
-    if not TEST_DATABASE_URL.startswith("postgres"):
-        pytest.skip("TEST_DATABASE_URL names no PostgreSQL server: the shared-history case skipped")
-    name = f"bot_sched_{uuid.uuid4().hex[:12]}"
-    admin = create_engine_from_url(TEST_DATABASE_URL)
-    async with admin.begin() as connection:
-        await connection.exec_driver_sql(f'CREATE SCHEMA "{name}"')
-    options = {"connect_args": {"server_settings": {"search_path": name}}}
-    stores = [await HistoryStore.open(TEST_DATABASE_URL, **options) for _ in range(2)]
-    try:
-        yield TEST_DATABASE_URL, stores
-    finally:
-        for store in stores:
-            await store.close()
-        async with admin.begin() as connection:
-            await connection.exec_driver_sql(f'DROP SCHEMA "{name}" CASCADE')
-        await admin.dispose()
+    async with shared_history(request.param, tmp_path, count=2, prefix="bot_sched") as shared:
+        yield shared
 
 
 @pytest.fixture
