@@ -68,15 +68,18 @@ def warehouse(tmp_path: Path) -> tuple[str, pd.DataFrame]:
     return f"duckdb:///{path}", frame
 
 
-async def start(env: dict[str, str]) -> tuple[asyncio.subprocess.Process, str]:
+async def start(env: dict[str, str], log: Path) -> tuple[asyncio.subprocess.Process, str]:
+    """``python -m bot`` serving HTTP, its log written to ``log`` (a file, not a pipe: a
+    pipe nobody reads for a minute could fill and stall the process)."""
     port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "bot"),
-        cwd=ROOT,
-        env={**env, "PORT": str(port)},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    with log.open("wb") as sink:
+        process = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "bot"),
+            cwd=ROOT,
+            env={**env, "PORT": str(port)},
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=sink,
+        )
     url = f"http://127.0.0.1:{port}"
     await wait_healthy(url, process)
     return process, url
@@ -111,7 +114,7 @@ async def test_two_processes_post_one_scheduled_look(
     )
     processes: list[asyncio.subprocess.Process] = []
     try:
-        first, first_url = await start(env)
+        first, first_url = await start(env, tmp_path / "first.log")
         processes.append(first)
         due = (datetime.now(UTC) + timedelta(seconds=STARTUP_S + 60)).replace(
             second=0, microsecond=0
@@ -131,7 +134,8 @@ async def test_two_processes_post_one_scheduled_look(
             )
             assert status == 200 and answer is None, answer
             [charter] = await standin.wait_for(lambda: standin.messages[:1])
-            second, second_url = await start(env)  # reads the saved schedule as it starts
+            # the second reads the saved schedule as it starts
+            second, second_url = await start(env, tmp_path / "second.log")
             processes.append(second)
             urls = (first_url, second_url)
 
@@ -159,7 +163,9 @@ async def test_two_processes_post_one_scheduled_look(
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
-        logs = [(await asyncio.wait_for(p.communicate(), 60))[1].decode() for p in processes]
+        for process in processes:
+            await asyncio.wait_for(process.wait(), 60)
+        logs = [(tmp_path / f"{n}.log").read_text() for n in ("first", "second")[: len(processes)]]
     assert [p.returncode for p in processes] == [0, 0], logs
     assert all(standin.bot_token not in log for log in logs)
     await asyncio.sleep(0.5)
