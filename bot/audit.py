@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from experimentos.charter import CharterChange, CharterGuardrail, DecisionRecord, ExperimentRecord
+from experimentos.charter import (
+    CharterChange,
+    CharterGuardrail,
+    DecisionRecord,
+    ExperimentRecord,
+    Rice,
+)
 
 FIELD_LABELS = {
     "primary_metric": "primary metric",
@@ -58,6 +64,14 @@ def guardrail_text(guardrail: CharterGuardrail | Mapping[str, Any]) -> str:
     if g.margin_rel is not None:
         parts.append(f"margin={number_text(g.margin_rel * 100)}%")
     return " ".join(parts)
+
+
+def rice_parts(rice: Rice) -> str:
+    """``reach 20,000 · impact 2 · confidence 80% · effort 4``: what a RICE score is made of."""
+    return (
+        f"reach {rice.reach:,.0f} · impact {rice.impact:g} · "
+        f"confidence {rice.confidence * 100:g}% · effort {rice.effort:g}"
+    )
 
 
 def split_text(split: Sequence[float] | None) -> str:

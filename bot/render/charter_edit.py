@@ -8,7 +8,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
-from bot.audit import FIELD_LABELS, FieldChange, value_text
+from bot.audit import FIELD_LABELS, FieldChange, rice_parts, value_text
 from bot.render import blocks as b
 from bot.render.charter_modal import method_text, schedule_text
 from bot.render.format import esc, truncate
@@ -72,10 +72,7 @@ def _text(name: str, value: Any) -> str:
     if name == "refresh_schedule":
         return schedule_text(value)
     if isinstance(value, Rice):
-        return (
-            f"score {value.score:,.0f} (reach {value.reach:,.0f} · impact {value.impact:g} · "
-            f"confidence {value.confidence * 100:g}% · effort {value.effort:g})"
-        )
+        return f"score {value.score:,.0f} ({rice_parts(value)})"
     if isinstance(value, date):
         return value.isoformat()
     return value_text(name, value)

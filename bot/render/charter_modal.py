@@ -19,7 +19,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.audit import split_text
+from bot.audit import rice_parts, split_text
 from bot.render import blocks as b
 from bot.render.format import count, esc, truncate
 from bot.render.limits import MAX_FALLBACK_TEXT
@@ -308,10 +308,7 @@ def _facts(experiment: ExperimentRecord) -> list[str]:
     ]
     if c.rice is not None:
         r = c.rice
-        facts.append(
-            f"*RICE score*\n{r.score:,.0f} (reach {r.reach:,.0f} · impact {r.impact:g} · "
-            f"confidence {r.confidence * 100:g}% · effort {r.effort:g})"
-        )
+        facts.append(f"*RICE score*\n{r.score:,.0f} ({rice_parts(r)})")
     return facts
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from slack_sdk.models.blocks import Block
 
-from bot.audit import OUTCOME_LABELS
+from bot.audit import OUTCOME_LABELS, rice_parts
 from bot.render import blocks as b
 from bot.render.charter_modal import schedule_text
 from bot.render.format import VERDICT_EMOJI, esc
@@ -74,8 +74,7 @@ def backlog_listing(records: Sequence[ExperimentRecord]) -> Message:
     for rank, record in enumerate(records, 1):
         rice = record.charter.rice
         score = (
-            f"RICE *{rice.score:,.0f}* (reach {rice.reach:,.0f} · impact {rice.impact:g} · "
-            f"confidence {rice.confidence * 100:g}% · effort {rice.effort:g})"
+            f"RICE *{rice.score:,.0f}* ({rice_parts(rice)})"
             if rice is not None
             else "no RICE score"
         )
