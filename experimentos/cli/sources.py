@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from experimentos.analysis.look_plan import source_stem
 from experimentos.errors import ExperimentError
 from experimentos.model import Analysis, Options, Thresholds
 from experimentos.platforms import PLATFORMS
@@ -85,7 +86,7 @@ def analyse_source(
             query = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise ExperimentError(f"cannot read the query file {path}: {error}.") from None
-        options = dataclasses.replace(options, name=options.name or path.stem)
+        options = dataclasses.replace(options, name=options.name or source_stem(path.name))
     if args.query_timeout is not None and args.query_timeout <= 0:
         raise ExperimentError("--query-timeout must be a positive number of seconds.")
     return analyse_query(

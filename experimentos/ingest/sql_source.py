@@ -118,7 +118,7 @@ def run_query(
             source=source,
             options=options,
             thresholds=thresholds,
-            ranks_in_sql=backend == "postgresql",
+            postgresql=backend == "postgresql",
         )
     return QueryResult(table, fetched)
 

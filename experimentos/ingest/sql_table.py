@@ -75,14 +75,15 @@ def stats_table(
     source: SourceInfo,
     options: Options,
     thresholds: Thresholds,
-    ranks_in_sql: bool = False,
+    postgresql: bool = False,
 ) -> StatsTable:
     """The table of the query whose result columns are ``raw`` (names as the database gave them).
 
-    ``ranks_in_sql``: the database takes a percentile's fraction from a subquery (PostgreSQL; not
-    DuckDB), so that when units have several rows their percentiles are read in the statement
-    that merges them, not in a second one that merges them again; and several fractions as one
-    array (``percentile_cont(ARRAY[…])``, one sort read once per column and arm)."""
+    ``postgresql`` (not DuckDB): the database takes a percentile's fraction from a subquery, so
+    that when units have several rows their percentiles are read in the statement that merges
+    them, not in a second one that merges them again; several fractions as one array
+    (``percentile_cont(ARRAY[…])``, one sort read once per column and arm); and text unit ids are
+    compared byte by byte (``QueryPlan.bytewise_units``)."""
     names = tuple(normalise_header(n) for n in raw)
     primary = normalise_header(options.primary or USER_LEVEL_PRIMARY)
     if findings := header_findings(list(raw)):
@@ -127,8 +128,8 @@ def stats_table(
         source,
         options,
         thresholds,
-        ranks_in_sql,
-        bytewise=ranks_in_sql and text_ids,
+        postgresql,
+        bytewise=postgresql and text_ids,
     )
 
 
@@ -196,7 +197,7 @@ def _read(
     source: SourceInfo,
     options: Options,
     thresholds: Thresholds,
-    ranks_in_sql: bool,
+    postgresql: bool,
     *,
     bytewise: bool = False,
 ) -> StatsTable:
@@ -264,9 +265,9 @@ def _read(
     if ids["units"] == ids["rows"]:  # every unit on one row: no per-unit merge, one statement
         n = _kept_numbers(raw, metrics.means)
         requests, keys = _requests(n, arms, metrics.means, code, alpha)
-        rows = fetch(agg.analysis(src, plan, metrics.means, requests, multi=ranks_in_sql))
+        rows = fetch(agg.analysis(src, plan, metrics.means, requests, multi=postgresql))
         quantile_row = rows[0]
-    elif ranks_in_sql:  # the percentiles' ranks from each arm's units, in the same statement
+    elif postgresql:  # the percentiles' ranks from each arm's units, in the same statement
         entries = [
             (i, arm, level)
             for arm in arms
