@@ -235,7 +235,7 @@ class Scheduler:
         try:
             experiment = await self.services.store.get_experiment_by_id(team_id, experiment_id)
         except Exception as error:
-            return _unexpected(error, f"scheduled look of experiment {experiment_id}")
+            return "failed: " + _unexpected(error, f"scheduled look of experiment {experiment_id}")
         if experiment.status == "completed" or not experiment.charter.refresh_schedule:
             return "skipped: the experiment is completed or no longer scheduled"
         schedule = schedule_text(experiment.charter.refresh_schedule)

@@ -399,4 +399,5 @@ def slug(text: str) -> str:
 def path_segment(value: str) -> str:
     """A key or id as one URL path segment: ``/``, ``?``, ``#``, ``..`` and spaces escaped, so
     a key typed in Slack or on the command line names an experiment and never another path."""
-    return quote(value, safe="") if value not in (".", "..") else quote(value).replace(".", "%2E")
+    escaped = quote(value, safe="")
+    return escaped.replace(".", "%2E") if value in (".", "..") else escaped
