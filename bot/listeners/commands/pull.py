@@ -38,9 +38,10 @@ USAGE = (
     "`phase=N`, `dimension=ID` and `fresh`: a new analysis first); `/experiment pull "
     "growthbook` alone lists its running experiments and their keys."
 )
-FRESH_WAIT_S = 90.0
-"""How long a ``fresh`` pull waits for GrowthBook's new snapshot: inside the analysis worker's
-120 s. A longer one goes on in GrowthBook, and the next pull without ``fresh`` reads it."""
+FRESH_MARGIN_S = 30.0
+"""A ``fresh`` pull waits for GrowthBook's new snapshot for the analysis worker's timeout less
+this (90 s of the default 120 s), kept to read and analyse the results. A longer snapshot goes on
+in GrowthBook, and the next pull without ``fresh`` reads it."""
 LISTED = 20
 """At most this many experiments in the list (the command line's ``experiments`` lists all)."""
 RUNNING = {"growthbook": "running", "statsig": "active"}
@@ -80,7 +81,7 @@ def parse_pull(args: str) -> Pull:
         elif platform == "growthbook" and name == "dimension" and value:
             fetch["dimension"] = value
         elif platform == "growthbook" and name == "fresh" and not value:
-            fetch |= {"snapshot": True, "snapshot_wait_s": FRESH_WAIT_S}
+            fetch["snapshot"] = True
         else:
             raise PullRefused(f"`{esc(word)}` is not a pull option. {USAGE}")
     return Pull(platform, key, fetch)
@@ -181,7 +182,7 @@ async def _pull(
             environ=platform_environ(pull.platform, os.environ),
             options=plan.options,
             target_users=plan.target_users,
-            fetch=pull.fetch,
+            fetch=_bounded(pull.fetch, services.settings.analysis_timeout_s),
         )
     except AnalysisFailed as failed:
         await _say(respond, f":warning: {esc(failed.message)}")
@@ -225,6 +226,13 @@ def _failure(what: str, error: BaseException) -> str:
     log_failure(logger, error, error_id, what)
     said = user_message(error) or GENERIC
     return f"{what} failed: {esc(said)} (error id `{error_id}`)"
+
+
+def _bounded(fetch: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """``fetch`` with a fresh snapshot's wait fitted inside the worker's ``timeout_s``."""
+    if not fetch.get("snapshot"):
+        return fetch
+    return fetch | {"snapshot_wait_s": max(0.0, timeout_s - FRESH_MARGIN_S)}
 
 
 async def _say(respond: AsyncRespond, line: str) -> None:
